@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from matchmaker.cases.records import (
     SEX_VALUES,
@@ -195,8 +195,8 @@ def read_documents(path: Path) -> Iterator[SourceDocument]:
     `path` is one file (a JSON object, a JSON list of objects, or JSON lines when named .jsonl or
     .ndjson) or a folder, whose files ending in FOLDER_SUFFIXES are read in name order. Any file
     may be gzipped; that is detected from its first bytes, not its name. Text that is not JSON,
-    or JSON that is not an object, becomes an item with `error` set, naming the origin and the
-    position, and reading goes on. JSON lines are read one line at a time, so memory stays
+    or JSON that is not an object, becomes an item with `error` set (its message gives the
+    line and column) and reading goes on. JSON lines are read one line at a time, so memory stays
     bounded by the longest line. A missing `path` raises FileNotFoundError.
     """
     if path.is_dir():
@@ -272,7 +272,8 @@ def _as_source_document(value: Any, *, origin: str) -> SourceDocument:
 
 
 def _failed(origin: str, message: str) -> SourceDocument:
-    return SourceDocument(origin=origin, error=RecordFormatError(f"{origin}: {message}"))
+    # The origin travels next to the error, and importers print both: it is not repeated here.
+    return SourceDocument(origin=origin, error=RecordFormatError(message))
 
 
 # --- Phenopacket v2 -> CaseRecord --------------------------------------------------------------
@@ -352,9 +353,9 @@ def case_record_from_phenopacket(document: Mapping[str, Any]) -> CaseRecord:
         if diagnosis is None:
             continue
         diagnosis_path = f"{path}.diagnosis"
-        disease = _object_at(diagnosis, "disease", diagnosis_path)
-        if disease is not None:
-            disorder_id = _disorder_id_at(disease, "id", f"{diagnosis_path}.disease")
+        diagnosed = _object_at(diagnosis, "disease", diagnosis_path)
+        if diagnosed is not None:
+            disorder_id = _disorder_id_at(diagnosed, "id", f"{diagnosis_path}.disease")
             if progress not in _UNDIAGNOSED_PROGRESS:
                 if disorder_id in excluded_disorders:
                     raise RecordFormatError(
@@ -364,7 +365,8 @@ def case_record_from_phenopacket(document: Mapping[str, Any]) -> CaseRecord:
                 disorders.setdefault(
                     disorder_id,
                     DisorderRecord(
-                        disorder_id, label=_string_at(disease, "label", f"{diagnosis_path}.disease")
+                        disorder_id,
+                        label=_string_at(diagnosed, "label", f"{diagnosis_path}.disease"),
                     ),
                 )
         for genomic_path, genomic_interpretation in _objects_at(
@@ -998,7 +1000,7 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _is_integer(value: Any) -> bool:
+def _is_integer(value: Any) -> TypeGuard[int]:
     # JSON true/false arrive as Python bools, which are ints.
     return isinstance(value, int) and not isinstance(value, bool)
 

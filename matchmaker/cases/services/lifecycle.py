@@ -151,6 +151,7 @@ def import_case_records(
     *,
     ownership: CaseOwnership,
     batch_size: int = 1000,
+    drop_unknown_terms: bool = False,
 ) -> ImportReport:
     """Import many cases, each all-or-nothing: a document with any problem is reported, not stored.
 
@@ -194,7 +195,9 @@ def import_case_records(
             report.rejected.append((origin, str(item)))
             continue
         try:
-            validated = validate_case_record(item, ontology=ontology, genes=genes)
+            validated = validate_case_record(
+                item, ontology=ontology, genes=genes, drop_unknown_terms=drop_unknown_terms
+            )
         except FieldValidationError as error:
             report.rejected.append((origin, error.message))
             continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,8 @@ _PUBLIC_ID_LENGTH = 12  # 60 random bits: no realistic chance of a collision at 
 
 def new_public_id() -> str:
     """An opaque, random public id such as "MM-7Q3K9D2XHT4W"; it reveals nothing about the case."""
-    body = "".join(secrets.choice(_PUBLIC_ID_ALPHABET) for _ in range(_PUBLIC_ID_LENGTH))
+    bits = secrets.randbits(5 * _PUBLIC_ID_LENGTH)
+    body = "".join(_PUBLIC_ID_ALPHABET[(bits >> (5 * i)) & 31] for i in range(_PUBLIC_ID_LENGTH))
     return f"{settings.CASE_PUBLIC_ID_PREFIX}-{body}"
 
 
@@ -188,25 +189,30 @@ def insert_rows(model: type[Any], rows: Iterable[dict[str, Any]]) -> None:
         return
     columns = list(rows[0])
     fields = {field.attname: field for field in model._meta.concrete_fields}
-    json_columns = {name for name in columns if fields[name].get_internal_type() == "JSONField"}
-    datetime_columns = {
-        name for name in columns if fields[name].get_internal_type() == "DateTimeField"
-    }
     table = model._meta.db_table
     quoted = ", ".join(connection.ops.quote_name(name) for name in columns)
 
+    # Per-column converters, decided once: JSON columns are serialised, and SQLite wants datetimes
+    # in Django's text format (psycopg adapts them itself).
+    converters: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        kind = fields[name].get_internal_type()
+        if kind == "JSONField":
+            converters.append(json.dumps)
+        elif kind == "DateTimeField" and connection.vendor != "postgresql":
+            converters.append(
+                lambda value: (
+                    None if value is None else connection.ops.adapt_datetimefield_value(value)
+                )
+            )
+        else:
+            converters.append(None)
+
     def adapt(row: dict[str, Any]) -> tuple[Any, ...]:
-        values = []
-        for name in columns:
-            value = row[name]
-            if name in json_columns:
-                value = json.dumps(value)
-            elif (
-                name in datetime_columns and value is not None and connection.vendor != "postgresql"
-            ):
-                value = connection.ops.adapt_datetimefield_value(value)
-            values.append(value)
-        return tuple(values)
+        return tuple(
+            row[name] if convert is None else convert(row[name])
+            for name, convert in zip(columns, converters, strict=True)
+        )
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -63,12 +63,13 @@ class _DiseaseSampler:
                 ontology.disease_term_indptr[index + 1],
             )
             terms = ontology.disease_term_indices[start:end]
-            keep = self.is_phenotype[terms]
-            terms = terms[keep]
+            frequency = ontology.disease_term_frequency[start:end]
+            frequency = np.where(np.isnan(frequency), _UNSTATED_FREQUENCY, frequency)
+            # Terms annotated with frequency 0 ("excluded") never describe a patient.
+            keep = self.is_phenotype[terms] & (frequency > 0)
+            terms, frequency = terms[keep], frequency[keep]
             if len(terms) < 3:
                 continue
-            frequency = ontology.disease_term_frequency[start:end][keep]
-            frequency = np.where(np.isnan(frequency), _UNSTATED_FREQUENCY, frequency)
             disease_genes = []
             for entrez_id, symbol in ontology.disease_genes.get(disease_id, ()):
                 try:

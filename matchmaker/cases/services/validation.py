@@ -23,6 +23,9 @@ INHERITANCE_ROOT = "HP:0000005"
 DISORDER_ID_PATTERN = re.compile(r"^(OMIM:\d{6}|ORPHA:\d{1,7}|MONDO:\d{7})$")
 _SO_ID = re.compile(r"^SO:\d{7}$")
 _BASES = re.compile(r"^[ACGTN]+$")
+# VCF symbolic alleles for structural variants ("<DEL>", "<DUP:TANDEM>"); curated phenopackets
+# sometimes drop the angle brackets ("DEL").
+_SYMBOLIC_ALLELE = re.compile(r"^<?(DEL|DUP|INS|INV|CNV)(:[A-Z0-9_:]+)?>?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
 CHROMOSOMES = frozenset([*(str(n) for n in range(1, 23)), "X", "Y", "MT"])
@@ -58,12 +61,18 @@ class ValidatedCase:
 
 
 def validate_case_record(
-    record: CaseRecord, *, ontology: Ontology, genes: GeneCatalogue
+    record: CaseRecord,
+    *,
+    ontology: Ontology,
+    genes: GeneCatalogue,
+    drop_unknown_terms: bool = False,
 ) -> ValidatedCase:
     """Check every field of `record`; raise `FieldValidationError` listing all problems at once.
 
     Field names follow the MME patient JSON (`features[2].id`, `genomicFeatures[0].gene.id`), so
     an error reads the same whether the case came from a form, a phenopacket or a peer.
+    With `drop_unknown_terms`, features whose HPO id is not in the loaded release (typically
+    coded against a newer release) are left out with a note instead of refusing the case.
     """
     errors: list[tuple[str, str]] = []
     notes: list[str] = list(record.notes)
@@ -92,7 +101,13 @@ def validate_case_record(
         if hpo_id:
             _check_term_under(hpo_id, root, what, field=field, ontology=ontology, errors=errors)
 
-    features = _validate_features(record, ontology=ontology, errors=errors, notes=notes)
+    features = _validate_features(
+        record,
+        ontology=ontology,
+        errors=errors,
+        notes=notes,
+        drop_unknown_terms=drop_unknown_terms,
+    )
     genomic_features = _validate_genomic_features(record, genes=genes, errors=errors, notes=notes)
 
     for index, disorder in enumerate(record.disorders):
@@ -163,13 +178,20 @@ def _validate_features(
     ontology: Ontology,
     errors: list[tuple[str, str]],
     notes: list[str],
+    drop_unknown_terms: bool,
 ) -> list[ValidFeature]:
     by_term: dict[str, ValidFeature] = {}
     for index, feature in enumerate(record.features):
         field = f"features[{index}].id"
         try:
             resolution = ontology.resolve(feature.hpo_id)
-        except (UnknownTermError, ObsoleteTermError) as error:
+        except UnknownTermError as error:
+            if drop_unknown_terms and re.match(r"^HP:\d{7}$", feature.hpo_id):
+                notes.append(f"{error}; the feature was left out")
+            else:
+                errors.append((field, str(error)))
+            continue
+        except ObsoleteTermError as error:
             errors.append((field, str(error)))
             continue
         hpo_id = resolution.hpo_id
@@ -257,14 +279,33 @@ def _validate_genomic_features(
                 ("alternateBases", variant.alternate_bases),
             ):
                 if bases and not _BASES.match(bases):
-                    errors.append((f"{field}.variant.{name}", "may contain only A, C, G, T, N"))
+                    if name == "alternateBases" and _SYMBOLIC_ALLELE.match(bases):
+                        continue
+                    errors.append(
+                        (
+                            f"{field}.variant.{name}",
+                            "may contain only A, C, G, T, N (or a symbolic allele such as <DEL>)",
+                        )
+                    )
         if feature.zygosity not in (None, 1, 2):
             errors.append((f"{field}.zygosity", "must be 1 (heterozygous) or 2 (homozygous)"))
         if feature.variant_type_id and not _SO_ID.match(feature.variant_type_id):
             errors.append((f"{field}.type.id", f"{feature.variant_type_id!r} is not an SO id"))
         if gene is not None:
-            if gene.symbol.upper() != feature.gene_id.strip().upper():
-                notes.append(f"gene {feature.gene_id} recorded as {gene.symbol} ({gene.gene_id})")
+            # Structured ids (HGNC, Entrez, Ensembl) are expected to be normalised; a symbol that is
+            # an alias or a previous symbol is worth telling the submitter about.
+            for submitted_symbol in (feature.gene_id, feature.gene_symbol):
+                submitted_symbol = submitted_symbol.strip()
+                if (
+                    submitted_symbol
+                    and GeneCatalogue.identifier_kind(submitted_symbol) == "symbol"
+                    and submitted_symbol.upper() != gene.symbol.upper()
+                ):
+                    notes.append(
+                        f"gene {submitted_symbol} is not the approved symbol; recorded as "
+                        f"{gene.symbol} ({gene.gene_id})"
+                    )
+                    break
             valid.append(ValidGenomicFeature(gene=gene, submitted=feature))
     return valid
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from argparse import ArgumentParser
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +31,12 @@ def add_ownership_arguments(parser: ArgumentParser) -> None:
         action="store_true",
         help="record consent to external matching for every case (consent collected elsewhere)",
     )
+    parser.add_argument(
+        "--drop-unknown-terms",
+        action="store_true",
+        help="leave out (with a note) HPO terms that the loaded release does not have, e.g. terms "
+        "from a newer release, instead of rejecting the document",
+    )
 
 
 def ownership_from_options(options: Mapping[str, Any], *, source: str) -> CaseOwnership:
@@ -57,6 +64,7 @@ def run_import(
     *,
     ownership: CaseOwnership,
     verbosity: int,
+    drop_unknown_terms: bool = False,
 ) -> None:
     """Read every document under `path`, import each all-or-nothing, and print the report."""
     if not path.exists():
@@ -73,16 +81,20 @@ def run_import(
                 yield source.origin, error
 
     started = time.perf_counter()
-    report = import_case_records(items(), ownership=ownership)
+    report = import_case_records(
+        items(), ownership=ownership, drop_unknown_terms=drop_unknown_terms
+    )
     elapsed = time.perf_counter() - started
     for origin, reason in report.rejected:
         command.stderr.write(f"rejected {origin}: {reason}")
     if verbosity >= 2:
         for origin, note in report.notes:
             command.stdout.write(f"note {origin}: {note}")
+    # Group notes by their wording with ids blanked out: "HP:0025826 is not a term ..." and
+    # "HP:5210141 is not a term ..." are one kind of note.
     notes_by_kind: dict[str, int] = {}
     for _, note in report.notes:
-        kind = note.split(":")[0]
+        kind = re.sub(r"\S*\d\S*", "…", note)
         notes_by_kind[kind] = notes_by_kind.get(kind, 0) + 1
     command.stdout.write(
         command.style.SUCCESS(
@@ -91,7 +103,7 @@ def run_import(
         )
     )
     for kind, count in sorted(notes_by_kind.items(), key=lambda item: -item[1])[:10]:
-        command.stdout.write(f"  {count} x {kind}")
+        command.stdout.write(f"  {count} notes: {kind}")
     if report.notes and verbosity < 2:
         command.stdout.write("  (run with -v 2 to list every note)")
     if report.rejected and not report.imported:
@@ -118,4 +130,5 @@ class ImportCommand(BaseCommand):
             self.parse,
             ownership=ownership_from_options(options, source=self.source),
             verbosity=options["verbosity"],
+            drop_unknown_terms=options["drop_unknown_terms"],
         )

@@ -61,15 +61,20 @@ class Command(BaseCommand):
         count = 0
         for case in iterate_cases_with_details(cases):
             record = case_record_of(case, ontology=ontology)
-            if format_name == "mme":
-                document = mme_patient_from_case_record(record, patient_id=case.public_id)
-            else:
-                document = phenopacket_from_case_record(
-                    record,
-                    subject_id=case.public_id,
-                    created_by=case.institution.name,
-                    hpo_release=case.hpo_release,
-                )
+            try:
+                if format_name == "mme":
+                    document = mme_patient_from_case_record(record, patient_id=case.public_id)
+                else:
+                    document = phenopacket_from_case_record(
+                        record,
+                        subject_id=case.public_id,
+                        created_by=case.institution.name,
+                        hpo_release=case.hpo_release,
+                    )
+            except ValueError as error:
+                # e.g. MME requires a contact, which an institution without contact details lacks.
+                self.stderr.write(f"skipped {case.public_id} ({case.label}): {error}")
+                continue
             stream.write(json.dumps(document, ensure_ascii=False) + "\n")
             count += 1
         return count
