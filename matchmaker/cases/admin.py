@@ -7,11 +7,12 @@ what the services would refuse.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -191,16 +192,9 @@ class CaseAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["institution", "external_matching_consent", "status", "source", "is_test"]
-    # Gene and HPO searches use exact matches on indexed columns: a LIKE scan over millions of
-    # feature rows would make the changelist unusable.
-    search_fields = [
-        "=public_id",
-        "label",
-        "=genomic_features__gene_symbol",
-        "=genomic_features__gene_id",
-        "=features__hpo_id",
-    ]
-    search_help_text = "Public id, label, exact gene symbol or id, or exact HPO id (HP:0001250)."
+    # Searching is done by get_search_results below; search_fields only turns the box on.
+    search_fields = ["label"]
+    search_help_text = "Public id, label, gene symbol or id (NGLY1, NCBIGene:55768), or HPO id."
     readonly_fields = ["public_id", "hpo_release", "created_at", "updated_at", "withdrawn_at"]
     autocomplete_fields = ["institution", "owner", "consent_recorded_by"]
     inlines = [PhenotypeFeatureInline, GenomicFeatureInline, DisorderInline]
@@ -242,6 +236,34 @@ class CaseAdmin(admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Case], search_term: str
+    ) -> tuple[QuerySet[Case], bool]:
+        """Search by what the term looks like, each kind through its own index.
+
+        Django's default ORs every search field across joins, which scans millions of feature
+        rows (14 s at 1M cases); here an HPO id or a gene is looked up in its indexed column
+        through a subquery, so results need no DISTINCT.
+        """
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if re.fullmatch(r"HP:\d{7}", term, flags=re.IGNORECASE):
+            matching = PhenotypeFeature.objects.filter(hpo_id=term.upper())
+            return queryset.filter(id__in=matching.values("case_id")), False
+        if (
+            re.fullmatch(r"[A-Za-z]+-[0-9A-Za-z]{12}", term)
+            and queryset.filter(public_id=term.upper()).exists()
+        ):
+            return queryset.filter(public_id=term.upper()), False
+        genes = GenomicFeature.objects.filter(
+            Q(gene_symbol=term.upper()) | Q(gene_id=term) | Q(submitted_gene_id=term)
+        )
+        return (
+            queryset.filter(Q(label__icontains=term) | Q(id__in=genes.values("case_id"))),
+            False,
+        )
 
     def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
         if not obj.public_id:

@@ -57,6 +57,8 @@ def test_the_changelist_finds_cases_by_gene_term_label_and_public_id(
     )
     for query, expected, absent in [
         ("NGLY1", ngly1, other),
+        ("ngly1", ngly1, other),
+        ("NCBIGene:55768", ngly1, other),
         ("EFTUD2", other, ngly1),
         (ngly1.public_id, ngly1, other),
         ("eftud2-case", other, ngly1),
