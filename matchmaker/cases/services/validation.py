@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from matchmaker.cases.records import SEX_VALUES, CaseRecord, GenomicFeatureRecord
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.pseudonymisation import identifier_problem
-from ontologies.genes import Gene, GeneCatalogue, GeneLookupError
+from ontologies.genes import CHROMOSOMES, Gene, GeneCatalogue, GeneLookupError
 from ontologies.hpo import ObsoleteTermError, Ontology, UnknownTermError
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
@@ -28,7 +28,6 @@ _BASES = re.compile(r"^[ACGTN]+$")
 _SYMBOLIC_ALLELE = re.compile(r"^<?(DEL|DUP|INS|INV|CNV)(:[A-Z0-9_:]+)?>?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
-CHROMOSOMES = frozenset([*(str(n) for n in range(1, 23)), "X", "Y", "MT"])
 MAX_LABEL_LENGTH = 255
 
 

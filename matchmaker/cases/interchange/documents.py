@@ -1,0 +1,116 @@
+"""Read JSON documents from a file or a folder of files, gzipped or not, one at a time."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matchmaker.cases.interchange.fields import json_type
+from matchmaker.cases.records import RecordFormatError
+
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+# What read_documents picks up from a folder (compared in lower case).
+FOLDER_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """One JSON object read from a file, or why it could not be read; exactly one is set."""
+
+    origin: str  # "cases.jsonl.gz:42" (line), "folder/x.json", "list.json[3]" (list item)
+    document: dict[str, Any] | None = None
+    error: RecordFormatError | None = None
+
+
+def read_documents(path: Path) -> Iterator[SourceDocument]:
+    """Yield every JSON object in a file or a folder of files, in order.
+
+    `path` is one file (a JSON object, a JSON list of objects, or JSON lines when named .jsonl or
+    .ndjson) or a folder, whose files ending in FOLDER_SUFFIXES are read in name order. Any file
+    may be gzipped; that is detected from its first bytes, not its name. Text that is not JSON,
+    or JSON that is not an object, becomes an item with `error` set (its message gives the
+    line and column) and reading goes on. JSON lines are read one line at a time, so memory stays
+    bounded by the longest line. A missing `path` raises FileNotFoundError.
+    """
+    if path.is_dir():
+        files = sorted(
+            child
+            for child in path.iterdir()
+            if child.is_file() and child.name.lower().endswith(FOLDER_SUFFIXES)
+        )
+        for file in files:
+            yield from _read_file(file, origin=f"{path.name}/{file.name}")
+    else:
+        yield from _read_file(path, origin=path.name)
+
+
+def _read_file(path: Path, *, origin: str) -> Iterator[SourceDocument]:
+    is_json_lines = path.name.lower().removesuffix(".gz").endswith(JSON_LINES_SUFFIXES)
+    with path.open("rb") as raw:
+        is_gzipped = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzipped else raw
+        try:
+            if is_json_lines:
+                yield from _read_json_lines(stream, origin=origin)
+            else:
+                yield from _read_json_file(stream, origin=origin)
+        except (OSError, EOFError, zlib.error) as error:
+            # A truncated or corrupt gzip stream: what was read so far stands, the rest of this
+            # file is lost, and the next file is still read.
+            yield _failed(origin, f"cannot read the rest of the file ({error})")
+
+
+def _read_json_lines(stream: io.BufferedIOBase, *, origin: str) -> Iterator[SourceDocument]:
+    for number, raw_line in enumerate(stream, start=1):
+        line_origin = f"{origin}:{number}"
+        try:
+            # utf-8-sig drops a byte order mark, which some editors put on the first line.
+            line = raw_line.decode("utf-8-sig").rstrip("\r\n")
+        except UnicodeDecodeError as error:
+            yield _failed(line_origin, f"not UTF-8 text ({error.reason} at byte {error.start})")
+            continue
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield _failed(line_origin, f"not valid JSON: {error.msg} at column {error.colno}")
+            continue
+        yield _as_source_document(value, origin=line_origin)
+
+
+def _read_json_file(stream: io.BufferedIOBase, *, origin: str) -> Iterator[SourceDocument]:
+    try:
+        value = json.loads(stream.read().decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        yield _failed(origin, f"not UTF-8 text ({error.reason} at byte {error.start})")
+        return
+    except json.JSONDecodeError as error:
+        yield _failed(
+            origin, f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        )
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield _as_source_document(item, origin=f"{origin}[{index}]")
+    else:
+        yield _as_source_document(value, origin=origin)
+
+
+def _as_source_document(value: Any, *, origin: str) -> SourceDocument:
+    if isinstance(value, dict):
+        return SourceDocument(origin=origin, document=value)
+    return _failed(origin, f"is a JSON {json_type(value)}, not an object")
+
+
+def _failed(origin: str, message: str) -> SourceDocument:
+    # The origin travels next to the error, and importers print both: it is not repeated here.
+    return SourceDocument(origin=origin, error=RecordFormatError(message))
