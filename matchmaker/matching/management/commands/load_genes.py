@@ -96,9 +96,12 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"  resolves: {', '.join(sorted(catalogue.supported_kinds))}")
         if unsupported:
+            hint = (
+                "HGNC ids and previous symbols need the HGNC complete set (hgnc_complete_set.txt "
+                "from genenames.org) in DATA_DIR/reference"
+            )
+            if "ensembl" in unsupported:
+                hint = "run scripts/fetch-reference-data (org.Hs.eg.db), or " + hint
             self.stdout.write(
-                self.style.WARNING(
-                    f"  cannot resolve: {', '.join(unsupported)} ids. Fetch a fuller source with "
-                    "scripts/fetch-reference-data, or download the HGNC complete set and pass it here."
-                )
+                self.style.WARNING(f"  cannot resolve: {', '.join(unsupported)} ids; {hint}.")
             )
