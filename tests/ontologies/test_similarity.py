@@ -1,0 +1,325 @@
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ontologies.hpo import Ontology
+from ontologies.similarity import (
+    JACCARD,
+    LIN,
+    LIN_BMA,
+    METHODS,
+    RESNIK,
+    RESNIK_BMA,
+    RESNIK_BMA_EXACT,
+    SIM_GIC,
+    CaseProfiles,
+    PhenotypeScorer,
+    combine_scores,
+    lin_to_all,
+    resnik_to_all,
+)
+from ontologies.similarity.reference import (
+    information_content_of,
+    reference_best_match_average,
+    reference_jaccard,
+    reference_lin,
+    reference_resnik,
+    reference_sim_gic,
+)
+
+# Quantised BMA scores: each term similarity is off by at most half a quantum (max query IC /
+# 255), so a normalised score is off by at most that over the query's self-score.
+FLOAT_TOLERANCE = 1e-5
+PROPERTY_SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _index(ontology: Ontology, *hpo_ids: str) -> list[int]:
+    return [ontology.index_of(hpo_id) for hpo_id in hpo_ids]
+
+
+def _reference_bma(
+    ontology: Ontology,
+    ic: dict[str, float],
+    query: list[str],
+    case: list[str],
+    *,
+    measure: str,
+    query_weight: float,
+    exact_bonus: float,
+) -> float:
+    def similarity(a: str, b: str) -> float:
+        base = (
+            reference_resnik(ontology, ic, a, b)
+            if measure == RESNIK
+            else reference_lin(ontology, ic, a, b)
+        )
+        return base + (exact_bonus if a == b else 0.0)
+
+    if not query or not case:
+        return 0.0
+    self_score = reference_best_match_average(similarity, query, query)
+    if self_score <= 0:
+        return 0.0
+    raw = query_weight * reference_best_match_average(similarity, query, case) + (
+        1 - query_weight
+    ) * reference_best_match_average(similarity, case, query)
+    return min(1.0, max(0.0, raw / self_score))
+
+
+@pytest.fixture(scope="module")
+def real_ic(real_hpo: Ontology) -> dict[str, float]:
+    return dict(information_content_of(real_hpo, real_hpo.information_content))
+
+
+@pytest.fixture(scope="module")
+def annotated_terms(real_hpo: Ontology) -> list[int]:
+    # Terms that annotate diseases: where real profiles come from, and a mix of depths.
+    return sorted(set(real_hpo.disease_term_indices.tolist()))
+
+
+def _term_sets(pool: list[int], max_size: int = 6) -> st.SearchStrategy[list[int]]:
+    return st.lists(st.sampled_from(pool), min_size=0, max_size=max_size, unique=True)
+
+
+# --- term-to-term kernels on the real HPO ------------------------------------------------------
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_resnik_and_lin_to_all_equal_the_reference(
+    real_hpo: Ontology, real_ic: dict[str, float], annotated_terms: list[int], data: st.DataObject
+) -> None:
+    term = data.draw(st.sampled_from(annotated_terms))
+    others = data.draw(st.lists(st.sampled_from(annotated_terms), min_size=1, max_size=8))
+    resnik = resnik_to_all(real_hpo, np.array([term]), real_hpo.information_content)
+    lin = lin_to_all(real_hpo, term, real_hpo.information_content)
+    a = real_hpo.term_ids[term]
+    for other in others:
+        b = real_hpo.term_ids[other]
+        assert resnik[other] == pytest.approx(reference_resnik(real_hpo, real_ic, a, b))
+        assert lin[other] == pytest.approx(reference_lin(real_hpo, real_ic, a, b))
+
+
+# --- set measures against many cases --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "quantise"),
+    [(RESNIK_BMA, False), (RESNIK_BMA, True), (LIN_BMA, False), (RESNIK_BMA_EXACT, True)],
+)
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_bma_scores_equal_the_reference(
+    real_hpo: Ontology,
+    real_ic: dict[str, float],
+    annotated_terms: list[int],
+    method: str,
+    quantise: bool,
+    data: st.DataObject,
+) -> None:
+    query = data.draw(_term_sets(annotated_terms))
+    cases = data.draw(st.lists(_term_sets(annotated_terms), min_size=1, max_size=5))
+    scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
+    scores = scorer.score(scorer.prepare(query), CaseProfiles.from_lists(cases))
+    preset = METHODS[method]
+    ids = real_hpo.term_ids
+    max_ic = max((real_ic[ids[t]] for t in query), default=0.0) + preset.exact_bonus
+    self_ic = np.mean([real_ic[ids[t]] + preset.exact_bonus for t in query]) if query else 1.0
+    tolerance = (0.5 * max_ic / 255 / max(self_ic, 1e-9) + 1e-4) if quantise else FLOAT_TOLERANCE
+    for case, score in zip(cases, scores.tolist(), strict=True):
+        expected = _reference_bma(
+            real_hpo,
+            real_ic,
+            [ids[t] for t in query],
+            [ids[t] for t in case],
+            measure=preset.term_measure or RESNIK,
+            query_weight=preset.query_weight,
+            exact_bonus=preset.exact_bonus,
+        )
+        assert score == pytest.approx(expected, abs=tolerance)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_simgic_and_jaccard_equal_the_reference(
+    real_hpo: Ontology, real_ic: dict[str, float], annotated_terms: list[int], data: st.DataObject
+) -> None:
+    query = data.draw(_term_sets(annotated_terms))
+    cases = data.draw(st.lists(_term_sets(annotated_terms), min_size=1, max_size=5))
+    profiles = CaseProfiles.from_lists(cases)
+    ids = real_hpo.term_ids
+    gic = PhenotypeScorer(real_hpo, method=SIM_GIC)
+    jaccard = PhenotypeScorer(real_hpo, method=JACCARD)
+    gic_scores = gic.score(gic.prepare(query), profiles)
+    jaccard_scores = jaccard.score(jaccard.prepare(query), profiles)
+    for i, case in enumerate(cases):
+        q, c = [ids[t] for t in query], [ids[t] for t in case]
+        expected_gic = reference_sim_gic(real_hpo, real_ic, q, c) if q else 0.0
+        assert gic_scores[i] == pytest.approx(expected_gic, abs=FLOAT_TOLERANCE)
+        expected_jaccard = reference_jaccard(q, c) if q else 0.0
+        assert jaccard_scores[i] == pytest.approx(expected_jaccard, abs=FLOAT_TOLERANCE)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_scores_stay_within_0_and_1_and_chunks_equal_the_whole(
+    real_hpo: Ontology, annotated_terms: list[int], method: str, data: st.DataObject
+) -> None:
+    query = data.draw(_term_sets(annotated_terms))
+    cases = data.draw(st.lists(_term_sets(annotated_terms), min_size=1, max_size=8))
+    split = data.draw(st.integers(0, len(cases)))
+    scorer = PhenotypeScorer(real_hpo, method=method)
+    prepared = scorer.prepare(query)
+    profiles = CaseProfiles.from_lists(cases)
+    whole = scorer.score(prepared, profiles)
+    assert whole.dtype == np.float32
+    assert np.all((whole >= 0) & (whole <= 1))
+    assert not np.isnan(whole).any()
+    chunks = np.concatenate(
+        [scorer.score(prepared, profiles, 0, split), scorer.score(prepared, profiles, split)]
+    )
+    np.testing.assert_array_equal(chunks, whole)
+
+
+# --- hand-computed answers on the mini ontology ----------------------------------------------------
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_identical_profiles_score_1(mini_hpo: Ontology, method: str) -> None:
+    terms = _index(mini_hpo, "HP:0002069", "HP:0000252", "HP:0000486")
+    scorer = PhenotypeScorer(mini_hpo, method=method)
+    scores = scorer.score(scorer.prepare(terms), CaseProfiles.from_lists([terms[::-1]]))
+    assert scores[0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_empty_case_and_empty_query_score_0(mini_hpo: Ontology, method: str) -> None:
+    scorer = PhenotypeScorer(mini_hpo, method=method)
+    profiles = CaseProfiles.from_lists([[], _index(mini_hpo, "HP:0001250"), []])
+    scores = scorer.score(scorer.prepare(_index(mini_hpo, "HP:0001250")), profiles)
+    assert scores.tolist() == [0.0, pytest.approx(1.0), 0.0]
+    empty_query = scorer.score(scorer.prepare([]), profiles)
+    assert empty_query.tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("method", [RESNIK_BMA, LIN_BMA, SIM_GIC, JACCARD])
+def test_disjoint_branches_score_0(mini_hpo: Ontology, method: str) -> None:
+    # Mode of inheritance and phenotypic abnormality meet only at the root (IC 0).
+    scorer = PhenotypeScorer(mini_hpo, method=method)
+    query = scorer.prepare(_index(mini_hpo, "HP:0000006"))
+    scores = scorer.score(query, CaseProfiles.from_lists([_index(mini_hpo, "HP:0002069")]))
+    assert scores[0] == 0.0
+
+
+def test_root_only_query_scores_0_without_nan(mini_hpo: Ontology) -> None:
+    scorer = PhenotypeScorer(mini_hpo, method=RESNIK_BMA)
+    profiles = CaseProfiles.from_lists(
+        [_index(mini_hpo, "HP:0000001"), _index(mini_hpo, "HP:0001250")]
+    )
+    scores = scorer.score(scorer.prepare(_index(mini_hpo, "HP:0000001")), profiles)
+    assert scores.tolist() == [0.0, 0.0]
+
+
+def test_resnik_bma_by_hand(mini_hpo: Ontology) -> None:
+    ic = mini_hpo.information_content
+    seizure, tonic, focal, microcephaly = _index(
+        mini_hpo, "HP:0001250", "HP:0002069", "HP:0007359", "HP:0000252"
+    )
+    scorer = PhenotypeScorer(mini_hpo, method=RESNIK_BMA, quantise=False)
+    score = scorer.score(scorer.prepare([tonic, microcephaly]), CaseProfiles.from_lists([[focal]]))[
+        0
+    ]
+    # query->case: tonic~focal meet at Seizure; microcephaly~focal at nervous-system abnormality.
+    nervous = mini_hpo.index_of("HP:0000707")
+    query_to_case = (ic[seizure] + ic[nervous]) / 2
+    case_to_query = ic[seizure]
+    expected = (0.5 * query_to_case + 0.5 * case_to_query) / ((ic[tonic] + ic[microcephaly]) / 2)
+    assert score == pytest.approx(min(1.0, expected), rel=1e-6)
+
+
+def test_explain_reports_matches_and_conflicts_both_ways(mini_hpo: Ontology) -> None:
+    tonic, focal, seizure, microcephaly, strabismus = _index(
+        mini_hpo, "HP:0002069", "HP:0007359", "HP:0001250", "HP:0000252", "HP:0000486"
+    )
+    scorer = PhenotypeScorer(mini_hpo, method=RESNIK_BMA)
+    explanation = scorer.explain(
+        observed=[tonic, microcephaly],
+        excluded=[strabismus],
+        case_observed=[focal, strabismus],
+        case_excluded=[seizure],
+    )
+    first = explanation.matches[0]
+    assert (first.query_hpo_id, first.case_hpo_id) == ("HP:0002069", "HP:0007359")
+    assert first.common_ancestor_hpo_id == "HP:0001250"
+    assert first.common_ancestor_ic == pytest.approx(mini_hpo.information_content[seizure])
+    conflicts = {
+        (c.observed_in, c.observed_hpo_id, c.excluded_hpo_id) for c in explanation.conflicts
+    }
+    # The case excludes Seizure, an ancestor of the query's tonic-clonic seizure; the query
+    # excludes Strabismus, which the case observes.
+    assert conflicts == {
+        ("query", "HP:0002069", "HP:0001250"),
+        ("case", "HP:0000486", "HP:0000486"),
+    }
+    profiles = CaseProfiles.from_lists([[focal, strabismus]])
+    assert explanation.score == scorer.score(scorer.prepare([tonic, microcephaly]), profiles)[0]
+
+
+def test_explain_with_an_empty_case_has_no_matches(mini_hpo: Ontology) -> None:
+    scorer = PhenotypeScorer(mini_hpo)
+    explanation = scorer.explain(_index(mini_hpo, "HP:0001250"), [], [], [])
+    assert explanation.score == 0.0
+    assert explanation.matches[0].case_hpo_id is None
+
+
+def test_scoring_from_two_threads_gives_the_same_scores(
+    real_hpo: Ontology, annotated_terms: list[int]
+) -> None:
+    rng = np.random.default_rng(7)
+    cases = [rng.choice(annotated_terms, 10).tolist() for _ in range(20_000)]
+    profiles = CaseProfiles.from_lists(cases)
+    scorer = PhenotypeScorer(real_hpo)
+    query = scorer.prepare(rng.choice(annotated_terms, 10).tolist())
+    expected = scorer.score(query, profiles)
+    results: list[np.ndarray] = []
+
+    def work(start: int, stop: int) -> None:
+        for _ in range(5):
+            results.append((start, scorer.score(query, profiles, start, stop)))  # type: ignore[arg-type]
+
+    threads = [
+        threading.Thread(target=work, args=(0, 10_000)),
+        threading.Thread(target=work, args=(10_000, 20_000)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 10
+    for start, scores in results:  # type: ignore[misc]
+        np.testing.assert_array_equal(scores, expected[start : start + 10_000])
+
+
+def test_combine_scores_puts_a_shared_gene_first() -> None:
+    phenotype = np.array([0.9, 0.2, 0.0], dtype=np.float32)
+    genotype = np.array([0.0, 1.0, 1.0], dtype=np.float32)
+    combined = combine_scores(phenotype, genotype)
+    assert combined.dtype == np.float32
+    assert combined.tolist() == pytest.approx([0.45, 0.6, 0.5])
+    assert np.all((combined >= 0) & (combined <= 1))
+
+
+def test_it_rejects_unknown_methods_and_options(mini_hpo: Ontology) -> None:
+    with pytest.raises(ValueError, match="unknown method"):
+        PhenotypeScorer(mini_hpo, method="cosine")
+    with pytest.raises(TypeError, match="unknown options"):
+        PhenotypeScorer(mini_hpo, colour="blue")
+    assert LIN in (METHODS[LIN_BMA].term_measure,)
