@@ -1,0 +1,1044 @@
+"""Every stored case as a few flat arrays, ranked against one query without a loop per case.
+
+A ``CaseIndex`` holds the phenotype profiles (CSR: per-case offsets into one array of int16 term
+indices, observed and excluded), the candidate genes (CSR of int32 codes into a gene vocabulary)
+and two flag bits per case (shareable, test). A search scores every row with a phenotype scorer
+from ``ontologies.similarity`` (numpy, releases the GIL) split across the CPU cores, adds the
+genotype score (does the case share a gene with the query) and keeps the top ``limit`` rows with
+a linear-time selection. A million cases take about 60 MB; the index's own share of a search
+(genotype, filters, top-k) is about 5 ms of it, the rest is the phenotype scorer.
+
+Storage is two segments of the same shape: the *main* segment, sorted by key, and a small append-
+only *delta* segment that takes upserts. Replacing or removing a case clears its row's ``alive``
+bit (a tombstone); ``compact`` folds the delta into a new main segment and drops dead rows.
+
+Thread-safety: all the arrays one search reads sit in one immutable ``_Snapshot``. A mutation
+(upsert, remove, compact), serialised by a lock, builds a new snapshot (copying only the small
+delta and the one-byte-per-row ``alive`` array it changes) and swaps it in with one attribute
+assignment. A search reads the current snapshot once at its start, so it sees the index either
+before or after any mutation, never half of one, and a search that starts after ``remove`` returned
+never returns the removed key. Searches never block each other or mutations.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import tempfile
+import threading
+from array import array
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final, Protocol, TypeVar
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ontologies.similarity import CaseProfiles, combine_scores
+
+FORMAT: Final = "matchmaker-case-index"
+# Bump whenever the arrays or the metadata change shape; load refuses other versions.
+FORMAT_VERSION: Final = 1
+
+# Bits of the ``flags`` array (uint8, one per case).
+FLAG_SHAREABLE: Final = 1  # consented for matching with other nodes, and active
+FLAG_TEST: Final = 2  # a test or demo case
+
+# Term indices are stored as int16 (the HPO has about 19,000 terms).
+_MAX_TERM: Final = np.iinfo(np.int16).max
+# Searches split the rows into this many shares, one per core.
+_WORKERS = os.cpu_count() or 1
+# Below this many rows one thread scores everything: handing work to a pool costs ~0.1 ms.
+_PARALLEL_MIN_ROWS = 20_000
+# The scorer gets rows in blocks this size: its temporaries (a few per stored term) then stay in
+# the CPU cache, which made a numpy scorer 1.5 times faster than one call per million rows.
+_SCORE_BLOCK_ROWS = 32_768
+# The delta segment and the tombstones are scanned by every search and copied by every upsert;
+# past this many rows, upsert folds them into the main segment (one upsert then takes the time of
+# a compaction, about 0.1 s per million cases).
+DEFAULT_COMPACT_THRESHOLD: Final = 10_000
+_ARRAY_FIELDS: Final = (
+    "keys",
+    "observed_indptr",
+    "observed_terms",
+    "excluded_indptr",
+    "excluded_terms",
+    "gene_indptr",
+    "gene_codes",
+    "flags",
+)
+
+_Query = TypeVar("_Query", contravariant=True)
+
+
+class PhenotypeScoring(Protocol[_Query]):
+    """What a search needs from ``ontologies.similarity.PhenotypeScorer``."""
+
+    def score(
+        self, query: _Query, profiles: CaseProfiles, start: int = 0, stop: int | None = None
+    ) -> NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedCase:
+    """One stored case as the index sees it."""
+
+    key: int  # the database id
+    observed: Sequence[int]  # term indices into the ontology's term_ids
+    excluded: Sequence[int] = ()
+    genes: Sequence[str] = ()  # canonical gene ids, "NCBIGene:55768"
+    shareable: bool = False  # consented for external matching, and active
+    is_test: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked case."""
+
+    key: int
+    score: float  # patient score 0..1, higher = better match (combine_scores)
+    phenotype: float  # 0..1, from the phenotype scorer
+    genotype: float  # 0..1: 1 if the case shares a candidate gene with the query
+    shared_genes: tuple[str, ...]  # sorted
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """Rows of cases: the arrays are never written after construction."""
+
+    keys: NDArray[np.int64]
+    observed_indptr: NDArray[np.int64]
+    observed_terms: NDArray[np.int16]
+    excluded_indptr: NDArray[np.int64]
+    excluded_terms: NDArray[np.int16]
+    gene_indptr: NDArray[np.int64]
+    gene_codes: NDArray[np.int32]
+    flags: NDArray[np.uint8]
+    keys_sorted: bool
+    profiles: CaseProfiles = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in _ARRAY_FIELDS:
+            # A view: marking it read-only leaves an array the caller passed in untouched.
+            view = getattr(self, name).view()
+            view.flags.writeable = False
+            object.__setattr__(self, name, view)
+        profiles = CaseProfiles(
+            observed_indptr=self.observed_indptr,
+            observed_terms=self.observed_terms,
+            excluded_indptr=self.excluded_indptr,
+            excluded_terms=self.excluded_terms,
+        )
+        object.__setattr__(self, "profiles", profiles)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).nbytes for name in _ARRAY_FIELDS)
+
+    def row_of(self, key: int) -> int | None:
+        """The row holding ``key`` (alive or not), for a segment sorted by key."""
+        row = int(np.searchsorted(self.keys, key))
+        return row if row < len(self.keys) and self.keys[row] == key else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """Everything a search reads; replaced as a whole by each mutation."""
+
+    main: _Segment
+    main_alive: NDArray[np.bool_]
+    delta: _Segment
+    delta_alive: NDArray[np.bool_]
+    delta_rows: Mapping[int, int]  # key -> its alive row in delta
+    gene_vocabulary: tuple[str, ...]
+    gene_codes: Mapping[str, int]  # gene id -> code (its position in gene_vocabulary)
+    size: int  # alive rows
+    dead_main_rows: int
+    version: int
+
+    def __post_init__(self) -> None:
+        self.main_alive.flags.writeable = False
+        self.delta_alive.flags.writeable = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Rows [start, stop) of one segment, scored by one thread."""
+
+    segment: _Segment
+    alive: NDArray[np.bool_]
+    start: int
+    stop: int
+    excluded_rows: NDArray[np.int64]  # rows of the segment (anywhere) that the search drops
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidates:
+    """The best rows of one chunk: enough to fill ``limit`` including every tie at the edge."""
+
+    keys: NDArray[np.int64]
+    patient: NDArray[np.float32]
+    phenotype: NDArray[np.float32]
+    genotype: NDArray[np.float32]
+    chunk: _Chunk
+    rows: NDArray[np.int64]  # within the segment
+
+
+_executor_lock = threading.Lock()
+_executor: ThreadPoolExecutor | None = None
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    # One pool per process, created on first use; the thread calling search takes one share of
+    # the work itself, so the pool needs one thread fewer than there are cores.
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=max(1, _WORKERS - 1), thread_name_prefix="case-index"
+            )
+        return _executor
+
+
+class CaseIndex:
+    """All cases of one node, for ranking against a query.
+
+    Build with ``build`` (from ``IndexedCase`` objects) or ``build_from_arrays`` (the fast path),
+    or ``load`` a file written by ``save``. Then ``search`` any number of times, from any number of
+    threads, while one thread at a time applies ``upsert`` / ``remove`` (see the module docstring
+    for the guarantee). Term indices refer to the HPO release named by ``hpo_release``; a scorer
+    built on another release would score garbage, so rebuild the index when the release changes.
+    """
+
+    def __init__(
+        self,
+        snapshot: _Snapshot,
+        *,
+        hpo_release: str,
+        metadata: Mapping[str, Any] | None = None,
+        compact_threshold: int = DEFAULT_COMPACT_THRESHOLD,
+    ) -> None:
+        """Use ``build``, ``build_from_arrays`` or ``load``; the snapshot type is private."""
+        self.hpo_release = hpo_release
+        # Whatever the caller saved alongside (e.g. the last database change applied): JSON data.
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.compact_threshold = compact_threshold
+        self._snapshot = snapshot
+        self._lock = threading.Lock()
+
+    # Construction ------------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        cases: Iterable[IndexedCase],
+        *,
+        hpo_release: str,
+        compact_threshold: int = DEFAULT_COMPACT_THRESHOLD,
+    ) -> CaseIndex:
+        """An index of ``cases`` (any order; keys must be unique).
+
+        About 2 µs per case plus 0.1 µs per term: 1M cases in a few seconds. Raises ValueError
+        for a duplicate key or a term index outside 0..32767.
+        """
+        keys = array("q")
+        observed_lengths = array("q")
+        observed = array("h")
+        excluded_lengths = array("q")
+        excluded = array("h")
+        gene_lengths = array("q")
+        gene_codes = array("i")
+        flags = array("B")
+        vocabulary: dict[str, int] = {}
+        try:
+            for case in cases:
+                keys.append(case.key)
+                observed.extend(case.observed)
+                observed_lengths.append(len(case.observed))
+                excluded.extend(case.excluded)
+                excluded_lengths.append(len(case.excluded))
+                for gene in case.genes:
+                    code = vocabulary.get(gene)
+                    if code is None:
+                        code = vocabulary[gene] = len(vocabulary)
+                    gene_codes.append(code)
+                gene_lengths.append(len(case.genes))
+                flags.append(_flags_of(case))
+        except OverflowError as error:
+            raise ValueError(f"a term index is outside 0..{_MAX_TERM}: {error}") from error
+        return cls.build_from_arrays(
+            keys=np.frombuffer(keys, dtype=np.int64),
+            observed_indptr=_indptr_from_lengths(observed_lengths),
+            observed_terms=np.frombuffer(observed, dtype=np.int16),
+            excluded_indptr=_indptr_from_lengths(excluded_lengths),
+            excluded_terms=np.frombuffer(excluded, dtype=np.int16),
+            gene_indptr=_indptr_from_lengths(gene_lengths),
+            gene_codes=np.frombuffer(gene_codes, dtype=np.int32),
+            gene_vocabulary=tuple(vocabulary),
+            flags=np.frombuffer(flags, dtype=np.uint8),
+            hpo_release=hpo_release,
+            compact_threshold=compact_threshold,
+        )
+
+    @classmethod
+    def build_from_arrays(
+        cls,
+        *,
+        keys: ArrayLike,
+        observed_indptr: ArrayLike,
+        observed_terms: ArrayLike,
+        excluded_indptr: ArrayLike,
+        excluded_terms: ArrayLike,
+        gene_indptr: ArrayLike,
+        gene_codes: ArrayLike,
+        gene_vocabulary: Sequence[str],
+        flags: ArrayLike,
+        hpo_release: str,
+        metadata: Mapping[str, Any] | None = None,
+        version: int = 0,
+        compact_threshold: int = DEFAULT_COMPACT_THRESHOLD,
+    ) -> CaseIndex:
+        """An index from CSR arrays, one row per case, no Python work per case.
+
+        Row i is case ``keys[i]``; its observed terms are
+        ``observed_terms[observed_indptr[i]:observed_indptr[i + 1]]`` (likewise excluded terms
+        and ``gene_codes``, which index ``gene_vocabulary``); ``flags[i]`` ORs ``FLAG_SHAREABLE``
+        and ``FLAG_TEST``. Rows already sorted by key are used as they are (no copy when the
+        dtypes match: int64 keys and indptrs, int16 terms, int32 codes, uint8 flags); otherwise
+        they are sorted, which costs about 0.2 s per million cases. Raises ValueError for
+        inconsistent arrays, duplicate keys, or out-of-range terms or gene codes.
+        """
+        vocabulary = tuple(gene_vocabulary)
+        codes = {gene: code for code, gene in enumerate(vocabulary)}
+        if len(codes) != len(vocabulary):
+            raise ValueError("gene_vocabulary lists a gene twice")
+        segment = _make_segment(
+            keys=keys,
+            observed_indptr=observed_indptr,
+            observed_terms=observed_terms,
+            excluded_indptr=excluded_indptr,
+            excluded_terms=excluded_terms,
+            gene_indptr=gene_indptr,
+            gene_codes=gene_codes,
+            flags=flags,
+            vocabulary_size=len(vocabulary),
+        )
+        if not segment.keys_sorted:
+            order = np.argsort(segment.keys, kind="stable")
+            segment = _take_rows(segment, order, keys_sorted=True)
+        if len(segment) > 1 and not np.all(segment.keys[1:] != segment.keys[:-1]):
+            duplicate = segment.keys[1:][segment.keys[1:] == segment.keys[:-1]][0]
+            raise ValueError(f"case key {duplicate} appears twice")
+        snapshot = _Snapshot(
+            main=segment,
+            main_alive=np.ones(len(segment), dtype=np.bool_),
+            delta=_empty_segment(),
+            delta_alive=np.zeros(0, dtype=np.bool_),
+            delta_rows={},
+            gene_vocabulary=vocabulary,
+            gene_codes=codes,
+            size=len(segment),
+            dead_main_rows=0,
+            version=version,
+        )
+        return cls(
+            snapshot,
+            hpo_release=hpo_release,
+            metadata=metadata,
+            compact_threshold=compact_threshold,
+        )
+
+    # Reading -----------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        """Increments on every upsert and on every remove that removed something.
+
+        ``compact`` does not change it (the content stays the same); ``save`` stores it and
+        ``load`` restores it.
+        """
+        return self._snapshot.version
+
+    @property
+    def gene_vocabulary(self) -> tuple[str, ...]:
+        """Every gene id seen so far; a case's gene codes index this (append-only)."""
+        return self._snapshot.gene_vocabulary
+
+    @property
+    def delta_rows(self) -> int:
+        """Rows not yet folded into the main segment: the delta plus tombstones in main."""
+        snapshot = self._snapshot
+        return len(snapshot.delta) + snapshot.dead_main_rows
+
+    def __len__(self) -> int:
+        return self._snapshot.size
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, int | np.integer):
+            return False
+        return _locate(self._snapshot, int(key)) is not None
+
+    def __repr__(self) -> str:
+        return (
+            f"<CaseIndex HPO {self.hpo_release}: {len(self)} cases, version {self.version}, "
+            f"{self.memory_bytes() / 1e6:.1f} MB>"
+        )
+
+    def keys(self) -> NDArray[np.int64]:
+        """The keys of all cases, ascending."""
+        snapshot = self._snapshot
+        main_keys = snapshot.main.keys[snapshot.main_alive]
+        delta_keys = snapshot.delta.keys[snapshot.delta_alive]
+        return np.sort(np.concatenate([main_keys, delta_keys]))
+
+    def get(self, key: int) -> IndexedCase | None:
+        """The stored case ``key``, or None."""
+        snapshot = self._snapshot
+        location = _locate(snapshot, key)
+        if location is None:
+            return None
+        segment, row = location
+        return _case_at(segment, row, snapshot.gene_vocabulary)
+
+    def memory_bytes(self) -> int:
+        """The bytes held by the arrays (not the gene vocabulary's strings, about 1 MB)."""
+        snapshot = self._snapshot
+        return (
+            snapshot.main.nbytes()
+            + snapshot.main_alive.nbytes
+            + snapshot.delta.nbytes()
+            + snapshot.delta_alive.nbytes
+        )
+
+    # Searching ---------------------------------------------------------------------------------
+
+    def search(
+        self,
+        scorer: PhenotypeScoring[_Query],
+        query: _Query,
+        *,
+        query_genes: Iterable[str] = (),
+        limit: int = 50,
+        min_score: float = 0.0,
+        require_shared_gene: bool = False,
+        shareable_only: bool = False,
+        include_test: bool = True,
+        exclude_keys: Collection[int] = (),
+    ) -> list[Hit]:
+        """The ``limit`` best cases for ``query`` (from ``scorer.prepare``), best first.
+
+        A case's score is ``combine_scores(phenotype, genotype)``, genotype being 1 when the case
+        lists one of ``query_genes`` (canonical ids) and 0 otherwise. Equal scores rank by key,
+        ascending, so results are deterministic. ``min_score`` is inclusive and applies to that
+        combined score. Filters: ``require_shared_gene`` keeps cases with genotype 1,
+        ``shareable_only`` keeps cases flagged shareable, ``include_test=False`` drops test
+        cases, ``exclude_keys`` drops those keys (e.g. the query case itself).
+
+        Scores every row (split across the CPU cores), so its cost is linear in the number of
+        stored terms whatever the filters; see bench/speed.py for figures.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, not {limit}")
+        snapshot = self._snapshot
+        if limit == 0 or snapshot.size == 0:
+            return []
+        # A lookup table (one bool per gene code) rather than np.isin: one gather per code.
+        query_genes_known = [g for g in query_genes if g in snapshot.gene_codes]
+        wanted_genes = np.zeros(len(snapshot.gene_vocabulary), dtype=np.bool_)
+        wanted_genes[[snapshot.gene_codes[g] for g in query_genes_known]] = True
+        if require_shared_gene and not query_genes_known:
+            return []
+        required_flags = FLAG_SHAREABLE if shareable_only else 0
+        rejected_flags = 0 if include_test else FLAG_TEST
+
+        def rank(chunk: _Chunk) -> _Candidates:
+            return _rank_chunk(
+                scorer,
+                query,
+                chunk,
+                wanted_genes=wanted_genes if query_genes_known else None,
+                required_flags=required_flags,
+                rejected_flags=rejected_flags,
+                require_shared_gene=require_shared_gene,
+                min_score=min_score,
+                limit=limit,
+            )
+
+        def rank_all(chunks: list[_Chunk]) -> list[_Candidates]:
+            return [rank(chunk) for chunk in chunks]
+
+        shares = _split(snapshot, exclude_keys)
+        futures: list[Future[list[_Candidates]]] = []
+        if len(shares) > 1:
+            executor = _get_executor()
+            futures = [executor.submit(rank_all, share) for share in shares[1:]]
+        # The calling thread takes the first share rather than waiting idle.
+        results = rank_all(shares[0])
+        for future in futures:
+            results.extend(future.result())
+        return _merge(results, limit, snapshot.gene_vocabulary, wanted_genes)
+
+    # Mutating ----------------------------------------------------------------------------------
+
+    def upsert(self, case: IndexedCase) -> None:
+        """Add ``case``, or replace the stored case with the same key.
+
+        Appends to the delta segment and tombstones the old row: O(delta) work, about 0.1 ms;
+        when the delta outgrows ``compact_threshold`` this call also compacts. Raises ValueError
+        for a term index outside 0..32767.
+        """
+        key = int(case.key)
+        observed = _terms(case.observed)
+        excluded = _terms(case.excluded)
+        with self._lock:
+            snapshot = self._snapshot
+            vocabulary = snapshot.gene_vocabulary
+            codes = snapshot.gene_codes
+            new_genes = [gene for gene in dict.fromkeys(case.genes) if gene not in codes]
+            if new_genes:
+                codes = dict(codes)
+                for gene in new_genes:
+                    codes[gene] = len(codes)
+                vocabulary = (*vocabulary, *new_genes)
+            gene_codes = np.array([codes[gene] for gene in case.genes], dtype=np.int32)
+            replaced = _without(snapshot, key)
+            added = 0 if replaced is not snapshot else 1
+            snapshot = replaced
+            delta = _append_row(
+                snapshot.delta,
+                key=key,
+                observed=observed,
+                excluded=excluded,
+                gene_codes=gene_codes,
+                flags=_flags_of(case),
+            )
+            delta_rows = dict(snapshot.delta_rows)
+            delta_rows[key] = len(delta) - 1
+            snapshot = replace(
+                snapshot,
+                delta=delta,
+                delta_alive=np.append(snapshot.delta_alive, True),
+                delta_rows=delta_rows,
+                gene_vocabulary=vocabulary,
+                gene_codes=codes,
+                size=snapshot.size + added,
+                version=snapshot.version + 1,
+            )
+            if len(snapshot.delta) + snapshot.dead_main_rows > self.compact_threshold:
+                snapshot = _compacted(snapshot)
+            self._snapshot = snapshot
+
+    def remove(self, key: int) -> bool:
+        """Remove case ``key``; False if it was not there. Tombstones its row: O(delta + rows/1M ms)."""
+        with self._lock:
+            snapshot = _without(self._snapshot, int(key))
+            if snapshot is self._snapshot:
+                return False
+            self._snapshot = replace(snapshot, size=snapshot.size - 1, version=snapshot.version + 1)
+            return True
+
+    def compact(self) -> None:
+        """Fold the delta segment into the main one and drop removed rows.
+
+        Takes about as long as ``build_from_arrays`` on sorted rows (0.1 to 0.2 s per million
+        cases); searches keep running on the old arrays meanwhile. Results do not change.
+        """
+        with self._lock:
+            if len(self._snapshot.delta) or self._snapshot.dead_main_rows:
+                self._snapshot = _compacted(self._snapshot)
+
+    # Persistence -------------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Write the index to ``path`` (one uncompressed .npz, no pickles), atomically.
+
+        Compacts first. Writes a temporary file beside ``path`` and renames it over ``path``,
+        so a process loading meanwhile reads the old file or the new one, never a partial one.
+        """
+        # Under the lock, so that no upsert lands in a delta between compacting and capturing;
+        # the captured snapshot never changes, so writing it needs no lock.
+        with self._lock:
+            if len(self._snapshot.delta) or self._snapshot.dead_main_rows:
+                self._snapshot = _compacted(self._snapshot)
+            snapshot = self._snapshot
+        meta = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "hpo_release": self.hpo_release,
+            "index_version": snapshot.version,
+            "gene_vocabulary": snapshot.gene_vocabulary,
+            "metadata": self.metadata,
+        }
+        meta_bytes = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        arrays = {name: getattr(snapshot.main, name) for name in _ARRAY_FIELDS}
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, meta=np.frombuffer(meta_bytes, dtype=np.uint8), **arrays)
+            # mkstemp creates the file 0600; the web and worker processes may run as other users.
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path, *, compact_threshold: int = DEFAULT_COMPACT_THRESHOLD) -> CaseIndex:
+        """Read an index written by ``save`` (about 0.2 s per million cases).
+
+        Raises ValueError if the file is not a case index of this format version.
+        """
+        with np.load(path, allow_pickle=False) as data:
+            try:
+                meta = json.loads(data["meta"].tobytes().decode("utf-8"))
+            except (KeyError, ValueError) as error:
+                raise ValueError(f"{path} is not a case index") from error
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+                raise ValueError(f"{path} is not a case index")
+            if meta.get("version") != FORMAT_VERSION:
+                raise ValueError(
+                    f"{path} is a case index of format version {meta.get('version')}, "
+                    f"not {FORMAT_VERSION}: rebuild it"
+                )
+            arrays = {name: data[name] for name in _ARRAY_FIELDS}
+        return cls.build_from_arrays(
+            **arrays,
+            gene_vocabulary=meta["gene_vocabulary"],
+            hpo_release=meta["hpo_release"],
+            metadata=meta["metadata"],
+            version=int(meta["index_version"]),
+            compact_threshold=compact_threshold,
+        )
+
+
+# Helpers ---------------------------------------------------------------------------------------
+
+
+def _flags_of(case: IndexedCase) -> int:
+    return (FLAG_SHAREABLE if case.shareable else 0) | (FLAG_TEST if case.is_test else 0)
+
+
+def _indptr_from_lengths(lengths: array[int]) -> NDArray[np.int64]:
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.frombuffer(lengths, dtype=np.int64), out=indptr[1:])
+    return indptr
+
+
+def _terms(terms: Sequence[int]) -> NDArray[np.int16]:
+    values = np.asarray(terms, dtype=np.int64).reshape(-1)
+    if values.size and (values.min() < 0 or values.max() > _MAX_TERM):
+        raise ValueError(f"a term index is outside 0..{_MAX_TERM}")
+    return values.astype(np.int16)
+
+
+def _checked_csr(
+    name: str, rows: int, indptr: ArrayLike, values: ArrayLike, dtype: type[np.generic], high: int
+) -> tuple[NDArray[np.int64], NDArray[Any]]:
+    indptr_array = np.ascontiguousarray(indptr, dtype=np.int64)
+    raw = np.asarray(values).reshape(-1)
+    if raw.size and not np.issubdtype(raw.dtype, np.integer):
+        raise ValueError(f"{name} must hold integers")
+    # Checked before the cast, which would wrap an out-of-range value silently.
+    if raw.size and (raw.min() < 0 or raw.max() >= high):
+        raise ValueError(f"{name} holds a value outside 0..{high - 1}")
+    value_array = np.ascontiguousarray(raw, dtype=dtype)
+    if indptr_array.shape != (rows + 1,):
+        raise ValueError(f"{name} indptr must have one entry per case plus one")
+    if indptr_array[0] != 0 or indptr_array[-1] != len(value_array):
+        raise ValueError(f"{name} indptr must run from 0 to the number of values")
+    if rows and np.any(indptr_array[1:] < indptr_array[:-1]):
+        raise ValueError(f"{name} indptr must not decrease")
+    return indptr_array, value_array
+
+
+def _make_segment(
+    *,
+    keys: ArrayLike,
+    observed_indptr: ArrayLike,
+    observed_terms: ArrayLike,
+    excluded_indptr: ArrayLike,
+    excluded_terms: ArrayLike,
+    gene_indptr: ArrayLike,
+    gene_codes: ArrayLike,
+    flags: ArrayLike,
+    vocabulary_size: int,
+) -> _Segment:
+    key_array = np.ascontiguousarray(keys, dtype=np.int64).reshape(-1)
+    rows = len(key_array)
+    flag_array = np.ascontiguousarray(flags, dtype=np.uint8).reshape(-1)
+    if flag_array.shape != (rows,):
+        raise ValueError("flags must have one entry per case")
+    observed = _checked_csr(
+        "observed", rows, observed_indptr, observed_terms, np.int16, _MAX_TERM + 1
+    )
+    excluded = _checked_csr(
+        "excluded", rows, excluded_indptr, excluded_terms, np.int16, _MAX_TERM + 1
+    )
+    genes = _checked_csr("gene", rows, gene_indptr, gene_codes, np.int32, vocabulary_size)
+    return _Segment(
+        keys=key_array,
+        observed_indptr=observed[0],
+        observed_terms=observed[1],
+        excluded_indptr=excluded[0],
+        excluded_terms=excluded[1],
+        gene_indptr=genes[0],
+        gene_codes=genes[1],
+        flags=flag_array,
+        keys_sorted=bool(np.all(key_array[1:] > key_array[:-1])),
+    )
+
+
+def _empty_segment() -> _Segment:
+    empty_indptr = np.zeros(1, dtype=np.int64)
+    return _Segment(
+        keys=np.zeros(0, dtype=np.int64),
+        observed_indptr=empty_indptr,
+        observed_terms=np.zeros(0, dtype=np.int16),
+        excluded_indptr=empty_indptr.copy(),
+        excluded_terms=np.zeros(0, dtype=np.int16),
+        gene_indptr=empty_indptr.copy(),
+        gene_codes=np.zeros(0, dtype=np.int32),
+        flags=np.zeros(0, dtype=np.uint8),
+        keys_sorted=True,
+    )
+
+
+def _take_csr(
+    indptr: NDArray[np.int64], values: NDArray[Any], rows: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[Any]]:
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    new_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=new_indptr[1:])
+    # For every output value, the input position: its row's start plus its offset in the row.
+    positions = np.repeat(starts - new_indptr[:-1], lengths) + np.arange(
+        new_indptr[-1], dtype=np.int64
+    )
+    return new_indptr, values[positions]
+
+
+def _take_rows(segment: _Segment, rows: NDArray[np.int64], *, keys_sorted: bool) -> _Segment:
+    observed = _take_csr(segment.observed_indptr, segment.observed_terms, rows)
+    excluded = _take_csr(segment.excluded_indptr, segment.excluded_terms, rows)
+    genes = _take_csr(segment.gene_indptr, segment.gene_codes, rows)
+    return _Segment(
+        keys=segment.keys[rows],
+        observed_indptr=observed[0],
+        observed_terms=observed[1],
+        excluded_indptr=excluded[0],
+        excluded_terms=excluded[1],
+        gene_indptr=genes[0],
+        gene_codes=genes[1],
+        flags=segment.flags[rows],
+        keys_sorted=keys_sorted,
+    )
+
+
+def _concatenate_csr(
+    first: tuple[NDArray[np.int64], NDArray[Any]], second: tuple[NDArray[np.int64], NDArray[Any]]
+) -> tuple[NDArray[np.int64], NDArray[Any]]:
+    indptr = np.concatenate([first[0], second[0][1:] + first[0][-1]])
+    return indptr, np.concatenate([first[1], second[1]])
+
+
+def _append_row(
+    segment: _Segment,
+    *,
+    key: int,
+    observed: NDArray[np.int16],
+    excluded: NDArray[np.int16],
+    gene_codes: NDArray[np.int32],
+    flags: int,
+) -> _Segment:
+    def one_row(values: NDArray[Any]) -> tuple[NDArray[np.int64], NDArray[Any]]:
+        return np.array([0, len(values)], dtype=np.int64), values
+
+    observed_csr = _concatenate_csr(
+        (segment.observed_indptr, segment.observed_terms), one_row(observed)
+    )
+    excluded_csr = _concatenate_csr(
+        (segment.excluded_indptr, segment.excluded_terms), one_row(excluded)
+    )
+    gene_csr = _concatenate_csr((segment.gene_indptr, segment.gene_codes), one_row(gene_codes))
+    return _Segment(
+        keys=np.append(segment.keys, np.int64(key)),
+        observed_indptr=observed_csr[0],
+        observed_terms=observed_csr[1],
+        excluded_indptr=excluded_csr[0],
+        excluded_terms=excluded_csr[1],
+        gene_indptr=gene_csr[0],
+        gene_codes=gene_csr[1],
+        flags=np.append(segment.flags, np.uint8(flags)),
+        keys_sorted=False,
+    )
+
+
+def _locate(snapshot: _Snapshot, key: int) -> tuple[_Segment, int] | None:
+    """The segment and row of the alive case ``key``, or None."""
+    row = snapshot.delta_rows.get(key)
+    if row is not None:
+        return snapshot.delta, row
+    row = snapshot.main.row_of(key)
+    if row is not None and snapshot.main_alive[row]:
+        return snapshot.main, row
+    return None
+
+
+def _without(snapshot: _Snapshot, key: int) -> _Snapshot:
+    """``snapshot`` with case ``key`` tombstoned (``size`` unchanged); itself if absent."""
+    row = snapshot.delta_rows.get(key)
+    if row is not None:
+        delta_alive = snapshot.delta_alive.copy()
+        delta_alive[row] = False
+        delta_rows = dict(snapshot.delta_rows)
+        del delta_rows[key]
+        return replace(snapshot, delta_alive=delta_alive, delta_rows=delta_rows)
+    row = snapshot.main.row_of(key)
+    if row is not None and snapshot.main_alive[row]:
+        # A copy of one byte per row (1 MB per million cases, ~0.1 ms): searches still running
+        # on the old snapshot keep their own view.
+        main_alive = snapshot.main_alive.copy()
+        main_alive[row] = False
+        return replace(snapshot, main_alive=main_alive, dead_main_rows=snapshot.dead_main_rows + 1)
+    return snapshot
+
+
+def _compacted(snapshot: _Snapshot) -> _Snapshot:
+    main, delta = snapshot.main, snapshot.delta
+    observed = _concatenate_csr(
+        (main.observed_indptr, main.observed_terms), (delta.observed_indptr, delta.observed_terms)
+    )
+    excluded = _concatenate_csr(
+        (main.excluded_indptr, main.excluded_terms), (delta.excluded_indptr, delta.excluded_terms)
+    )
+    genes = _concatenate_csr(
+        (main.gene_indptr, main.gene_codes), (delta.gene_indptr, delta.gene_codes)
+    )
+    both = _Segment(
+        keys=np.concatenate([main.keys, delta.keys]),
+        observed_indptr=observed[0],
+        observed_terms=observed[1],
+        excluded_indptr=excluded[0],
+        excluded_terms=excluded[1],
+        gene_indptr=genes[0],
+        gene_codes=genes[1],
+        flags=np.concatenate([main.flags, delta.flags]),
+        keys_sorted=False,
+    )
+    alive_rows = np.flatnonzero(np.concatenate([snapshot.main_alive, snapshot.delta_alive]))
+    # Main rows come sorted and the delta is small: the stable sort (timsort) merges two runs.
+    order = alive_rows[np.argsort(both.keys[alive_rows], kind="stable")]
+    merged = _take_rows(both, order, keys_sorted=True)
+    return replace(
+        snapshot,
+        main=merged,
+        main_alive=np.ones(len(merged), dtype=np.bool_),
+        delta=_empty_segment(),
+        delta_alive=np.zeros(0, dtype=np.bool_),
+        delta_rows={},
+        dead_main_rows=0,
+    )
+
+
+def _case_at(segment: _Segment, row: int, vocabulary: tuple[str, ...]) -> IndexedCase:
+    def cells(indptr: NDArray[np.int64], values: NDArray[Any]) -> list[int]:
+        return [int(value) for value in values[indptr[row] : indptr[row + 1]]]
+
+    flags = int(segment.flags[row])
+    return IndexedCase(
+        key=int(segment.keys[row]),
+        observed=tuple(cells(segment.observed_indptr, segment.observed_terms)),
+        excluded=tuple(cells(segment.excluded_indptr, segment.excluded_terms)),
+        genes=tuple(vocabulary[code] for code in cells(segment.gene_indptr, segment.gene_codes)),
+        shareable=bool(flags & FLAG_SHAREABLE),
+        is_test=bool(flags & FLAG_TEST),
+    )
+
+
+def _excluded_rows(
+    snapshot: _Snapshot, exclude_keys: Collection[int]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The rows of ``exclude_keys`` in the main segment and in the delta."""
+    main_keys = snapshot.main.keys
+    if not exclude_keys or not len(main_keys):
+        main_rows = np.zeros(0, dtype=np.int64)
+    else:
+        keys = np.fromiter(exclude_keys, dtype=np.int64, count=len(exclude_keys))
+        positions = np.minimum(np.searchsorted(main_keys, keys), len(main_keys) - 1)
+        main_rows = positions[main_keys[positions] == keys]
+    delta_rows = [snapshot.delta_rows[key] for key in exclude_keys if key in snapshot.delta_rows]
+    return main_rows, np.array(delta_rows, dtype=np.int64)
+
+
+def _split(snapshot: _Snapshot, exclude_keys: Collection[int]) -> list[list[_Chunk]]:
+    """One share of the work per core: main-segment chunks of about equal numbers of observed
+    terms (the scorer's cost), the small delta segment joining the first share."""
+    main = snapshot.main
+    main_excluded, delta_excluded = _excluded_rows(snapshot, exclude_keys)
+    rows = len(main)
+    parts = min(_WORKERS, max(1, rows // _PARALLEL_MIN_ROWS))
+    targets = np.linspace(0, main.observed_indptr[-1], parts + 1)[1:-1]
+    bounds = [0, *np.searchsorted(main.observed_indptr, targets).tolist(), rows]
+    shares = [
+        [_Chunk(main, snapshot.main_alive, start, stop, main_excluded)]
+        for start, stop in itertools.pairwise(bounds)
+        if stop > start
+    ] or [[]]
+    if len(snapshot.delta):
+        delta = _Chunk(snapshot.delta, snapshot.delta_alive, 0, len(snapshot.delta), delta_excluded)
+        shares[0].append(delta)
+    return shares
+
+
+def _genotype(
+    segment: _Segment, start: int, stop: int, wanted_genes: NDArray[np.bool_] | None
+) -> NDArray[np.float32]:
+    """1 for the rows in [start, stop) listing a gene marked in ``wanted_genes``, else 0."""
+    if wanted_genes is None:
+        return np.zeros(stop - start, dtype=np.float32)
+    indptr = segment.gene_indptr
+    first, last = indptr[start], indptr[stop]
+    # Few codes match: find them, then their rows by bisection, rather than a pass per row.
+    matches = np.flatnonzero(wanted_genes[segment.gene_codes[first:last]]) + first
+    rows = np.searchsorted(indptr, matches, side="right") - 1
+    genotype = np.zeros(stop - start, dtype=np.float32)
+    genotype[rows - start] = 1.0
+    return genotype
+
+
+def _rank_chunk(
+    scorer: PhenotypeScoring[_Query],
+    query: _Query,
+    chunk: _Chunk,
+    *,
+    wanted_genes: NDArray[np.bool_] | None,
+    required_flags: int,
+    rejected_flags: int,
+    require_shared_gene: bool,
+    min_score: float,
+    limit: int,
+) -> _Candidates:
+    segment, start, stop = chunk.segment, chunk.start, chunk.stop
+    phenotype = np.empty(stop - start, dtype=np.float32)
+    for block in range(start, stop, _SCORE_BLOCK_ROWS):
+        block_stop = min(block + _SCORE_BLOCK_ROWS, stop)
+        phenotype[block - start : block_stop - start] = scorer.score(
+            query, segment.profiles, block, block_stop
+        )
+    genotype = _genotype(segment, start, stop, wanted_genes)
+    patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+
+    eligible = chunk.alive[start:stop].copy()
+    if required_flags or rejected_flags:
+        flags = segment.flags[start:stop] & (required_flags | rejected_flags)
+        eligible &= flags == required_flags
+    if chunk.excluded_rows.size:
+        excluded = chunk.excluded_rows
+        inside = excluded[(excluded >= start) & (excluded < stop)]
+        eligible[inside - start] = False
+    if require_shared_gene:
+        eligible &= genotype > 0
+    # Ineligible rows score -1, below any real score (0..1), so one partition ranks the rest.
+    ranked = np.where(eligible, patient, np.float32(-1.0))
+    best = _best_rows(ranked, segment.keys[start:stop], segment.keys_sorted, min_score, limit)
+    return _Candidates(
+        keys=segment.keys[start:stop][best],
+        patient=patient[best],
+        phenotype=phenotype[best],
+        genotype=genotype[best],
+        chunk=chunk,
+        rows=best + start,
+    )
+
+
+def _best_rows(
+    scores: NDArray[np.float32],
+    keys: NDArray[np.int64],
+    keys_sorted: bool,
+    min_score: float,
+    limit: int,
+) -> NDArray[np.int64]:
+    """Positions of the ``limit`` best scores >= ``min_score``, ties going to the smaller key.
+
+    Unordered. Linear time, without ``np.partition``: on a million scores with many equal values
+    (the usual case: scores come from a few thousand distinct term combinations) it takes
+    100 ms, where the bound below takes under 1 ms.
+    """
+    floor = max(min_score, 0.0)
+    candidates = np.flatnonzero(scores >= max(_lower_bound(scores, limit), floor))
+    if len(candidates) <= limit:
+        return candidates
+    values = scores[candidates]
+    threshold = np.sort(values)[len(values) - limit]
+    above = candidates[values > threshold]
+    tied = candidates[values == threshold]
+    room = limit - len(above)
+    if len(tied) > room:
+        if not keys_sorted:
+            tied = tied[np.argsort(keys[tied], kind="stable")]
+        tied = tied[:room]
+    return np.concatenate([above, tied])
+
+
+def _lower_bound(scores: NDArray[np.float32], limit: int) -> float:
+    """A score that at least ``limit`` of ``scores`` reach, close to the limit-th best.
+
+    Cut the scores into blocks and take each block's maximum: the limit-th best of those maxima
+    is reached by ``limit`` different scores, and with many more blocks than ``limit`` few other
+    scores reach it, so comparing against it leaves a short list of candidates.
+    """
+    block = max(1, min(1024, len(scores) // (8 * limit)))
+    whole = len(scores) // block * block
+    maxima = scores[:whole].reshape(-1, block).max(axis=1)
+    if whole < len(scores):
+        maxima = np.append(maxima, scores[whole:].max())
+    if len(maxima) < limit:
+        return -np.inf
+    return float(np.sort(maxima)[len(maxima) - limit])
+
+
+def _merge(
+    results: list[_Candidates],
+    limit: int,
+    vocabulary: tuple[str, ...],
+    wanted_genes: NDArray[np.bool_],
+) -> list[Hit]:
+    keys = np.concatenate([result.keys for result in results])
+    patient = np.concatenate([result.patient for result in results])
+    # Best score first, then ascending key.
+    order = np.lexsort((keys, -patient))[:limit]
+    phenotype = np.concatenate([result.phenotype for result in results])
+    genotype = np.concatenate([result.genotype for result in results])
+    owners = np.concatenate(
+        [np.full(len(result.keys), index, dtype=np.int64) for index, result in enumerate(results)]
+    )
+    rows = np.concatenate([result.rows for result in results])
+    hits = []
+    for position in order.tolist():
+        shared: tuple[str, ...] = ()
+        if genotype[position] > 0:
+            segment = results[owners[position]].chunk.segment
+            row = int(rows[position])
+            codes = segment.gene_codes[segment.gene_indptr[row] : segment.gene_indptr[row + 1]]
+            shared = tuple(
+                sorted({vocabulary[code] for code in codes.tolist() if wanted_genes[code]})
+            )
+        hits.append(
+            Hit(
+                key=int(keys[position]),
+                score=float(patient[position]),
+                phenotype=float(phenotype[position]),
+                genotype=float(genotype[position]),
+                shared_genes=shared,
+            )
+        )
+    return hits
