@@ -38,6 +38,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 def env_secret(name: str, default: str = "") -> str:
     """Read a secret from the file named by NAME_FILE (Docker/systemd credentials), else from NAME."""
     file_name = os.environ.get(f"{name}_FILE")
@@ -179,6 +189,15 @@ HPO_PATH = env_str("HPO_PATH")
 HPO_CACHE_DIR = DATA_DIR / "hpo-cache"
 GENE_CATALOGUE_PATH = Path(env_str("GENE_CATALOGUE_PATH", str(DATA_DIR / "genes.json.gz")))
 
+# Matching policy for local matches (peers get their own policy with federation).
+# A shared candidate gene is not required locally: phenotype-only matches are how a case with no
+# candidate gene finds its twin.
+MATCHING_REQUIRE_SHARED_GENE = env_bool("MATCHING_REQUIRE_SHARED_GENE", False)
+MATCHING_MIN_SCORE = env_float("MATCHING_MIN_SCORE", 0.3)  # patient score, 0..1
+MATCHING_MAX_RESULTS = env_int("MATCHING_MAX_RESULTS", 20)
+# The case index saved by `manage.py build_index`; processes load it, then apply later changes.
+CASE_INDEX_PATH = Path(env_str("CASE_INDEX_PATH", str(DATA_DIR / "case-index.npz")))
+
 # Celery: Redis when configured, otherwise tasks run in-process (eagerly) for a first run.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
@@ -193,6 +212,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The queue tasks go to by default (tests give each test process its own worker and queue).
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
 REST_FRAMEWORK = {

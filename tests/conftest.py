@@ -6,8 +6,12 @@ alice and bob are clinicians at the same institution; carol works elsewhere.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -101,3 +105,88 @@ def bob(institution: Institution) -> User:
 @pytest.fixture
 def carol(other_institution: Institution) -> User:
     return _member("carol", other_institution)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str | None]:
+    """A real Celery worker on Redis for this test process, or None when tasks run eagerly.
+
+    With REDIS_URL set (the CI run on PostgreSQL and Redis), tasks go to Redis and only a worker
+    runs them: this starts one (`celery -A matchmaker worker`) on a queue of its own, against
+    this test process's test database. Tests using it must commit their data
+    (`@pytest.mark.django_db(transaction=True)`) so that the worker can see it.
+    """
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        yield None
+        return
+    from django.db import connection
+
+    worker_name = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    queue = f"tests-{worker_name}-{os.getpid()}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    from matchmaker.celery import app
+
+    app.conf.task_default_queue = queue
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    environment = {
+        **os.environ,
+        "POSTGRES_DB": connection.settings_dict["NAME"],
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "GENE_CATALOGUE_PATH": str(settings.GENE_CATALOGUE_PATH),
+        "CASE_INDEX_PATH": str(tmp_path_factory.mktemp("index") / "case-index.npz"),
+    }
+    with log.open("w") as output:
+        worker = subprocess.Popen(  # noqa: S603 (fixed arguments)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "matchmaker",
+                "worker",
+                "--pool",
+                "solo",
+                "--queues",
+                queue,
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{queue}@%h",
+            ],
+            cwd=REPO_ROOT,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "ready" not in log.read_text():
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield queue
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0) -> bool:
+    """Poll `condition` until it holds (for work done by a real worker) or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_case_index() -> Iterator[None]:
+    """Each test starts with no in-memory case index: rolled-back tests leave stale ones."""
+    from matchmaker.matching.index import forget_case_index
+
+    forget_case_index()
+    yield
+    forget_case_index()

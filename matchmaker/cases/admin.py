@@ -30,6 +30,7 @@ from matchmaker.cases.services.validation import (
     PHENOTYPIC_ABNORMALITY,
 )
 from matchmaker.lib.pseudonymisation import identifier_problem
+from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from ontologies.genes import GeneLookupError
 from ontologies.hpo import ObsoleteTermError, UnknownTermError
@@ -264,6 +265,20 @@ class CaseAdmin(admin.ModelAdmin):
             queryset.filter(Q(label__icontains=term) | Q(id__in=genes.values("case_id"))),
             False,
         )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # The admin writes rows itself, so it tells matching as the case services do.
+        matching.note_case_changed(form.instance.pk, rematch=True)
+
+    def delete_model(self, request: HttpRequest, obj: Case) -> None:
+        matching.note_case_changed(obj.pk, rematch=False)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Case]) -> None:
+        for case_id in queryset.values_list("id", flat=True):
+            matching.note_case_changed(case_id, rematch=False)
+        super().delete_queryset(request, queryset)
 
     def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
         if not obj.public_id:

@@ -26,3 +26,94 @@ class ReferenceRelease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.version}"
+
+
+class IndexChange(models.Model):
+    """A log of which cases changed, so every process can bring its in-memory index up to date.
+
+    Each process remembers the last change it applied and, before searching, applies the newer
+    ones by reloading those cases (one indexed query when nothing changed). A bulk import writes
+    one row per batch: its cases have consecutive ids, so a range covers them.
+    """
+
+    first_case_id = models.BigIntegerField()
+    last_case_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"cases {self.first_case_id}..{self.last_case_id}"
+
+
+class Match(models.Model):
+    """A case of ours and a case it resembles, as its owner sees and triages it.
+
+    A local match is stored once for each of the two owners (each triages on their own). Matches
+    with cases at peer nodes (directions incoming/outgoing) arrive with the MME API and federation.
+    """
+
+    class Direction(models.TextChoices):
+        LOCAL = "local", "Local"
+        INCOMING = "incoming", "Incoming (a peer's query matched our case)"
+        OUTGOING = "outgoing", "Outgoing (our query matched a peer's case)"
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        REVIEWED = "reviewed", "Reviewed"
+        CONTACTED = "contacted", "Contacted"
+        DISMISSED = "dismissed", "Dismissed"
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="matches")
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    matched_case = models.ForeignKey(
+        "cases.Case",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="matched_by",
+    )
+    # A peer's patient: its id at that node and the patient as the peer sent it.
+    remote_patient_id = models.CharField(max_length=255, blank=True)
+    remote_patient = models.JSONField(default=dict, blank=True)
+
+    score = models.FloatField()  # patient score, 0..1, higher = more likely the same disorder
+    phenotype_score = models.FloatField()  # 0..1
+    genotype_score = models.FloatField()  # 0..1
+    # Why the two cases matched: term pairs with their common ancestor, shared genes and
+    # variants, conflicts with excluded terms (see matching.services.explain_match).
+    explanation = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    notes = models.TextField(blank=True)
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField()
+    # Set when a later search no longer returns the match (kept, never deleted, for the record).
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-score", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "matched_case"],
+                condition=models.Q(matched_case__isnull=False),
+                name="match_unique_local_pair",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(score__gte=0, score__lte=1)
+                & models.Q(phenotype_score__gte=0, phenotype_score__lte=1)
+                & models.Q(genotype_score__gte=0, genotype_score__lte=1),
+                name="match_scores_within_0_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(direction="local", matched_case__isnull=False)
+                | ~models.Q(direction="local"),
+                name="match_local_has_matched_case",
+            ),
+        ]
+        indexes = [models.Index(fields=["case", "status"])]
+
+    def __str__(self) -> str:
+        other = self.matched_case_id or self.remote_patient_id
+        return f"{self.case_id} ~ {other} ({self.score:.2f})"

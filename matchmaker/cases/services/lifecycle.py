@@ -20,6 +20,7 @@ from matchmaker.cases.services.storage import (
 )
 from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
 from matchmaker.lib.errors import ConflictError, FieldValidationError
+from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
 
@@ -73,6 +74,7 @@ def submit_case(
         **case_field_values(validated, ownership),
     )
     write_case_children(case, validated)
+    matching.note_case_changed(case.pk, rematch=True)
     return case
 
 
@@ -86,6 +88,7 @@ def update_case(case: Case, record: CaseRecord) -> Case:
         setattr(case, name, value)
     case.save()
     write_case_children(case, validated)
+    matching.note_case_changed(case.pk, rematch=True)
     return case
 
 
@@ -107,9 +110,11 @@ def record_consent(
             "updated_at",
         ]
     )
+    matching.note_case_changed(case.pk, rematch=False)
     return case
 
 
+@transaction.atomic
 def withdraw_case(case: Case) -> Case:
     """Take a case out of matching; it stays stored (and visible to its institution) until deleted."""
     if case.status == Case.Status.WITHDRAWN:
@@ -117,21 +122,25 @@ def withdraw_case(case: Case) -> Case:
     case.status = Case.Status.WITHDRAWN
     case.withdrawn_at = timezone.now()
     case.save(update_fields=["status", "withdrawn_at", "updated_at"])
+    matching.note_case_changed(case.pk, rematch=False)
     return case
 
 
+@transaction.atomic
 def reactivate_case(case: Case) -> Case:
     if case.status == Case.Status.ACTIVE:
         return case
     case.status = Case.Status.ACTIVE
     case.withdrawn_at = None
     case.save(update_fields=["status", "withdrawn_at", "updated_at"])
+    matching.note_case_changed(case.pk, rematch=True)
     return case
 
 
 @transaction.atomic
 def delete_case(case: Case) -> None:
     """Delete a case and everything stored with it, for good (GDPR erasure)."""
+    matching.note_case_changed(case.pk, rematch=False)
     case.delete()
 
 

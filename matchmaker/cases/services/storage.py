@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from matchmaker.cases.models import Case, Disorder, GenomicFeature, Institution, PhenotypeFeature
 from matchmaker.cases.services.validation import ValidatedCase
+from matchmaker.matching.index import record_index_change
 
 # Crockford's base32 without I, L, O, U: unambiguous when read aloud or typed from an e-mail.
 _PUBLIC_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -163,6 +164,9 @@ def bulk_insert_cases(validated_cases: Sequence[ValidatedCase], ownership: CaseO
     insert_rows(PhenotypeFeature, feature_table)
     insert_rows(GenomicFeature, genomic_table)
     insert_rows(Disorder, disorder_table)
+    # Bulk loads (imports, demo data) are indexed but not matched one by one: thousands of
+    # matching runs would swamp the workers; the periodic re-match covers them.
+    record_index_change(case_ids[0], case_ids[-1])
     return len(case_rows)
 
 

@@ -1,0 +1,182 @@
+"""The case index of this process: loaded once, kept current through the IndexChange log.
+
+Every web and worker process holds one `CaseIndex` (all active cases as arrays). It starts from
+the file written by `manage.py build_index` (or is built from the database when there is none),
+and before each search applies the changes other processes logged since (`IndexChange` rows):
+one indexed query when nothing changed, and a reload of just the changed cases otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
+from matchmaker.matching.models import IndexChange
+from matchmaker.matching.ontology import get_hpo
+from ontologies.case_index import CaseIndex, IndexedCase
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_index: CaseIndex | None = None
+_applied_change_id = 0
+
+
+def record_index_change(first_case_id: int, last_case_id: int | None = None) -> None:
+    """Log that cases first..last changed (created, edited, withdrawn, consent, deleted).
+
+    Call it inside the transaction that changes them, so the log and the data commit together.
+    """
+    IndexChange.objects.create(
+        first_case_id=first_case_id,
+        last_case_id=first_case_id if last_case_id is None else last_case_id,
+    )
+
+
+def _latest_change_id() -> int:
+    latest = IndexChange.objects.order_by("-id").values_list("id", flat=True).first()
+    return latest or 0
+
+
+def indexed_cases(cases: QuerySet[Case]) -> list[IndexedCase]:
+    """The index rows of `cases` (active ones only), read with three queries in all."""
+    ontology = get_hpo()
+    rows = list(
+        cases.filter(status=Case.Status.ACTIVE).values_list(
+            "id", "external_matching_consent", "is_test"
+        )
+    )
+    case_ids = [row[0] for row in rows]
+    observed: defaultdict[int, list[int]] = defaultdict(list)
+    excluded: defaultdict[int, list[int]] = defaultdict(list)
+    genes: defaultdict[int, list[str]] = defaultdict(list)
+    for chunk_start in range(0, len(case_ids), 20_000):
+        chunk = case_ids[chunk_start : chunk_start + 20_000]
+        for case_id, hpo_id, is_observed in PhenotypeFeature.objects.filter(
+            case_id__in=chunk
+        ).values_list("case_id", "hpo_id", "observed"):
+            term = _term_index(ontology, hpo_id)
+            if term is not None:
+                (observed if is_observed else excluded)[case_id].append(term)
+        for case_id, gene_id in GenomicFeature.objects.filter(case_id__in=chunk).values_list(
+            "case_id", "gene_id"
+        ):
+            genes[case_id].append(gene_id)
+    return [
+        IndexedCase(
+            key=case_id,
+            observed=observed[case_id],
+            excluded=excluded[case_id],
+            genes=genes[case_id],
+            shareable=consent,
+            is_test=is_test,
+        )
+        for case_id, consent, is_test in rows
+    ]
+
+
+def _term_index(ontology: object, hpo_id: str) -> int | None:
+    try:
+        return ontology.index_of(hpo_id)  # type: ignore[attr-defined,no-any-return]
+    except LookupError:
+        # A term of an older release that the loaded one has dropped: the case keeps it, the
+        # index cannot score it. Reported by the HPO upgrade check, not here.
+        return None
+
+
+def build_case_index(*, batch_size: int = 50_000) -> tuple[CaseIndex, int]:
+    """Build the index of every active case from the database (a full rebuild).
+
+    Returns the index and the id of the last `IndexChange` it includes. The id is read before the
+    cases, so a change committed during the build is applied again afterwards (harmless: applying
+    a change reloads the case).
+    """
+    ontology = get_hpo()
+    change_id = _latest_change_id()
+    ids = Case.objects.filter(status=Case.Status.ACTIVE).order_by("id").values_list("id", flat=True)
+    batches: list[IndexedCase] = []
+    all_ids = list(ids)
+    for start in range(0, len(all_ids), batch_size):
+        chunk = all_ids[start : start + batch_size]
+        batches.extend(indexed_cases(Case.objects.filter(id__in=chunk)))
+    return CaseIndex.build(batches, hpo_release=ontology.release), change_id
+
+
+def _apply_changes(index: CaseIndex, changes: Iterable[tuple[int, int]]) -> None:
+    changed: set[int] = set()
+    for first, last in changes:
+        changed.update(range(first, last + 1))
+    if not changed:
+        return
+    present = {case.key: case for case in indexed_cases(Case.objects.filter(id__in=changed))}
+    for case_id in changed:
+        if case_id in present:
+            index.upsert(present[case_id])
+        elif case_id in index:
+            index.remove(case_id)
+
+
+def get_case_index() -> CaseIndex:
+    """This process's index, brought up to date with every change committed so far."""
+    global _index, _applied_change_id
+    with _lock:
+        if _index is None:
+            _index, _applied_change_id = _load_or_build()
+        pending = list(
+            IndexChange.objects.filter(id__gt=_applied_change_id)
+            .order_by("id")
+            .values_list("id", "first_case_id", "last_case_id")
+        )
+        if pending:
+            _apply_changes(_index, [(first, last) for _, first, last in pending])
+            _applied_change_id = pending[-1][0]
+        return _index
+
+
+def _load_or_build() -> tuple[CaseIndex, int]:
+    path = Path(settings.CASE_INDEX_PATH)
+    release = get_hpo().release
+    if path.exists() and _sidecar(path).exists():
+        index = CaseIndex.load(path)
+        if index.hpo_release == release:
+            return index, int(json.loads(_sidecar(path).read_text())["change_id"])
+        logger.warning(
+            "The case index at %s was built with HPO %s, not %s: rebuilding it.",
+            path,
+            index.hpo_release,
+            release,
+        )
+    return build_case_index()
+
+
+def _sidecar(path: Path) -> Path:
+    """Where the id of the last change included in a saved index is kept."""
+    return path.with_suffix(".json")
+
+
+def save_case_index(index: CaseIndex, change_id: int, path: Path | None = None) -> Path:
+    """Save `index` (which includes every change up to `change_id`) for processes to load."""
+    target = Path(path or settings.CASE_INDEX_PATH)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    index.compact()
+    # The index goes first: an index newer than its sidecar only re-applies a few changes, which
+    # is harmless; the other way round would skip some.
+    index.save(target)
+    _sidecar(target).write_text(json.dumps({"change_id": change_id}))
+    return target
+
+
+def forget_case_index() -> None:
+    """Drop this process's index (tests, and after an HPO release change)."""
+    global _index, _applied_change_id
+    with _lock:
+        _index = None
+        _applied_change_id = 0

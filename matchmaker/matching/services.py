@@ -1,0 +1,301 @@
+"""Finding matches for a case or a query, explaining them, and recording them for their owners."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from matchmaker.cases.models import Case
+from matchmaker.matching import tasks
+from matchmaker.matching.genotype import VariantCall, compare_genotypes
+from matchmaker.matching.index import get_case_index, record_index_change
+from matchmaker.matching.models import Match
+from matchmaker.matching.ontology import get_hpo
+from ontologies.similarity import PhenotypeExplanation, PhenotypeScorer, combine_scores
+
+# Extra candidates fetched from the index so that variant evidence can re-order the top results.
+_RERANK_FACTOR = 2
+
+
+@dataclass(frozen=True, slots=True)
+class MatchQuery:
+    """What is matched: current HPO ids, observed and excluded, and the candidate genes."""
+
+    observed: tuple[str, ...]
+    excluded: tuple[str, ...] = ()
+    variants: tuple[VariantCall, ...] = ()
+
+    @property
+    def gene_ids(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(call.gene_id for call in self.variants))
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    case: Case
+    score: float  # patient score, 0..1, higher = more likely the same disorder
+    phenotype_score: float  # 0..1
+    genotype_score: float  # 0..1
+    explanation: dict[str, Any] = field(default_factory=dict)
+
+
+@functools.cache
+def get_phenotype_scorer() -> PhenotypeScorer:
+    """The scorer for this process's HPO release (its per-term tables are built once)."""
+    return PhenotypeScorer(get_hpo())
+
+
+def variant_calls_of(case: Case) -> tuple[VariantCall, ...]:
+    return tuple(
+        VariantCall(
+            gene_id=feature.gene_id,
+            gene_symbol=feature.gene_symbol,
+            assembly=feature.assembly,
+            reference_name=feature.reference_name,
+            start=feature.start,
+            reference_bases=feature.reference_bases,
+            alternate_bases=feature.alternate_bases,
+            zygosity=feature.zygosity,
+        )
+        for feature in case.genomic_features.all()
+    )
+
+
+def query_of_case(case: Case) -> MatchQuery:
+    features = list(case.features.all())
+    return MatchQuery(
+        observed=tuple(f.hpo_id for f in features if f.observed),
+        excluded=tuple(f.hpo_id for f in features if not f.observed),
+        variants=variant_calls_of(case),
+    )
+
+
+def _term_indices(hpo_ids: Sequence[str]) -> list[int]:
+    ontology = get_hpo()
+    indices = []
+    for hpo_id in hpo_ids:
+        try:
+            indices.append(ontology.index_of(hpo_id))
+        except LookupError:
+            continue  # a term the loaded release no longer has: it cannot be scored
+    return indices
+
+
+def find_matches(
+    query: Case | MatchQuery,
+    *,
+    limit: int | None = None,
+    min_score: float | None = None,
+    require_shared_gene: bool | None = None,
+    shareable_only: bool = False,
+    include_test: bool = True,
+    exclude_case_ids: Collection[int] = (),
+) -> list[MatchResult]:
+    """Rank the stored active cases against `query`, best first, each with its explanation.
+
+    Defaults come from the MATCHING_* settings. A case is never matched with itself. Scores are
+    in [0, 1]; `genotype_score` counts a shared gene and, for the results returned, whether the
+    variant and zygosity are the same too.
+    """
+    limit = settings.MATCHING_MAX_RESULTS if limit is None else limit
+    min_score = settings.MATCHING_MIN_SCORE if min_score is None else min_score
+    if require_shared_gene is None:
+        require_shared_gene = settings.MATCHING_REQUIRE_SHARED_GENE
+    excluded_ids = set(exclude_case_ids)
+    if isinstance(query, Case):
+        excluded_ids.add(query.pk)
+        query = query_of_case(query)
+
+    scorer = get_phenotype_scorer()
+    observed = _term_indices(query.observed)
+    excluded = _term_indices(query.excluded)
+    prepared = scorer.prepare(observed, excluded)
+    hits = get_case_index().search(
+        scorer,
+        prepared,
+        query_genes=query.gene_ids,
+        limit=limit * _RERANK_FACTOR,
+        min_score=0.0,
+        require_shared_gene=require_shared_gene,
+        shareable_only=shareable_only,
+        include_test=include_test,
+        exclude_keys=excluded_ids,
+    )
+    cases = (
+        Case.objects.select_related("institution")
+        .prefetch_related("features", "genomic_features")
+        .in_bulk([hit.key for hit in hits])
+    )
+
+    results = []
+    for hit in hits:
+        case = cases.get(hit.key)
+        if case is None:
+            continue  # deleted since the index last caught up
+        genotype, comparisons = compare_genotypes(query.variants, variant_calls_of(case))
+        patient = float(
+            combine_scores(
+                np.array([hit.phenotype], dtype=np.float32),
+                np.array([genotype], dtype=np.float32),
+            )[0]
+        )
+        if patient < min_score:
+            continue
+        explanation = explain_match(query, case, observed=observed, excluded=excluded)
+        explanation["genes"] = [comparison.as_json() for comparison in comparisons]
+        results.append(
+            MatchResult(
+                case=case,
+                score=patient,
+                phenotype_score=float(hit.phenotype),
+                genotype_score=genotype,
+                explanation=explanation,
+            )
+        )
+    results.sort(key=lambda result: (-result.score, result.case.pk))
+    return results[:limit]
+
+
+def explain_match(
+    query: MatchQuery, case: Case, *, observed: Sequence[int], excluded: Sequence[int]
+) -> dict[str, Any]:
+    """Why `case` resembles the query, as JSON: term pairs, common ancestors, conflicts."""
+    case_observed = _term_indices([f.hpo_id for f in case.features.all() if f.observed])
+    case_excluded = _term_indices([f.hpo_id for f in case.features.all() if not f.observed])
+    detail = get_phenotype_scorer().explain(observed, excluded, case_observed, case_excluded)
+    return _explanation_as_json(detail)
+
+
+def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
+    """The scorer's explanation with term labels, as stored on a Match and shown to clinicians."""
+    ontology = get_hpo()
+
+    def label(hpo_id: str | None) -> str:
+        return ontology.label(hpo_id) if hpo_id else ""
+
+    conflicts = []
+    for conflict in detail.conflicts:
+        excluder = "the matched case" if conflict.observed_in == "query" else "this case"
+        conflicts.append(
+            {
+                "observed_term": conflict.observed_hpo_id,
+                "excluded_term": conflict.excluded_hpo_id,
+                "observed_in": conflict.observed_in,
+                "description": (
+                    f"{conflict.observed_hpo_id} {label(conflict.observed_hpo_id)} is observed, "
+                    f"but {excluder} excludes {conflict.excluded_hpo_id} "
+                    f"{label(conflict.excluded_hpo_id)}"
+                ),
+            }
+        )
+    return {
+        "phenotype_score": detail.score,
+        "term_matches": [
+            {
+                "query_term": match.query_hpo_id,
+                "query_label": label(match.query_hpo_id),
+                "case_term": match.case_hpo_id,
+                "case_label": label(match.case_hpo_id),
+                "common_ancestor": match.common_ancestor_hpo_id,
+                "common_ancestor_label": label(match.common_ancestor_hpo_id),
+                "information_content": match.common_ancestor_ic,
+                "similarity": match.similarity,
+            }
+            for match in detail.matches
+        ],
+        "conflicts": conflicts,
+    }
+
+
+@transaction.atomic
+def run_matching(case_id: int) -> int:
+    """Match one case against the local cases and record the matches for both owners.
+
+    Idempotent: running it again updates scores and `last_seen` instead of adding rows. A match
+    that a new run no longer finds is marked removed (kept for the record). Returns the number of
+    new matches. Withdrawn or deleted cases are not matched.
+    """
+    case = (
+        Case.objects.filter(pk=case_id, status=Case.Status.ACTIVE)
+        .prefetch_related("features", "genomic_features")
+        .first()
+    )
+    if case is None:
+        return 0
+    now = timezone.now()
+    results = find_matches(case, include_test=case.is_test)
+    found_ids = {result.case.pk for result in results}
+    existing = {
+        (match.case_id, match.matched_case_id): match
+        for match in Match.objects.filter(direction=Match.Direction.LOCAL).filter(
+            case_id__in=[case.pk, *found_ids], matched_case_id__in=[case.pk, *found_ids]
+        )
+    }
+    new = 0
+    for result in results:
+        # Each owner reads the explanation from their own case's side: "my term X met their Y".
+        reverse_explanation = _explanation_from_other_side(result.case, case)
+        for owner_case, other_case, explanation in (
+            (case.pk, result.case.pk, result.explanation),
+            (result.case.pk, case.pk, reverse_explanation),
+        ):
+            match = existing.get((owner_case, other_case))
+            values = {
+                "score": result.score,
+                "phenotype_score": result.phenotype_score,
+                "genotype_score": result.genotype_score,
+                "explanation": explanation,
+                "last_seen": now,
+                "removed_at": None,
+            }
+            if match is None:
+                Match.objects.create(
+                    case_id=owner_case,
+                    matched_case_id=other_case,
+                    direction=Match.Direction.LOCAL,
+                    **values,
+                )
+                new += 1
+            else:
+                Match.objects.filter(pk=match.pk).update(**values)
+    gone = Match.objects.filter(direction=Match.Direction.LOCAL, removed_at__isnull=True).filter(
+        models.Q(case_id=case.pk) & ~models.Q(matched_case_id__in=found_ids)
+        | models.Q(matched_case_id=case.pk) & ~models.Q(case_id__in=found_ids)
+    )
+    gone.update(removed_at=now)
+    return new
+
+
+def _explanation_from_other_side(owner: Case, other: Case) -> dict[str, Any]:
+    query = query_of_case(owner)
+    explanation = explain_match(
+        query,
+        other,
+        observed=_term_indices(query.observed),
+        excluded=_term_indices(query.excluded),
+    )
+    _, comparisons = compare_genotypes(query.variants, variant_calls_of(other))
+    explanation["genes"] = [comparison.as_json() for comparison in comparisons]
+    return explanation
+
+
+def note_case_changed(
+    first_case_id: int, last_case_id: int | None = None, *, rematch: bool
+) -> None:
+    """Tell matching that cases changed: log it for every process's index, and re-match if asked.
+
+    Call inside the transaction that changes the cases. Matching is queued only after commit, so
+    a worker never sees a row that is not committed yet.
+    """
+    record_index_change(first_case_id, last_case_id)
+    if rematch:
+        last = first_case_id if last_case_id is None else last_case_id
+        for case_id in range(first_case_id, last + 1):
+            transaction.on_commit(functools.partial(tasks.run_matching.delay, case_id))

@@ -1,0 +1,20 @@
+"""Celery adapters for the matching services: take ids, call one service, own the retries."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+
+@shared_task(
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=5,
+    acks_late=True,
+)
+def run_matching(case_id: int) -> int:
+    """Match a case against the local cases and record new matches (idempotent)."""
+    from matchmaker.matching import services  # the one allowed local import: breaks the cycle
+
+    return services.run_matching(case_id)

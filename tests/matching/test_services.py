@@ -1,0 +1,278 @@
+"""Matching on the real HPO: ranking, explanations, recorded matches, and keeping the index current."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from matchmaker.cases.models import Case, Institution
+from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord, VariantRecord
+from matchmaker.cases.services import delete_case, record_consent, update_case, withdraw_case
+from matchmaker.matching import index as case_index
+from matchmaker.matching.models import Match
+from matchmaker.matching.services import find_matches, run_matching
+from tests.conftest import MME_BENCHMARK, wait_until
+from tests.factories import make_case, make_record
+
+# NGLY1 deficiency (OMIM:615273): developmental delay, hypotonia, movement disorder, alacrima,
+# elevated liver transaminases.
+NGLY1_TERMS = ("HP:0001263", "HP:0001252", "HP:0100022", "HP:0000522", "HP:0002910")
+# Achondroplasia-like: short limbs, macrocephaly, frontal bossing.
+SKELETAL_TERMS = ("HP:0008873", "HP:0000256", "HP:0002007", "HP:0003027")
+NGLY1_VARIANT = VariantRecord("GRCh37", "3", 25775421, 25775422, "C", "T")
+
+
+def features(*hpo_ids: str) -> tuple[FeatureRecord, ...]:
+    return tuple(FeatureRecord(hpo_id) for hpo_id in hpo_ids)
+
+
+def ngly1_case(institution: Institution, label: str, **overrides: object) -> Case:
+    fields: dict[str, object] = {
+        "label": label,
+        "features": features(*NGLY1_TERMS),
+        "genomic_features": (GenomicFeatureRecord("NGLY1", variant=NGLY1_VARIANT, zygosity=2),),
+    }
+    fields.update(overrides)
+    return make_case(institution=institution, **fields)
+
+
+def skeletal_case(institution: Institution, label: str) -> Case:
+    return make_case(
+        institution=institution,
+        label=label,
+        features=features(*SKELETAL_TERMS),
+        genomic_features=(GenomicFeatureRecord("FGFR3"),),
+    )
+
+
+@pytest.mark.django_db
+def test_the_case_with_the_same_disorder_ranks_first(
+    institution: Institution, other_institution: Institution
+) -> None:
+    query = ngly1_case(institution, "query")
+    twin = ngly1_case(
+        other_institution,
+        "twin",
+        features=features("HP:0001263", "HP:0001252", "HP:0000522"),
+        genomic_features=(GenomicFeatureRecord("ENSG00000151092"),),
+    )
+    skeletal_case(other_institution, "unrelated")
+
+    results = find_matches(query, min_score=0.0)
+
+    assert [result.case for result in results][:1] == [twin]
+    assert all(result.case != query for result in results), "a case never matches itself"
+    best = results[0]
+    assert 0.0 <= best.phenotype_score <= 1.0
+    assert 0.0 <= best.score <= 1.0
+    assert best.genotype_score == pytest.approx(0.8)  # shared gene; the twin gives no variant
+    assert results[-1].score < best.score
+
+
+@pytest.mark.django_db
+def test_a_match_explains_itself(institution: Institution) -> None:
+    query = ngly1_case(institution, "query")
+    ngly1_case(institution, "twin", features=features("HP:0001263", "HP:0000522", "HP:0001250"))
+
+    [result] = find_matches(query, min_score=0.0, limit=1)
+
+    explanation = result.explanation
+    assert [gene["gene_symbol"] for gene in explanation["genes"]] == ["NGLY1"]
+    assert explanation["genes"][0]["same_variant"] is True
+    pairs = {pair["query_term"]: pair for pair in explanation["term_matches"]}
+    assert pairs["HP:0000522"]["case_term"] == "HP:0000522"  # alacrima met alacrima
+    assert pairs["HP:0000522"]["information_content"] > 0
+
+
+@pytest.mark.django_db
+def test_excluded_terms_in_the_other_case_are_reported_as_conflicts(
+    institution: Institution,
+) -> None:
+    query = ngly1_case(institution, "query")
+    ngly1_case(
+        institution,
+        "partial",
+        features=(
+            *features("HP:0001263", "HP:0001252"),
+            FeatureRecord("HP:0000522", observed=False),
+        ),
+    )
+    [result] = find_matches(query, min_score=0.0, limit=1)
+    conflicts = result.explanation["conflicts"]
+    assert any("HP:0000522" in str(conflict) for conflict in conflicts)
+
+
+@pytest.mark.django_db
+def test_matching_policy_knobs(institution: Institution) -> None:
+    query = ngly1_case(institution, "query")
+    ngly1_case(institution, "phenotype-only", genomic_features=())
+    skeletal_case(institution, "unrelated")
+
+    with_gene = find_matches(query, min_score=0.0, require_shared_gene=True)
+    assert [r.case.label for r in with_gene] == []  # nobody else carries NGLY1
+
+    everyone = find_matches(query, min_score=0.0, limit=10)
+    assert {r.case.label for r in everyone} == {"phenotype-only", "unrelated"}
+    assert len(find_matches(query, min_score=0.0, limit=1)) == 1
+    assert find_matches(query, min_score=0.999) == []
+
+
+@pytest.mark.django_db
+def test_withdrawn_and_deleted_cases_are_never_matched(institution: Institution) -> None:
+    query = ngly1_case(institution, "query")
+    withdrawn = ngly1_case(institution, "withdrawn")
+    deleted = ngly1_case(institution, "deleted")
+    assert {r.case for r in find_matches(query, min_score=0.0)} == {withdrawn, deleted}
+
+    withdraw_case(withdrawn)
+    delete_case(deleted)
+
+    assert find_matches(query, min_score=0.0) == []
+
+
+@pytest.mark.django_db
+def test_shareable_only_returns_consented_active_cases(institution: Institution) -> None:
+    query = ngly1_case(institution, "query")
+    private = ngly1_case(institution, "private")
+    shared = ngly1_case(institution, "shared", consented=True)
+    assert {r.case for r in find_matches(query, min_score=0.0, shareable_only=True)} == {shared}
+    record_consent(private, consented=True, by=None)
+    assert {r.case for r in find_matches(query, min_score=0.0, shareable_only=True)} == {
+        shared,
+        private,
+    }
+
+
+@pytest.mark.django_db
+def test_an_edit_is_seen_by_the_next_search(institution: Institution) -> None:
+    query = ngly1_case(institution, "query")
+    other = skeletal_case(institution, "other")
+    before = find_matches(query, min_score=0.0)[0]
+    update_case(other, make_record(label="other", features=features(*NGLY1_TERMS)))
+    after = find_matches(query, min_score=0.0)[0]
+    assert after.case == other
+    assert after.phenotype_score > before.phenotype_score
+
+
+@pytest.mark.django_db
+def test_another_process_catches_up_from_a_saved_index(
+    institution: Institution, tmp_path: Path, settings: object
+) -> None:
+    settings.CASE_INDEX_PATH = tmp_path / "case-index.npz"  # type: ignore[attr-defined]
+    query = ngly1_case(institution, "query")
+    first = ngly1_case(institution, "first")
+    call_command("build_index", stdout=io.StringIO())
+    # Later changes, logged while "another process" runs: it loads the saved file and applies them.
+    second = ngly1_case(institution, "second")
+    withdraw_case(first)
+    case_index.forget_case_index()
+
+    assert {r.case for r in find_matches(query, min_score=0.0)} == {second}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saving_a_case_records_matches_for_both_owners(
+    celery_worker_process: str | None, institution: Institution, other_institution: Institution
+) -> None:
+    mine = ngly1_case(institution, "mine")
+    theirs = ngly1_case(other_institution, "theirs")
+
+    assert wait_until(lambda: Match.objects.count() == 2)
+    forward = Match.objects.get(case=theirs)
+    backward = Match.objects.get(case=mine)
+    assert forward.matched_case == mine
+    assert backward.matched_case == theirs
+    assert forward.direction == Match.Direction.LOCAL
+    assert forward.status == Match.Status.NEW
+    assert forward.score == pytest.approx(backward.score)
+    assert forward.explanation["term_matches"]
+
+
+@pytest.mark.django_db
+def test_run_matching_is_idempotent_and_marks_lost_matches(institution: Institution) -> None:
+    query = ngly1_case(institution, "query")
+    twin = ngly1_case(institution, "twin")
+    run_matching(query.pk)
+    run_matching(query.pk)
+    assert Match.objects.filter(case=query, matched_case=twin).count() == 1
+    assert Match.objects.filter(case=twin, matched_case=query).count() == 1
+
+    update_case(
+        twin, make_record(label="twin", features=features(*SKELETAL_TERMS), genomic_features=())
+    )
+    run_matching(query.pk)
+    lost = Match.objects.get(case=query, matched_case=twin)
+    assert lost.removed_at is not None or lost.score < 0.3
+
+
+@pytest.mark.django_db
+def test_the_ngly1_benchmark_patients_find_each_other() -> None:
+    call_command("import_mme", str(MME_BENCHMARK), stdout=io.StringIO(), stderr=io.StringIO())
+    ngly1 = list(Case.objects.filter(genomic_features__gene_symbol="NGLY1").distinct())
+    assert len(ngly1) == 8
+    for case in ngly1:
+        found = {r.case for r in find_matches(case, limit=7, min_score=0.0)}
+        assert found == set(ngly1) - {case}, case.label
+
+
+@pytest.mark.django_db
+def test_the_gpx4_fuzzy_query_ranks_both_gpx4_patients_on_top() -> None:
+    from matchmaker.matching.genotype import VariantCall
+    from matchmaker.matching.services import MatchQuery
+
+    call_command("import_mme", str(MME_BENCHMARK), stdout=io.StringIO(), stderr=io.StringIO())
+    query = MatchQuery(
+        observed=("HP:0001250", "HP:0006852", "HP:0011675", "HP:0003312"),
+        variants=(VariantCall(gene_id="NCBIGene:2879", gene_symbol="GPX4"),),
+    )
+    top = [r.case.label for r in find_matches(query, limit=2, min_score=0.0)]
+    assert set(top) == {"P0001058", "P0001059"}
+
+
+@pytest.mark.django_db
+def test_the_match_command_prints_ranked_matches(institution: Institution) -> None:
+    query = ngly1_case(institution, "query")
+    ngly1_case(institution, "twin")
+    out = io.StringIO()
+    call_command("match", query.public_id, stdout=out)
+    text = out.getvalue()
+    assert "1 matches" in text
+    assert "twin" in text
+    assert "gene NGLY1: same variant and zygosity" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_saving_a_case_in_the_admin_produces_its_matches(
+    celery_worker_process: str | None, client: Client, institution: Institution
+) -> None:
+    from django.contrib.auth.models import User
+
+    twin = ngly1_case(institution, "twin")
+    admin = User.objects.create_superuser("root", "root@example.org", "irrelevant-password-1")
+    client.force_login(admin)
+    data = {
+        "label": "entered-in-admin",
+        "institution": institution.pk,
+        "status": "active",
+        "source": "entered",
+        "external_references": "[]",
+        "extra": "{}",
+        "features-TOTAL_FORMS": str(len(NGLY1_TERMS)),
+        "features-INITIAL_FORMS": "0",
+        **{f"features-{i}-hpo_id": term for i, term in enumerate(NGLY1_TERMS)},
+        **{f"features-{i}-observed": "on" for i in range(len(NGLY1_TERMS))},
+        "genomic_features-TOTAL_FORMS": "1",
+        "genomic_features-INITIAL_FORMS": "0",
+        "genomic_features-0-submitted_gene_id": "NGLY1",
+        "disorders-TOTAL_FORMS": "0",
+        "disorders-INITIAL_FORMS": "0",
+    }
+    response = client.post("/admin/cases/case/add/", data)
+    assert response.status_code == 302
+    entered = Case.objects.get(label="entered-in-admin")
+    assert wait_until(lambda: Match.objects.filter(case=entered, matched_case=twin).exists())
+    assert Match.objects.filter(case=twin, matched_case=entered).exists()
