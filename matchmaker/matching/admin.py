@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from matchmaker.matching.models import ReferenceRelease
+from matchmaker.matching.models import Match, ReferenceRelease
 
 
 @admin.register(ReferenceRelease)
@@ -21,4 +21,47 @@ class ReferenceReleaseAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
+@admin.register(Match)
+class MatchAdmin(admin.ModelAdmin):
+    """Matches are found by the matching service; admins may only triage them."""
+
+    list_display = [
+        "case",
+        "direction",
+        "other_side",
+        "score",
+        "phenotype_score",
+        "genotype_score",
+        "status",
+        "last_seen",
+        "removed_at",
+    ]
+    list_filter = ["direction", "status", "case__institution"]
+    search_fields = ["=case__public_id", "=matched_case__public_id", "=remote_patient_id"]
+    list_select_related = ["case", "matched_case"]
+    readonly_fields = [
+        "case",
+        "direction",
+        "matched_case",
+        "remote_patient_id",
+        "remote_patient",
+        "score",
+        "phenotype_score",
+        "genotype_score",
+        "explanation",
+        "first_seen",
+        "last_seen",
+        "removed_at",
+    ]
+    fields = [*readonly_fields, "status", "notes"]
+    show_full_result_count = False
+
+    @admin.display(description="matched with")
+    def other_side(self, match: Match) -> str:
+        return str(match.matched_case) if match.matched_case_id else match.remote_patient_id
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -122,7 +122,9 @@ def find_matches(
         prepared,
         query_genes=query.gene_ids,
         limit=limit * _RERANK_FACTOR,
-        min_score=0.0,
+        # The index counts a shared gene as genotype 1; the variant check below can only lower
+        # that (to 0.8-1.0), so a hit under min_score here stays under it.
+        min_score=min_score,
         require_shared_gene=require_shared_gene,
         shareable_only=shareable_only,
         include_test=include_test,

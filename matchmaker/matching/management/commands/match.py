@@ -7,14 +7,28 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from matchmaker.cases.models import Case
-from matchmaker.matching.services import find_matches
+from matchmaker.matching.models import Match
+from matchmaker.matching.services import find_matches, run_matching
 
 
 class Command(BaseCommand):
-    help = "Rank the local cases against one case and print each match with its explanation."
+    help = (
+        "Rank the local cases against one case and print each match with its explanation; or, "
+        "with --all, re-match every active case now and record the matches."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("public_id")
+        parser.add_argument("public_id", nargs="?")
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="run matching for every active case in this process and record new matches",
+        )
+        parser.add_argument(
+            "--if-no-matches",
+            action="store_true",
+            help="with --all: do nothing when matches are already recorded (for start-up scripts)",
+        )
         parser.add_argument("--limit", type=int, default=None, help="default MATCHING_MAX_RESULTS")
         parser.add_argument("--min-score", type=float, default=None)
         parser.add_argument(
@@ -22,6 +36,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["all"]:
+            if options["if_no_matches"] and Match.objects.exists():
+                self.stdout.write("Matches are already recorded; nothing to do.")
+                return
+            self._match_all()
+            return
+        if not options["public_id"]:
+            raise CommandError("give a case's public id, or --all")
         case = (
             Case.objects.filter(public_id=options["public_id"].strip().upper())
             .prefetch_related("features", "genomic_features")
@@ -51,6 +73,25 @@ class Command(BaseCommand):
             )
             for line in describe_explanation(result.explanation):
                 self.stdout.write(f"       {line}")
+
+    def _match_all(self) -> None:
+        started = time.perf_counter()
+        case_ids = list(
+            Case.objects.filter(status=Case.Status.ACTIVE)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        new = 0
+        for done, case_id in enumerate(case_ids, start=1):
+            new += run_matching(case_id)
+            if done % 1000 == 0:
+                self.stdout.write(f"  {done:,} of {len(case_ids):,} cases matched")
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Matched {len(case_ids):,} cases in {elapsed:.1f} s; {new:,} new matches recorded."
+            )
+        )
 
 
 def describe_explanation(explanation: dict[str, Any]) -> list[str]:
