@@ -2,11 +2,13 @@
 
 A ``CaseIndex`` holds the phenotype profiles (CSR: per-case offsets into one array of int16 term
 indices, observed and excluded), the candidate genes (CSR of int32 codes into a gene vocabulary)
-and two flag bits per case (shareable, test). A search scores every row with a phenotype scorer
-from ``ontologies.similarity`` (numpy, releases the GIL) split across the CPU cores, adds the
-genotype score (does the case share a gene with the query) and keeps the top ``limit`` rows with
-a linear-time selection. A million cases take about 60 MB; the index's own share of a search
-(genotype, filters, top-k) is about 5 ms of it, the rest is the phenotype scorer.
+and two flag bits per case (shareable, test). A search bounds every row's score from above with
+a phenotype scorer from ``ontologies.similarity`` (numpy) split across the CPU cores, adds the
+genotype score (does the case share a gene with the query), then scores exactly only the rows
+whose bound can still reach the ``limit``-th best exact score: exact top-k, identical to scoring
+every row (``_search_pruned``). A scorer without bounds scores every row. A million cases take
+about 60 MB. Note that ``ufunc.reduceat`` holds the GIL (measured with numpy 2.4), so the
+threads overlap only the gathers and element-wise work.
 
 Storage is two segments of the same shape: the *main* segment, sorted by key, and a small append-
 only *delta* segment that takes upserts. Replacing or removing a case clears its row's ``alive``
@@ -28,11 +30,11 @@ import os
 import tempfile
 import threading
 from array import array
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -56,6 +58,14 @@ _PARALLEL_MIN_ROWS = 20_000
 # The scorer gets rows in blocks this size: its temporaries (a few per stored term) then stay in
 # the CPU cache, which made a numpy scorer 1.5 times faster than one call per million rows.
 _SCORE_BLOCK_ROWS = 32_768
+# Upper bounds come in blocks this size (the same cache argument; their temporaries are smaller).
+_BOUND_BLOCK_ROWS = 32_768
+# The first exact-scoring round takes the rows with the best bounds, this many per hit asked for
+# (at least _FIRST_EXACT_BATCH): usually enough to set the threshold that prunes the rest.
+_FIRST_EXACT_BATCH_PER_LIMIT = 4
+_FIRST_EXACT_BATCH = 2048
+# Exact scoring of chosen rows is split across cores from this many rows per core.
+_PARALLEL_MIN_EXACT_ROWS = 8192
 # The delta segment and the tombstones are scanned by every search and copied by every upsert;
 # past this many rows, upsert folds them into the main segment (one upsert then takes the time of
 # a compaction, about 0.1 s per million cases).
@@ -80,6 +90,39 @@ class PhenotypeScoring(Protocol[_Query]):
     def score(
         self, query: _Query, profiles: CaseProfiles, start: int = 0, stop: int | None = None
     ) -> NDArray[np.float32]: ...
+
+
+@runtime_checkable
+class BoundedPhenotypeScoring(Protocol[_Query]):
+    """A scorer that also bounds its scores from above, which lets a search prune.
+
+    ``score_upper_bounds`` must never return less than ``score`` for a case (or None: no bound
+    for this query), and ``score_rows(query, profiles, rows)`` must equal
+    ``score(query, profiles)[rows]`` bit for bit; ``PhenotypeScorer`` guarantees both.
+    """
+
+    def score(
+        self, query: _Query, profiles: CaseProfiles, start: int = 0, stop: int | None = None
+    ) -> NDArray[np.float32]: ...
+
+    def score_upper_bounds(
+        self, query: _Query, profiles: CaseProfiles, start: int = 0, stop: int | None = None
+    ) -> NDArray[np.float32] | None: ...
+
+    def score_rows(
+        self, query: _Query, profiles: CaseProfiles, rows: NDArray[np.int64]
+    ) -> NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchStatistics:
+    """How much work one search did (see ``CaseIndex.search_with_statistics``)."""
+
+    rows: int  # rows in the index, alive or not
+    eligible_rows: int  # rows passing the filters
+    exact_rows: int  # rows whose phenotype score was computed exactly
+    rounds: int  # exact-scoring rounds after the bounds (0: every row scored, no bounds)
+    pruned: bool  # False when the scorer offers no bound and every row was scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +230,7 @@ class _Candidates:
     genotype: NDArray[np.float32]
     chunk: _Chunk
     rows: NDArray[np.int64]  # within the segment
+    eligible_rows: int  # rows of the chunk passing the filters
 
 
 _executor_lock = threading.Lock()
@@ -439,49 +483,80 @@ class CaseIndex:
         ``shareable_only`` keeps cases flagged shareable, ``include_test=False`` drops test
         cases, ``exclude_keys`` drops those keys (e.g. the query case itself).
 
-        Scores every row (split across the CPU cores), so its cost is linear in the number of
-        stored terms whatever the filters; see bench/speed.py for figures.
+        With a scorer that bounds its scores (``BoundedPhenotypeScoring``, as
+        ``PhenotypeScorer`` does for the BMA methods) the search is exact top-k with pruning:
+        bound every row (split across the CPU cores), score exactly only the rows whose bound
+        can still reach the ``limit``-th best exact score, and return exactly what scoring
+        every row would. Otherwise it scores every row. Either way the bound or score pass is
+        linear in the number of stored terms; see bench/speed.py for figures.
         """
+        hits, _ = self.search_with_statistics(
+            scorer,
+            query,
+            query_genes=query_genes,
+            limit=limit,
+            min_score=min_score,
+            require_shared_gene=require_shared_gene,
+            shareable_only=shareable_only,
+            include_test=include_test,
+            exclude_keys=exclude_keys,
+        )
+        return hits
+
+    def search_with_statistics(
+        self,
+        scorer: PhenotypeScoring[_Query],
+        query: _Query,
+        *,
+        query_genes: Iterable[str] = (),
+        limit: int = 50,
+        min_score: float = 0.0,
+        require_shared_gene: bool = False,
+        shareable_only: bool = False,
+        include_test: bool = True,
+        exclude_keys: Collection[int] = (),
+    ) -> tuple[list[Hit], SearchStatistics]:
+        """``search``, plus how many rows it had to score exactly (for benchmarks and logs)."""
         if limit < 0:
             raise ValueError(f"limit must not be negative, not {limit}")
         snapshot = self._snapshot
+        rows = len(snapshot.main) + len(snapshot.delta)
         if limit == 0 or snapshot.size == 0:
-            return []
+            return [], SearchStatistics(rows, 0, 0, 0, pruned=False)
         # A lookup table (one bool per gene code) rather than np.isin: one gather per code.
         query_genes_known = [g for g in query_genes if g in snapshot.gene_codes]
         wanted_genes = np.zeros(len(snapshot.gene_vocabulary), dtype=np.bool_)
         wanted_genes[[snapshot.gene_codes[g] for g in query_genes_known]] = True
         if require_shared_gene and not query_genes_known:
-            return []
-        required_flags = FLAG_SHAREABLE if shareable_only else 0
-        rejected_flags = 0 if include_test else FLAG_TEST
-
-        def rank(chunk: _Chunk) -> _Candidates:
-            return _rank_chunk(
-                scorer,
-                query,
-                chunk,
-                wanted_genes=wanted_genes if query_genes_known else None,
-                required_flags=required_flags,
-                rejected_flags=rejected_flags,
-                require_shared_gene=require_shared_gene,
-                min_score=min_score,
-                limit=limit,
-            )
+            return [], SearchStatistics(rows, 0, 0, 0, pruned=False)
+        rules = _Rules(
+            wanted_genes=wanted_genes if query_genes_known else None,
+            required_flags=FLAG_SHAREABLE if shareable_only else 0,
+            rejected_flags=0 if include_test else FLAG_TEST,
+            require_shared_gene=require_shared_gene,
+            # Compared with float32 scores as float32, the way the ranking compares them.
+            floor=np.float32(max(min_score, 0.0)),
+            limit=limit,
+        )
+        shares = _split(snapshot, exclude_keys)
+        if isinstance(scorer, BoundedPhenotypeScoring):
+            pruned = _search_pruned(scorer, query, snapshot, shares, rules)
+            if pruned is not None:
+                results, statistics = pruned
+                return _merge(results, limit, snapshot.gene_vocabulary, wanted_genes), statistics
 
         def rank_all(chunks: list[_Chunk]) -> list[_Candidates]:
-            return [rank(chunk) for chunk in chunks]
+            return [_rank_chunk(scorer, query, chunk, rules) for chunk in chunks]
 
-        shares = _split(snapshot, exclude_keys)
-        futures: list[Future[list[_Candidates]]] = []
-        if len(shares) > 1:
-            executor = _get_executor()
-            futures = [executor.submit(rank_all, share) for share in shares[1:]]
-        # The calling thread takes the first share rather than waiting idle.
-        results = rank_all(shares[0])
-        for future in futures:
-            results.extend(future.result())
-        return _merge(results, limit, snapshot.gene_vocabulary, wanted_genes)
+        results = _run_shares(rank_all, shares)
+        statistics = SearchStatistics(
+            rows=rows,
+            eligible_rows=sum(result.eligible_rows for result in results),
+            exact_rows=rows,
+            rounds=0,
+            pruned=False,
+        )
+        return _merge(results, limit, snapshot.gene_vocabulary, wanted_genes), statistics
 
     # Mutating ----------------------------------------------------------------------------------
 
@@ -915,17 +990,54 @@ def _genotype(
     return genotype
 
 
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """What one search keeps and how many: the filters, the score floor and the limit."""
+
+    wanted_genes: NDArray[np.bool_] | None  # one flag per gene code; None: no query gene known
+    required_flags: int
+    rejected_flags: int
+    require_shared_gene: bool
+    floor: np.float32  # min_score, at least 0
+    limit: int
+
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
+
+def _run_shares(
+    work: Callable[[list[_Item]], list[_Result]], shares: list[list[_Item]]
+) -> list[_Result]:
+    """``work`` on every share, the calling thread taking the first rather than waiting idle."""
+    futures: list[Future[list[_Result]]] = []
+    if len(shares) > 1:
+        executor = _get_executor()
+        futures = [executor.submit(work, share) for share in shares[1:]]
+    results = work(shares[0])
+    for future in futures:
+        results.extend(future.result())
+    return results
+
+
+def _eligible(chunk: _Chunk, genotype: NDArray[np.float32], rules: _Rules) -> NDArray[np.bool_]:
+    """The rows of ``chunk`` that pass the search's filters (whatever they score)."""
+    segment, start, stop = chunk.segment, chunk.start, chunk.stop
+    eligible = chunk.alive[start:stop].copy()
+    if rules.required_flags or rules.rejected_flags:
+        flags = segment.flags[start:stop] & (rules.required_flags | rules.rejected_flags)
+        eligible &= flags == rules.required_flags
+    if chunk.excluded_rows.size:
+        excluded = chunk.excluded_rows
+        inside = excluded[(excluded >= start) & (excluded < stop)]
+        eligible[inside - start] = False
+    if rules.require_shared_gene:
+        eligible &= genotype > 0
+    return eligible
+
+
 def _rank_chunk(
-    scorer: PhenotypeScoring[_Query],
-    query: _Query,
-    chunk: _Chunk,
-    *,
-    wanted_genes: NDArray[np.bool_] | None,
-    required_flags: int,
-    rejected_flags: int,
-    require_shared_gene: bool,
-    min_score: float,
-    limit: int,
+    scorer: PhenotypeScoring[_Query], query: _Query, chunk: _Chunk, rules: _Rules
 ) -> _Candidates:
     segment, start, stop = chunk.segment, chunk.start, chunk.stop
     phenotype = np.empty(stop - start, dtype=np.float32)
@@ -934,22 +1046,14 @@ def _rank_chunk(
         phenotype[block - start : block_stop - start] = scorer.score(
             query, segment.profiles, block, block_stop
         )
-    genotype = _genotype(segment, start, stop, wanted_genes)
+    genotype = _genotype(segment, start, stop, rules.wanted_genes)
     patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
-
-    eligible = chunk.alive[start:stop].copy()
-    if required_flags or rejected_flags:
-        flags = segment.flags[start:stop] & (required_flags | rejected_flags)
-        eligible &= flags == required_flags
-    if chunk.excluded_rows.size:
-        excluded = chunk.excluded_rows
-        inside = excluded[(excluded >= start) & (excluded < stop)]
-        eligible[inside - start] = False
-    if require_shared_gene:
-        eligible &= genotype > 0
+    eligible = _eligible(chunk, genotype, rules)
     # Ineligible rows score -1, below any real score (0..1), so one partition ranks the rest.
     ranked = np.where(eligible, patient, np.float32(-1.0))
-    best = _best_rows(ranked, segment.keys[start:stop], segment.keys_sorted, min_score, limit)
+    best = _best_rows(
+        ranked, segment.keys[start:stop], segment.keys_sorted, float(rules.floor), rules.limit
+    )
     return _Candidates(
         keys=segment.keys[start:stop][best],
         patient=patient[best],
@@ -957,7 +1061,160 @@ def _rank_chunk(
         genotype=genotype[best],
         chunk=chunk,
         rows=best + start,
+        eligible_rows=int(eligible.sum()),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """Rows [chunk.start, chunk.stop) of one segment: patient-score bounds and genotypes."""
+
+    chunk: _Chunk
+    patient: NDArray[np.float32]  # >= the row's patient score; -1 for rows the filters drop
+    genotype: NDArray[np.float32]
+
+
+def _bound_chunk(
+    scorer: BoundedPhenotypeScoring[_Query], query: _Query, chunk: _Chunk, rules: _Rules
+) -> _Bounds | None:
+    segment, start, stop = chunk.segment, chunk.start, chunk.stop
+    genotype = _genotype(segment, start, stop, rules.wanted_genes)
+    eligible = _eligible(chunk, genotype, rules)
+    phenotype = np.zeros(stop - start, dtype=np.float32)
+    for block in range(start, stop, _BOUND_BLOCK_ROWS):
+        block_stop = min(block + _BOUND_BLOCK_ROWS, stop)
+        if not eligible[block - start : block_stop - start].any():
+            continue
+        upper = scorer.score_upper_bounds(query, segment.profiles, block, block_stop)
+        if upper is None:
+            return None
+        phenotype[block - start : block_stop - start] = upper
+    # combine_scores is monotone in the phenotype score, so this bounds the patient score.
+    patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+    return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
+
+
+def _search_pruned(
+    scorer: BoundedPhenotypeScoring[_Query],
+    query: _Query,
+    snapshot: _Snapshot,
+    shares: list[list[_Chunk]],
+    rules: _Rules,
+) -> tuple[list[_Candidates], SearchStatistics] | None:
+    """Exact top-k: bound every row, then score exactly, best bound first, every row whose
+    bound reaches theta, the ``limit``-th best exact patient score found so far (or the floor).
+
+    Why the result equals scoring every row: theta only rises, and a row left unscored has a
+    bound, hence a score, below the floor or strictly below the final theta, which ``limit``
+    scored rows reach; it ranks below all of them whatever its key. Rows whose bound equals
+    theta are scored, so ties are broken by key exactly as in the full ranking. None when the
+    scorer has no bound for this query.
+    """
+
+    def bound_all(chunks: list[_Chunk]) -> list[_Bounds | None]:
+        return [_bound_chunk(scorer, query, chunk, rules) for chunk in chunks]
+
+    bounds = [bound for bound in _run_shares(bound_all, shares) if bound is not None]
+    if len(bounds) < sum(len(share) for share in shares):
+        return None
+    segments = (snapshot.main, snapshot.delta)
+    offset = len(snapshot.main)
+    # One row space over both segments: main rows first, then the delta's.
+    patient_bound = np.full(offset + len(snapshot.delta), -1.0, dtype=np.float32)
+    genotype = np.zeros(len(patient_bound), dtype=np.float32)
+    for bound in bounds:
+        shift = offset if bound.chunk.segment is snapshot.delta else 0
+        patient_bound[bound.chunk.start + shift : bound.chunk.stop + shift] = bound.patient
+        genotype[bound.chunk.start + shift : bound.chunk.stop + shift] = bound.genotype
+    eligible_rows = int(np.count_nonzero(patient_bound >= 0))
+
+    floor, limit = rules.floor, rules.limit
+    theta = floor
+    remaining = np.flatnonzero(patient_bound >= floor)
+    scored_rows: list[NDArray[np.int64]] = []
+    scored_phenotype: list[NDArray[np.float32]] = []
+    batch = max(_FIRST_EXACT_BATCH_PER_LIMIT * limit, _FIRST_EXACT_BATCH)
+    best_scores = np.zeros(0, dtype=np.float32)  # the best exact patient scores so far, >= floor
+    rounds = 0
+    while remaining.size:
+        rounds += 1
+        values = patient_bound[remaining]
+        if remaining.size > batch:
+            take = values >= _lower_bound(values, batch)
+            chosen, remaining = remaining[take], remaining[~take]
+        else:
+            chosen, remaining = remaining, remaining[:0]
+        chosen.sort()  # rows in storage order: the exact scorer then reads memory forwards
+        phenotype = _score_rows_exactly(scorer, query, segments, offset, chosen)
+        patient = np.asarray(combine_scores(phenotype, genotype[chosen]), dtype=np.float32)
+        scored_rows.append(chosen)
+        scored_phenotype.append(phenotype)
+        best_scores = np.concatenate([best_scores, patient[patient >= floor]])
+        if len(best_scores) >= limit:
+            best_scores = np.partition(best_scores, len(best_scores) - limit)[-limit:]
+            theta = max(theta, best_scores.min())
+        remaining = remaining[patient_bound[remaining] >= theta]
+        batch *= 2
+
+    rows = np.concatenate(scored_rows) if scored_rows else np.zeros(0, dtype=np.int64)
+    phenotype = (
+        np.concatenate(scored_phenotype) if scored_phenotype else np.zeros(0, dtype=np.float32)
+    )
+    patient = np.asarray(combine_scores(phenotype, genotype[rows]), dtype=np.float32)
+    kept = patient >= floor
+    rows, phenotype, patient = rows[kept], phenotype[kept], patient[kept]
+    results = []
+    for segment, alive, in_segment, shift in (
+        (snapshot.main, snapshot.main_alive, rows < offset, 0),
+        (snapshot.delta, snapshot.delta_alive, rows >= offset, offset),
+    ):
+        segment_rows = rows[in_segment] - shift
+        results.append(
+            _Candidates(
+                keys=segment.keys[segment_rows],
+                patient=patient[in_segment],
+                phenotype=phenotype[in_segment],
+                genotype=genotype[rows[in_segment]],
+                chunk=_Chunk(segment, alive, 0, len(segment), np.zeros(0, dtype=np.int64)),
+                rows=segment_rows,
+                eligible_rows=0,
+            )
+        )
+    exact_rows = int(sum(len(part) for part in scored_rows))
+    statistics = SearchStatistics(
+        rows=len(patient_bound),
+        eligible_rows=eligible_rows,
+        exact_rows=exact_rows,
+        rounds=rounds,
+        pruned=True,
+    )
+    return results, statistics
+
+
+def _score_rows_exactly(
+    scorer: BoundedPhenotypeScoring[_Query],
+    query: _Query,
+    segments: tuple[_Segment, _Segment],
+    offset: int,
+    rows: NDArray[np.int64],
+) -> NDArray[np.float32]:
+    """Exact phenotype scores of ``rows`` (sorted; main rows, then delta rows from ``offset``)."""
+    main, delta = segments
+    split = int(np.searchsorted(rows, offset))
+    main_rows = rows[:split]
+    phenotype = np.empty(len(rows), dtype=np.float32)
+    # Large batches go to the cores in equal parts; small ones are not worth the handover.
+    parts = min(_WORKERS, max(1, len(main_rows) // _PARALLEL_MIN_EXACT_ROWS))
+    pieces = np.array_split(main_rows, parts)
+
+    def score_all(share: list[NDArray[np.int64]]) -> list[NDArray[np.float32]]:
+        return [scorer.score_rows(query, main.profiles, piece) for piece in share]
+
+    scored = _run_shares(score_all, [[piece] for piece in pieces])
+    phenotype[:split] = np.concatenate(scored) if scored else np.zeros(0, dtype=np.float32)
+    if split < len(rows):
+        phenotype[split:] = scorer.score_rows(query, delta.profiles, rows[split:] - offset)
+    return phenotype
 
 
 def _best_rows(

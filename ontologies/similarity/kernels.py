@@ -161,3 +161,34 @@ def case_closures(
     closure_indptr = np.zeros(n_cases + 1, dtype=np.int64)
     np.cumsum(np.bincount(closure_cases, minlength=n_cases), out=closure_indptr[1:])
     return closure_indptr, closure_terms
+
+
+def best_match_sums(
+    similarity: NDArray[Any], indptr: NDArray[np.int64], terms: IndexArray
+) -> FloatArray:
+    """For each case, the sum over query terms i of the best ``similarity[i, t]`` over its terms.
+
+    The row sums of ``best_match_query_to_cases`` (0 for empty cases), float64, without the
+    (cases, Q) transpose. The sum runs over i in query order for every case, so a case gets the
+    same value bit for bit whichever other cases share the call (integer quanta sum exactly).
+    """
+    out = np.zeros(len(indptr) - 1, dtype=np.float64)
+    nonempty, starts = _nonempty(indptr)
+    if len(starts) == 0 or similarity.shape[0] == 0:
+        return out
+    maxima = np.maximum.reduceat(similarity[:, terms], starts, axis=1)
+    # An axis-0 reduction of a C-ordered (Q, cases) array adds whole rows in order.
+    out[nonempty] = maxima.sum(axis=0, dtype=np.float64)
+    return out
+
+
+def bitwise_or_over_cases(
+    values: NDArray[np.unsignedinteger[Any]], indptr: NDArray[np.int64], terms: IndexArray
+) -> NDArray[np.unsignedinteger[Any]]:
+    """Bitwise OR of ``values[t]`` over each case's terms (0 for empty cases), same dtype."""
+    out = np.zeros(len(indptr) - 1, dtype=values.dtype)
+    nonempty, starts = _nonempty(indptr)
+    if len(starts) == 0:
+        return out
+    out[nonempty] = np.bitwise_or.reduceat(values[terms], starts)
+    return out

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -587,3 +588,120 @@ def test_real_scorer_ranks_real_cases_like_scoring_them_one_by_one(real_hpo: Ont
         )
         assert_same_hits(actual, expected)
         assert all(0.0 <= hit.score <= 1.0 for hit in actual)
+
+
+# Exact top-k with pruning ----------------------------------------------------------------------
+
+
+class FullScoring:
+    """The real scorer without its bounds: search then scores every row (the reference)."""
+
+    def __init__(self, scorer: PhenotypeScorer) -> None:
+        self.scorer = scorer
+
+    def score(
+        self, query: Any, profiles: CaseProfiles, start: int = 0, stop: int | None = None
+    ) -> NDArray[np.float32]:
+        return self.scorer.score(query, profiles, start, stop)
+
+
+def pruning_index(ontology: Ontology, count: int, seed: int) -> CaseIndex:
+    """Real-HPO cases with many exact ties (repeated profiles), random ones, a delta segment
+    and tombstones: everything the pruned search has to get right."""
+    generator = seeded(seed)
+    cases = real_cases(ontology, count, seed)
+    annotated = sorted(set(ontology.disease_term_indices.tolist()))
+    cases += [
+        replace_key(case, count + position + 1)
+        for position, case in enumerate(generator.sample(cases, count // 4))
+    ]
+    cases += [
+        IndexedCase(
+            key=2 * count + position,
+            observed=generator.sample(annotated, generator.randint(0, 12)),
+            genes=generator.sample([case.genes[0] for case in cases if case.genes], 1),
+            shareable=generator.random() < 0.5,
+            is_test=generator.random() < 0.1,
+        )
+        for position in range(count // 4)
+    ]
+    index = CaseIndex.build(cases, hpo_release=ontology.release)
+    for case in generator.sample(cases, 40):
+        index.upsert(replace_key(case, 10 * count + case.key))
+    for case in generator.sample(cases, 20):
+        index.remove(case.key)
+    return index
+
+
+def replace_key(case: IndexedCase, key: int) -> IndexedCase:
+    return IndexedCase(key, case.observed, case.excluded, case.genes, case.shareable, case.is_test)
+
+
+@pytest.mark.parametrize("quantise", [True, False])
+def test_pruned_search_returns_exactly_the_full_ranking(
+    real_hpo: Ontology, quantise: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A tiny first batch forces several exact-scoring rounds, each raising the threshold.
+    monkeypatch.setattr(case_index, "_FIRST_EXACT_BATCH", 16)
+    index = pruning_index(real_hpo, 2000, seed=21)
+    scorer = PhenotypeScorer(real_hpo, quantise=quantise)
+    full = FullScoring(scorer)
+    annotated = sorted(set(real_hpo.disease_term_indices.tolist()))
+    generator = seeded(22)
+    queries = [(case.observed, list(case.genes)) for case in real_cases(real_hpo, 4, seed=23)]
+    # Weak queries: unrelated terms, no gene; and a query repeating a stored profile (score 1).
+    queries += [(generator.sample(annotated, 10), []) for _ in range(2)]
+    stored = index.get(int(index.keys()[5]))
+    assert stored is not None
+    queries.append((list(stored.observed), list(stored.genes)))
+    filter_sets: list[dict[str, Any]] = [
+        {},
+        {"require_shared_gene": True},
+        {"shareable_only": True, "include_test": False},
+        {"exclude_keys": set(index.keys()[:300].tolist())},
+    ]
+    rounds = set()
+    for observed, genes in queries:
+        query = scorer.prepare(observed)
+        for limit, min_score, filters in itertools.product(
+            [1, 7, 50, 400], [0.0, 0.3, 0.6], filter_sets
+        ):
+            options = {"query_genes": genes, "limit": limit, "min_score": min_score, **filters}
+            expected, full_statistics = index.search_with_statistics(full, query, **options)
+            actual, statistics = index.search_with_statistics(scorer, query, **options)
+            assert actual == expected, (limit, min_score, filters)
+            assert not full_statistics.pruned
+            if expected or not filters.get("require_shared_gene"):
+                assert statistics.pruned
+            assert statistics.exact_rows <= statistics.eligible_rows
+            rounds.add(statistics.rounds)
+    assert max(rounds) > 2
+
+
+def test_pruned_search_breaks_ties_at_the_threshold_by_key(real_hpo: Ontology) -> None:
+    # 300 identical profiles tie on every score; the hits must be the smallest keys.
+    scorer = PhenotypeScorer(real_hpo)
+    profile = real_cases(real_hpo, 1, seed=31)[0]
+    cases = [replace_key(profile, key) for key in seeded(32).sample(range(1, 10_000), 300)]
+    cases += real_cases(real_hpo, 300, seed=33)
+    cases = [
+        replace_key(case, 20_000 + position) for position, case in enumerate(cases[300:])
+    ] + cases[:300]
+    index = CaseIndex.build(cases, hpo_release=real_hpo.release)
+    query = scorer.prepare(profile.observed)
+    for limit in (1, 10, 299, 300, 301):
+        actual = index.search(scorer, query, limit=limit)
+        assert actual == index.search(FullScoring(scorer), query, limit=limit)
+    hits = index.search(scorer, query, limit=10)
+    assert [hit.key for hit in hits] == sorted(case.key for case in cases[-300:])[:10]
+
+
+@pytest.mark.parametrize("method", ["simgic", "jaccard"])
+def test_methods_without_bounds_score_every_row(real_hpo: Ontology, method: str) -> None:
+    index = CaseIndex.build(real_cases(real_hpo, 200, seed=41), hpo_release=real_hpo.release)
+    scorer = PhenotypeScorer(real_hpo, method=method)
+    query = scorer.prepare(real_cases(real_hpo, 1, seed=42)[0].observed)
+    hits, statistics = index.search_with_statistics(scorer, query, limit=20)
+    assert not statistics.pruned
+    assert statistics.exact_rows == 200
+    assert hits == index.search(FullScoring(scorer), query, limit=20)

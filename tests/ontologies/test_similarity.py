@@ -323,3 +323,84 @@ def test_it_rejects_unknown_methods_and_options(mini_hpo: Ontology) -> None:
     with pytest.raises(TypeError, match="unknown options"):
         PhenotypeScorer(mini_hpo, colour="blue")
     assert LIN in (METHODS[LIN_BMA].term_measure,)
+
+
+# --- upper bounds and row scoring (exact top-k search relies on both) ---------------------------
+
+
+@pytest.mark.parametrize("quantise", [True, False])
+@pytest.mark.parametrize("method", [RESNIK_BMA_EXACT, RESNIK_BMA, LIN_BMA])
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_upper_bounds_never_fall_below_the_scores(
+    real_hpo: Ontology, annotated_terms: list[int], method: str, quantise: bool, data: st.DataObject
+) -> None:
+    query = data.draw(_term_sets(annotated_terms, max_size=12))
+    cases = data.draw(st.lists(_term_sets(annotated_terms, max_size=12), min_size=1, max_size=30))
+    scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
+    prepared = scorer.prepare(query)
+    profiles = CaseProfiles.from_lists(cases)
+    bounds = scorer.score_upper_bounds(prepared, profiles)
+    assert bounds is not None
+    assert bounds.dtype == np.float32
+    assert np.all(bounds >= scorer.score(prepared, profiles))
+    assert np.all((bounds >= 0) & (bounds <= 1))
+
+
+@pytest.mark.parametrize("quantise", [True, False])
+@pytest.mark.parametrize("query_size", [1, 10, 40, 70])
+def test_upper_bounds_hold_on_many_real_cases(
+    real_hpo: Ontology, annotated_terms: list[int], quantise: bool, query_size: int
+) -> None:
+    # Disease-like cases (terms of one annotated disease) and random ones, against queries of
+    # every size the level masks handle differently (more than 64 terms: some get no bit).
+    rng = np.random.default_rng(query_size)
+    indptr, terms = real_hpo.disease_term_indptr, real_hpo.disease_term_indices
+    cases = []
+    for disease in rng.choice(len(real_hpo.disease_ids), 1500):
+        annotated = terms[indptr[disease] : indptr[disease + 1]]
+        cases.append(rng.choice(annotated, min(len(annotated), 8), replace=False).tolist())
+    cases += [rng.choice(annotated_terms, 8, replace=False).tolist() for _ in range(1500)]
+    cases.append([])
+    profiles = CaseProfiles.from_lists(cases)
+    scorer = PhenotypeScorer(real_hpo, quantise=quantise)
+    for query_case in (cases[0], cases[-2]):
+        query = list(dict.fromkeys([*query_case, *rng.choice(annotated_terms, query_size)]))
+        prepared = scorer.prepare(query[:query_size])
+        scores = scorer.score(prepared, profiles)
+        bounds = scorer.score_upper_bounds(prepared, profiles)
+        assert bounds is not None
+        assert np.all(bounds >= scores)
+        assert bounds[-1] == 0.0  # the empty case
+        # Useful as well as valid: most cases sit well below a bound of 1.
+        assert np.median(bounds) < 0.9
+
+
+@pytest.mark.parametrize("quantise", [True, False])
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_score_rows_equals_score_bit_for_bit(
+    real_hpo: Ontology, annotated_terms: list[int], method: str, quantise: bool
+) -> None:
+    rng = np.random.default_rng(4)
+    cases = [
+        rng.choice(annotated_terms, rng.integers(0, 12), replace=False).tolist() for _ in range(400)
+    ]
+    profiles = CaseProfiles.from_lists(cases)
+    scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
+    prepared = scorer.prepare(rng.choice(annotated_terms, 10, replace=False).tolist())
+    rows = rng.integers(0, len(cases), 300)
+    np.testing.assert_array_equal(
+        scorer.score_rows(prepared, profiles, rows), scorer.score(prepared, profiles)[rows]
+    )
+    assert len(scorer.score_rows(prepared, profiles, np.zeros(0, dtype=np.int64))) == 0
+    with pytest.raises(IndexError):
+        scorer.score_rows(prepared, profiles, np.array([len(cases)]))
+
+
+@pytest.mark.parametrize("method", [SIM_GIC, JACCARD])
+def test_set_measures_offer_no_upper_bound(mini_hpo: Ontology, method: str) -> None:
+    scorer = PhenotypeScorer(mini_hpo, method=method)
+    profiles = CaseProfiles.from_lists([_index(mini_hpo, "HP:0001250")])
+    assert (
+        scorer.score_upper_bounds(scorer.prepare(_index(mini_hpo, "HP:0001250")), profiles) is None
+    )
