@@ -25,9 +25,7 @@ never returns the removed key. Searches never block each other or mutations.
 from __future__ import annotations
 
 import itertools
-import json
 import os
-import tempfile
 import threading
 from array import array
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -39,6 +37,7 @@ from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ontologies.npz_files import read_npz, write_npz_atomically
 from ontologies.similarity import CaseProfiles, combine_scores
 
 FORMAT: Final = "matchmaker-case-index"
@@ -649,22 +648,8 @@ class CaseIndex:
             "gene_vocabulary": snapshot.gene_vocabulary,
             "metadata": self.metadata,
         }
-        meta_bytes = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         arrays = {name: getattr(snapshot.main, name) for name in _ARRAY_FIELDS}
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(handle, "wb") as file:
-                np.savez(file, meta=np.frombuffer(meta_bytes, dtype=np.uint8), **arrays)
-            # mkstemp creates the file 0600; the web and worker processes may run as other users.
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_npz_atomically(Path(path), meta, arrays)
 
     @classmethod
     def load(cls, path: Path, *, compact_threshold: int = DEFAULT_COMPACT_THRESHOLD) -> CaseIndex:
@@ -672,19 +657,17 @@ class CaseIndex:
 
         Raises ValueError if the file is not a case index of this format version.
         """
-        with np.load(path, allow_pickle=False) as data:
-            try:
-                meta = json.loads(data["meta"].tobytes().decode("utf-8"))
-            except (KeyError, ValueError) as error:
-                raise ValueError(f"{path} is not a case index") from error
-            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-                raise ValueError(f"{path} is not a case index")
-            if meta.get("version") != FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} is a case index of format version {meta.get('version')}, "
-                    f"not {FORMAT_VERSION}: rebuild it"
-                )
-            arrays = {name: data[name] for name in _ARRAY_FIELDS}
+        try:
+            meta, arrays = read_npz(path, _ARRAY_FIELDS)
+        except ValueError as error:
+            raise ValueError(f"{path} is not a case index") from error
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a case index")
+        if meta.get("version") != FORMAT_VERSION:
+            raise ValueError(
+                f"{path} is a case index of format version {meta.get('version')}, "
+                f"not {FORMAT_VERSION}: rebuild it"
+            )
         return cls.build_from_arrays(
             **arrays,
             gene_vocabulary=meta["gene_vocabulary"],

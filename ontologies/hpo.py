@@ -16,9 +16,7 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 import zipfile
 from collections import deque
@@ -32,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ontologies.annotations import read_disease_annotations, read_disease_genes
+from ontologies.npz_files import read_npz, write_npz_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -794,29 +793,14 @@ def _write_cache(ontology: Ontology, path: Path) -> None:
         "disease_genes": dict(ontology.disease_genes),
         "skipped_annotation_count": ontology.skipped_annotation_count,
     }
-    meta_bytes = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     arrays = {name: getattr(ontology, name) for name in _ARRAY_FIELDS}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target and rename: readers in other processes see the old file or the
-    # complete new one, never a partial write, and concurrent writers simply race to rename.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".hpo-", suffix=".npz.tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, meta=np.frombuffer(meta_bytes, dtype=np.uint8), **arrays)
-        # mkstemp creates the file 0600; other accounts sharing the cache need to read it.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_npz_atomically(path, meta, arrays)
 
 
 def _read_cache(path: Path) -> Ontology:
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(data["meta"].tobytes().decode("utf-8"))
-        if meta.get("format") != _CACHE_FORMAT:
-            raise ValueError(f"cache format {meta.get('format')} is not {_CACHE_FORMAT}")
-        arrays = {name: data[name] for name in _ARRAY_FIELDS}
+    meta, arrays = read_npz(path, _ARRAY_FIELDS)
+    if meta.get("format") != _CACHE_FORMAT:
+        raise ValueError(f"cache format {meta.get('format')} is not {_CACHE_FORMAT}")
     return Ontology(
         release=meta["release"],
         term_ids=tuple(meta["term_ids"]),
