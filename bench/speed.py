@@ -6,7 +6,7 @@ Cases and queries are sampled the way real ones look: pick an annotated disease,
 its HPO terms weighted by annotation frequency (a fifth of them generalised to a parent term),
 0-3 excluded terms, and the disease's gene (80% of cases) plus 0-2 unrelated candidate genes.
 Also times "weak" queries (10 unrelated terms, no gene: pruning helps least) and reports the
-share of rows scored exactly. The last line printed is one JSON object (p50_ms, p95_ms,
+share of rows scored exactly. The last line printed is one JSON object (method, p50_ms, p95_ms,
 exact_share_p50, weak_p50_ms, index_mb, load_s, add_ms, ...).
 """
 
@@ -402,6 +402,7 @@ def main() -> None:
     print(
         json.dumps(
             {
+                "method": scorer.method,
                 "cases": arguments.cases,
                 "queries": arguments.queries,
                 "p50_ms": round(_percentile(latencies, 50) * 1000, 1),

@@ -14,11 +14,14 @@ from ontologies.similarity.kernels import (
     best_match_query_to_cases,
     case_closures,
     lin_to_all,
+    pack_pairs,
     resnik_to_all,
     sum_over_cases,
+    sum_pairs_over_cases,
     term_similarity_matrix,
 )
 from ontologies.similarity.scorer import (
+    BMA_JACCARD,
     DEFAULT_METHOD,
     JACCARD,
     LIN_BMA,
@@ -36,6 +39,7 @@ from ontologies.similarity.scorer import (
 )
 
 __all__ = [
+    "BMA_JACCARD",
     "DEFAULT_METHOD",
     "JACCARD",
     "LIN",
@@ -57,7 +61,9 @@ __all__ = [
     "case_closures",
     "combine_scores",
     "lin_to_all",
+    "pack_pairs",
     "resnik_to_all",
     "sum_over_cases",
+    "sum_pairs_over_cases",
     "term_similarity_matrix",
 ]

@@ -192,3 +192,41 @@ def bitwise_or_over_cases(
         return out
     out[nonempty] = np.bitwise_or.reduceat(values[terms], starts)
     return out
+
+
+# Rows up to this many terms sum packed pairs in one pass: 8-bit low parts then stay below 2^32.
+_PACKED_ROW_LIMIT = 1 << 24
+_LOW_HALF = np.uint64(0xFFFF_FFFF)
+_HALF_BITS = np.uint64(32)
+
+
+def pack_pairs(low: NDArray[np.uint8], high: NDArray[np.uint8]) -> NDArray[np.uint64]:
+    """``low[t] + high[t] * 2^32`` per term, the table ``sum_pairs_over_cases`` reads."""
+    return low.astype(np.uint64) | (high.astype(np.uint64) << _HALF_BITS)
+
+
+def sum_pairs_over_cases(
+    packed: NDArray[np.uint64], indptr: NDArray[np.int64], terms: IndexArray
+) -> tuple[FloatArray, FloatArray]:
+    """Sums of the low and of the high halves of ``packed[t]`` over each case's terms, float64.
+
+    ``packed`` comes from ``pack_pairs`` (both halves 0..255). One gather and one sum give two
+    per-case sums (0 for empty cases), both exact integers: a row of fewer than 2^24 terms sums
+    its low halves below 2^32, so they never carry into the high half. Longer rows (no real
+    case) take the two halves apart before summing, with the same results.
+    """
+    n_cases = len(indptr) - 1
+    low_sums = np.zeros(n_cases, dtype=np.float64)
+    high_sums = np.zeros(n_cases, dtype=np.float64)
+    nonempty, starts = _nonempty(indptr)
+    if len(starts) == 0:
+        return low_sums, high_sums
+    gathered = packed[terms]
+    if len(gathered) >= _PACKED_ROW_LIMIT and np.diff(indptr).max() >= _PACKED_ROW_LIMIT:
+        low_sums[nonempty] = np.add.reduceat(gathered & _LOW_HALF, starts)
+        high_sums[nonempty] = np.add.reduceat(gathered >> _HALF_BITS, starts)
+        return low_sums, high_sums
+    sums = np.add.reduceat(gathered, starts)
+    low_sums[nonempty] = sums & _LOW_HALF
+    high_sums[nonempty] = sums >> _HALF_BITS
+    return low_sums, high_sums

@@ -6,8 +6,11 @@ per-case work in numpy, which releases the GIL.
 
 Methods (``METHODS``; the measurements behind the default are in bench/quality.py):
 
-- ``resnik_bma_exact`` (default): best-match average of Resnik similarity plus an exact-term
-  bonus, weighted 0.7 query->case and 0.3 case->query.
+- ``bma_jaccard`` (default): 0.7 x ``resnik_bma_exact`` + 0.3 x ``jaccard``, clipped to 0..1.
+  The exact-term overlap separates cases that share the query's own terms from cases that only
+  share their ancestors (hit@1 0.534 against 0.521 for ``resnik_bma_exact`` alone).
+- ``resnik_bma_exact``: best-match average of Resnik similarity plus an exact-term bonus,
+  weighted 0.7 query->case and 0.3 case->query.
 - ``resnik_bma``: plain symmetric Resnik best-match average (baseline).
 - ``lin_bma``: symmetric Lin best-match average.
 - ``simgic``: IC-weighted Jaccard of the two ancestor closures (slower: closures per case).
@@ -35,7 +38,9 @@ from ontologies.similarity.kernels import (
     best_match_sums,
     bitwise_or_over_cases,
     case_closures,
+    pack_pairs,
     sum_over_cases,
+    sum_pairs_over_cases,
     term_similarity_matrix,
 )
 
@@ -44,6 +49,7 @@ SIM_GIC: Final = "simgic"
 RESNIK_BMA: Final = "resnik_bma"
 LIN_BMA: Final = "lin_bma"
 RESNIK_BMA_EXACT: Final = "resnik_bma_exact"
+BMA_JACCARD: Final = "bma_jaccard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,7 @@ class _Method:
     term_measure: str | None  # None: a set measure without term similarity
     query_weight: float = 0.5  # weight of the query->case direction; case->query gets the rest
     exact_bonus: float = 0.0  # nats added to the similarity of a term with itself
+    jaccard_weight: float = 0.0  # BMA methods: share of exact-term Jaccard in the score, 0..1
 
 
 METHODS: Final[dict[str, _Method]] = {
@@ -59,8 +66,9 @@ METHODS: Final[dict[str, _Method]] = {
     RESNIK_BMA: _Method(RESNIK),
     LIN_BMA: _Method(LIN),
     RESNIK_BMA_EXACT: _Method(RESNIK, query_weight=0.7, exact_bonus=1.0),
+    BMA_JACCARD: _Method(RESNIK, query_weight=0.7, exact_bonus=1.0, jaccard_weight=0.3),
 }
-DEFAULT_METHOD: Final = RESNIK_BMA_EXACT
+DEFAULT_METHOD: Final = BMA_JACCARD
 _QUANTA: Final = 255
 # Bits per stored term in the level masks behind ``score_upper_bounds``.
 _LEVEL_BITS: Final = 64
@@ -111,9 +119,14 @@ class PreparedQuery:
     best_to_query: NDArray[Any] | None
     quantum: float
     query_weight: float
+    jaccard_weight: float  # 0 for the set measures
     self_similarity: float  # the query's score against itself, before normalisation
-    # simGIC: IC on the query's closure (0 elsewhere); Jaccard: 1 on the query's terms.
+    # simGIC: IC on the query's closure (0 elsewhere); Jaccard and BMA methods mixing in
+    # Jaccard: 1 on the query's terms.
     term_weights: NDArray[np.float64] | None
+    # BMA methods mixing in Jaccard, quantised: best_to_query and the query-term indicator of
+    # ``term_weights`` packed per term (see kernels.pack_pairs), so one gather reads both.
+    best_and_query_terms: NDArray[np.uint64] | None
     # BMA methods, for score_upper_bounds (see _level_masks): one 64-bit mask per term, the
     # weight of each bit by byte (8, 256), and the bound's constant part; all in quanta.
     level_masks: NDArray[np.uint64] | None
@@ -148,10 +161,11 @@ class PhenotypeScorer:
     """Scores a query phenotype against many stored cases; thread-safe after construction.
 
     ``method`` is a key of ``METHODS``; ``options`` override its ``query_weight`` (0..1),
-    ``exact_bonus`` (nats, >= 0) and ``quantise`` (default True: BMA similarities are stored as
-    uint8 quanta of max-query-IC/255, which quarters the memory traffic; each per-term
-    similarity is then off by at most half a quantum). ``information_content`` defaults to the
-    ontology's (all annotated diseases).
+    ``exact_bonus`` (nats, >= 0), ``jaccard_weight`` (0..1; BMA methods only: the score becomes
+    clip((1 - a) * BMA + a * J) with J the exact-term Jaccard) and ``quantise`` (default True:
+    BMA similarities are stored as uint8 quanta of max-query-IC/255, which quarters the memory
+    traffic; each per-term similarity is then off by at most half a quantum).
+    ``information_content`` defaults to the ontology's (all annotated diseases).
     """
 
     def __init__(
@@ -165,7 +179,7 @@ class PhenotypeScorer:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {sorted(METHODS)}")
         preset = METHODS[method]
-        unknown = set(options) - {"query_weight", "exact_bonus", "quantise"}
+        unknown = set(options) - {"query_weight", "exact_bonus", "jaccard_weight", "quantise"}
         if unknown:
             raise TypeError(f"unknown options: {sorted(unknown)}")
         self.ontology = ontology
@@ -173,9 +187,14 @@ class PhenotypeScorer:
         self.term_measure = preset.term_measure
         self.query_weight = float(options.get("query_weight", preset.query_weight))
         self.exact_bonus = float(options.get("exact_bonus", preset.exact_bonus))
+        self.jaccard_weight = float(options.get("jaccard_weight", preset.jaccard_weight))
         self.quantise = bool(options.get("quantise", True))
         if not 0.0 <= self.query_weight <= 1.0 or self.exact_bonus < 0:
             raise ValueError("query_weight must be within 0..1 and exact_bonus >= 0")
+        if not 0.0 <= self.jaccard_weight <= 1.0:
+            raise ValueError("jaccard_weight must be within 0..1")
+        if self.jaccard_weight and self.term_measure is None:
+            raise ValueError(f"jaccard_weight applies to the BMA methods, not {method!r}")
         ic = ontology.information_content if information_content is None else information_content
         ic = np.array(ic, dtype=np.float64)
         if ic.shape != (len(ontology.term_ids),):
@@ -193,7 +212,7 @@ class PhenotypeScorer:
         query = np.array(terms, dtype=np.int64)
         ic = self.information_content
         n_terms = len(self.ontology.term_ids)
-        similarity = best = masks = mask_weights = None
+        similarity = best = masks = mask_weights = packed = None
         quantum, self_similarity, weights, mask_base = 1.0, 0.0, None, 0.0
         if self.method == JACCARD:
             weights = np.zeros(n_terms, dtype=np.float64)
@@ -225,7 +244,12 @@ class PhenotypeScorer:
             masks, mask_weights, mask_base = _level_masks(
                 similarity, integral=similarity.dtype.kind == "u"
             )
-        for array in (similarity, best, weights, masks, mask_weights):
+            if self.jaccard_weight:
+                weights = np.zeros(n_terms, dtype=np.float64)
+                weights[query] = 1.0
+                if best.dtype == np.uint8:
+                    packed = pack_pairs(best, weights.astype(np.uint8))
+        for array in (similarity, best, weights, masks, mask_weights, packed):
             if array is not None:
                 array.flags.writeable = False
         return PreparedQuery(
@@ -236,8 +260,10 @@ class PhenotypeScorer:
             best_to_query=best,
             quantum=quantum,
             query_weight=self.query_weight,
+            jaccard_weight=self.jaccard_weight,
             self_similarity=self_similarity,
             term_weights=weights,
+            best_and_query_terms=packed,
             level_masks=masks,
             level_weights=mask_weights,
             level_base=mask_base,
@@ -257,7 +283,9 @@ class PhenotypeScorer:
         For BMA methods raw = w * mean_i best(q_i) + (1 - w) * mean_t best(t); the case->query
         part can exceed the self-score (a case holding only the query's most specific term),
         hence the clip. Chunks give the same values as one call over all cases, and as
-        ``score_rows`` on the same rows, bit for bit.
+        ``score_rows`` on the same rows, bit for bit. With a Jaccard weight a (``bma_jaccard``),
+        score = clip((1 - a) * that + a * J), J = |Q and C| / |Q or C| over the exact observed
+        terms (Q deduplicated; 0 when both are empty).
         """
         self._check_query(query)
         stop = _checked_range(profiles, start, stop)
@@ -313,34 +341,20 @@ class PhenotypeScorer:
         Unquantised similarities are summed in float64 in another order than ``score`` sums
         them, so there the bound gets a relative margin of 1e-9, far above the rounding error.
         Empty cases get 0, like their score.
+
+        With a Jaccard weight a > 0 the bound is clip((1 - a) * B + a * J), B the BMA bound
+        above (clipped) and J computed exactly as ``score`` computes it (same integers, same
+        operations, so the same float64): the mixture and its clip are monotone in B, so the
+        bound stays >= the score. J comes from the gather that reads case->query anyway.
         """
         self._check_query(query)
         stop = _checked_range(profiles, start, stop)
         if self.method in (JACCARD, SIM_GIC):
             return None
         indptr = profiles.observed_indptr[start : stop + 1]
-        # Measured: one intp copy then two gathers beats two gathers with int16 indices.
-        terms = profiles.observed_terms[indptr[0] : indptr[-1]].astype(np.intp)
-        if query.self_similarity <= 0 or stop == start:
-            return np.zeros(stop - start, dtype=np.float32)
-        masks = _required(query.level_masks)
-        weights = _required(query.level_weights)
-        reached = bitwise_or_over_cases(masks, indptr, terms)
-        # Little-endian uint64 (see _level_masks): byte j holds bits 8j..8j+7.
-        by_byte = reached.view(np.uint8).reshape(-1, 8)
-        caps = np.full(len(reached), query.level_base, dtype=np.float64)
-        for byte in range(8):
-            caps += weights[byte][by_byte[:, byte]]
-        similarity = _required(query.similarity)
-        query_to_case = caps / similarity.shape[0]
-        case_to_query = average_over_cases(_required(query.best_to_query), indptr, terms)
-        weight = query.query_weight
-        mixed = weight * query_to_case + (1.0 - weight) * case_to_query
-        if similarity.dtype.kind != "u":
-            mixed *= 1.0 + _FLOAT_BOUND_MARGIN
-        raw = mixed * query.quantum / query.self_similarity
-        raw[np.diff(indptr) == 0] = 0.0
-        return np.clip(raw, 0.0, 1.0).astype(np.float32)
+        return self._bma_scores(
+            query, indptr, profiles.observed_terms[indptr[0] : indptr[-1]], upper_bound=True
+        )
 
     def _check_query(self, query: PreparedQuery) -> None:
         if query.method != self.method:
@@ -350,6 +364,8 @@ class PhenotypeScorer:
         self, query: PreparedQuery, indptr: NDArray[np.int64], terms: NDArray[np.int16]
     ) -> NDArray[np.float32]:
         """Scores of the CSR rows ``indptr`` (which may start anywhere) over ``terms``."""
+        if self.term_measure is not None:
+            return self._bma_scores(query, indptr, terms, upper_bound=False)
         rows = len(indptr) - 1
         if query.self_similarity <= 0 or rows == 0:
             return np.zeros(rows, dtype=np.float32)
@@ -360,21 +376,58 @@ class PhenotypeScorer:
             shared = sum_over_cases(weights, indptr, terms)
             union = np.diff(indptr) + query.self_similarity - shared
             raw = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
-        elif self.method == SIM_GIC:
+        else:
             weights = _required(query.term_weights)
             closure_indptr, closure_terms = case_closures(self.ontology, indptr - indptr[0], terms)
             shared = sum_over_cases(weights, closure_indptr, closure_terms)
             total = sum_over_cases(self.information_content, closure_indptr, closure_terms)
             union = total + query.self_similarity - shared
             raw = np.divide(shared, union, out=np.zeros_like(shared), where=union > 0)
-        else:
+        return np.clip(raw, 0.0, 1.0).astype(np.float32)
+
+    def _bma_scores(
+        self,
+        query: PreparedQuery,
+        indptr: NDArray[np.int64],
+        terms: NDArray[np.int16],
+        *,
+        upper_bound: bool,
+    ) -> NDArray[np.float32]:
+        """BMA scores 0..1 of the CSR rows, or their upper bounds, Jaccard mixed in if asked.
+
+        Both share every step but the query->case part, so the case->query part and J are the
+        same float64 values in a score and in its bound (see ``score_upper_bounds``).
+        """
+        rows = len(indptr) - 1
+        jaccard_weight = query.jaccard_weight
+        if rows == 0 or not query.observed or (query.self_similarity <= 0 and not jaccard_weight):
+            return np.zeros(rows, dtype=np.float32)
+        # One conversion to intp instead of one per gather below (int16 gathers are slower).
+        terms = terms.astype(np.intp)
+        counts = np.diff(indptr)
+        case_to_query, shared = _case_to_query_and_shared(query, indptr, terms, counts)
+        bma = np.zeros(rows, dtype=np.float64)
+        if query.self_similarity > 0:
             similarity = _required(query.similarity)
-            query_to_case = best_match_sums(similarity, indptr, terms) / similarity.shape[0]
-            case_to_query = average_over_cases(_required(query.best_to_query), indptr, terms)
+            if upper_bound:
+                query_to_case = _capped_query_to_case_sums(query, indptr, terms)
+            else:
+                query_to_case = best_match_sums(similarity, indptr, terms)
+            query_to_case /= similarity.shape[0]
             weight = query.query_weight
             mixed = weight * query_to_case + (1.0 - weight) * case_to_query
+            if upper_bound and similarity.dtype.kind != "u":
+                mixed *= 1.0 + _FLOAT_BOUND_MARGIN
             raw = mixed * query.quantum / query.self_similarity
-        return np.clip(raw, 0.0, 1.0).astype(np.float32)
+            if upper_bound:
+                raw[counts == 0] = 0.0
+            bma = np.clip(raw, 0.0, 1.0)
+        if shared is None:
+            return bma.astype(np.float32)
+        # |Q or C| = |Q| + |C| - |Q and C| >= |Q| >= 1: shared counts case terms, so <= |C|.
+        jaccard = shared / (counts + len(query.observed) - shared)
+        mixture = (1.0 - jaccard_weight) * bma + jaccard_weight * jaccard
+        return np.clip(mixture, 0.0, 1.0).astype(np.float32)
 
     def explain(
         self,
@@ -385,8 +438,10 @@ class PhenotypeScorer:
     ) -> PhenotypeExplanation:
         """Why a case scored as it did: best match per query term, conflicts, and the score.
 
-        Term matches use the method's term similarity (Resnik for the set measures). A conflict
-        is a term one side observes while the other excludes it or one of its ancestors.
+        Term matches use the method's term similarity (Resnik for the set measures); for
+        ``bma_jaccard`` the score also holds the exact-term Jaccard, whose shared terms are (with
+        an exact bonus > 0) the matches with ``case_hpo_id == query_hpo_id``. A conflict is a term one side observes
+        while the other excludes it or one of its ancestors.
         """
         ontology, ic = self.ontology, self.information_content
         query = tuple(dict.fromkeys(int(term) for term in observed))
@@ -482,6 +537,40 @@ def _level_masks(
     return masks, weights, base
 
 
+def _case_to_query_and_shared(
+    query: PreparedQuery,
+    indptr: NDArray[np.int64],
+    terms: NDArray[np.intp],
+    counts: NDArray[np.int64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+    """Per case: the mean of best_to_query over its terms, and how many of its terms are query
+    terms (None when the query mixes in no Jaccard); quantised, both from one gather."""
+    best = _required(query.best_to_query)
+    if not query.jaccard_weight:
+        return average_over_cases(best, indptr, terms), None
+    if query.best_and_query_terms is not None:
+        best_sums, shared = sum_pairs_over_cases(query.best_and_query_terms, indptr, terms)
+        # Empty cases have a sum of 0: dividing by 1 keeps their mean 0.
+        return best_sums / np.maximum(counts, 1), shared
+    shared = sum_over_cases(_required(query.term_weights), indptr, terms)
+    return average_over_cases(best, indptr, terms), shared
+
+
+def _capped_query_to_case_sums(
+    query: PreparedQuery, indptr: NDArray[np.int64], terms: NDArray[np.intp]
+) -> NDArray[np.float64]:
+    """Per case, sum_i cap_i >= sum_i max_t S[i, t] (see ``score_upper_bounds``), float64."""
+    masks = _required(query.level_masks)
+    weights = _required(query.level_weights)
+    reached = bitwise_or_over_cases(masks, indptr, terms)
+    # Little-endian uint64 (see _level_masks): byte j holds bits 8j..8j+7.
+    by_byte = reached.view(np.uint8).reshape(-1, 8)
+    caps = np.full(len(reached), query.level_base, dtype=np.float64)
+    for byte in range(8):
+        caps += weights[byte][by_byte[:, byte]]
+    return caps
+
+
 def _checked_range(profiles: CaseProfiles, start: int, stop: int | None) -> int:
     stop = len(profiles) if stop is None else stop
     if not 0 <= start <= stop <= len(profiles):
@@ -539,6 +628,7 @@ def _csr(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.i
 
 
 __all__ = [
+    "BMA_JACCARD",
     "DEFAULT_METHOD",
     "METHODS",
     "CaseProfiles",

@@ -17,7 +17,13 @@ from numpy.typing import NDArray
 from ontologies import case_index
 from ontologies.case_index import FLAG_SHAREABLE, FLAG_TEST, CaseIndex, Hit, IndexedCase
 from ontologies.hpo import Ontology
-from ontologies.similarity import CaseProfiles, PhenotypeScorer, combine_scores
+from ontologies.similarity import (
+    BMA_JACCARD,
+    RESNIK_BMA_EXACT,
+    CaseProfiles,
+    PhenotypeScorer,
+    combine_scores,
+)
 
 TERM_COUNT = 40  # the overlap scorer's toy vocabulary: term indices 0..39
 GENES = tuple(f"NCBIGene:{entrez}" for entrez in range(100, 112))
@@ -637,14 +643,15 @@ def replace_key(case: IndexedCase, key: int) -> IndexedCase:
     return IndexedCase(key, case.observed, case.excluded, case.genes, case.shareable, case.is_test)
 
 
+@pytest.mark.parametrize("method", [BMA_JACCARD, RESNIK_BMA_EXACT])
 @pytest.mark.parametrize("quantise", [True, False])
 def test_pruned_search_returns_exactly_the_full_ranking(
-    real_hpo: Ontology, quantise: bool, monkeypatch: pytest.MonkeyPatch
+    real_hpo: Ontology, method: str, quantise: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A tiny first batch forces several exact-scoring rounds, each raising the threshold.
     monkeypatch.setattr(case_index, "_FIRST_EXACT_BATCH", 16)
     index = pruning_index(real_hpo, 2000, seed=21)
-    scorer = PhenotypeScorer(real_hpo, quantise=quantise)
+    scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
     full = FullScoring(scorer)
     annotated = sorted(set(real_hpo.disease_term_indices.tolist()))
     generator = seeded(22)

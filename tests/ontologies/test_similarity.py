@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 
 from ontologies.hpo import Ontology
 from ontologies.similarity import (
+    BMA_JACCARD,
+    DEFAULT_METHOD,
     JACCARD,
     LIN,
     LIN_BMA,
@@ -20,8 +24,11 @@ from ontologies.similarity import (
     CaseProfiles,
     PhenotypeScorer,
     combine_scores,
+    kernels,
     lin_to_all,
+    pack_pairs,
     resnik_to_all,
+    sum_pairs_over_cases,
 )
 from ontologies.similarity.reference import (
     information_content_of,
@@ -45,6 +52,30 @@ def _index(ontology: Ontology, *hpo_ids: str) -> list[int]:
 
 
 def _reference_bma(
+    ontology: Ontology,
+    ic: dict[str, float],
+    query: list[str],
+    case: list[str],
+    *,
+    measure: str,
+    query_weight: float,
+    exact_bonus: float,
+    jaccard_weight: float = 0.0,
+) -> float:
+    bma = _reference_plain_bma(
+        ontology,
+        ic,
+        query,
+        case,
+        measure=measure,
+        query_weight=query_weight,
+        exact_bonus=exact_bonus,
+    )
+    mixture = (1 - jaccard_weight) * bma + jaccard_weight * reference_jaccard(query, case)
+    return min(1.0, max(0.0, mixture))
+
+
+def _reference_plain_bma(
     ontology: Ontology,
     ic: dict[str, float],
     query: list[str],
@@ -88,6 +119,17 @@ def _term_sets(pool: list[int], max_size: int = 6) -> st.SearchStrategy[list[int
     return st.lists(st.sampled_from(pool), min_size=0, max_size=max_size, unique=True)
 
 
+def _draw_cases(
+    data: st.DataObject, query: list[int], pool: list[int], *, max_size: int = 6, max_cases: int = 5
+) -> list[list[int]]:
+    """Random cases, each also holding some of the query's own terms (so Jaccard is not 0)."""
+    cases = data.draw(st.lists(_term_sets(pool, max_size), min_size=1, max_size=max_cases))
+    if not query:
+        return cases
+    shared = [data.draw(st.lists(st.sampled_from(query), unique=True)) for _ in cases]
+    return [list(dict.fromkeys([*some, *case])) for some, case in zip(shared, cases, strict=True)]
+
+
 # --- term-to-term kernels on the real HPO ------------------------------------------------------
 
 
@@ -112,7 +154,14 @@ def test_resnik_and_lin_to_all_equal_the_reference(
 
 @pytest.mark.parametrize(
     ("method", "quantise"),
-    [(RESNIK_BMA, False), (RESNIK_BMA, True), (LIN_BMA, False), (RESNIK_BMA_EXACT, True)],
+    [
+        (RESNIK_BMA, False),
+        (RESNIK_BMA, True),
+        (LIN_BMA, False),
+        (RESNIK_BMA_EXACT, True),
+        (BMA_JACCARD, True),
+        (BMA_JACCARD, False),
+    ],
 )
 @PROPERTY_SETTINGS
 @given(data=st.data())
@@ -125,7 +174,7 @@ def test_bma_scores_equal_the_reference(
     data: st.DataObject,
 ) -> None:
     query = data.draw(_term_sets(annotated_terms))
-    cases = data.draw(st.lists(_term_sets(annotated_terms), min_size=1, max_size=5))
+    cases = _draw_cases(data, query, annotated_terms)
     scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
     scores = scorer.score(scorer.prepare(query), CaseProfiles.from_lists(cases))
     preset = METHODS[method]
@@ -142,6 +191,7 @@ def test_bma_scores_equal_the_reference(
             measure=preset.term_measure or RESNIK,
             query_weight=preset.query_weight,
             exact_bonus=preset.exact_bonus,
+            jaccard_weight=preset.jaccard_weight,
         )
         assert score == pytest.approx(expected, abs=tolerance)
 
@@ -174,7 +224,7 @@ def test_scores_stay_within_0_and_1_and_chunks_equal_the_whole(
     real_hpo: Ontology, annotated_terms: list[int], method: str, data: st.DataObject
 ) -> None:
     query = data.draw(_term_sets(annotated_terms))
-    cases = data.draw(st.lists(_term_sets(annotated_terms), min_size=1, max_size=8))
+    cases = _draw_cases(data, query, annotated_terms, max_cases=8)
     split = data.draw(st.integers(0, len(cases)))
     scorer = PhenotypeScorer(real_hpo, method=method)
     prepared = scorer.prepare(query)
@@ -210,7 +260,9 @@ def test_empty_case_and_empty_query_score_0(mini_hpo: Ontology, method: str) -> 
     assert empty_query.tolist() == [0.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("method", [RESNIK_BMA, LIN_BMA, SIM_GIC, JACCARD])
+@pytest.mark.parametrize(
+    "method", [RESNIK_BMA, LIN_BMA, RESNIK_BMA_EXACT, BMA_JACCARD, SIM_GIC, JACCARD]
+)
 def test_disjoint_branches_score_0(mini_hpo: Ontology, method: str) -> None:
     # Mode of inheritance and phenotypic abnormality meet only at the root (IC 0).
     scorer = PhenotypeScorer(mini_hpo, method=method)
@@ -245,6 +297,87 @@ def test_resnik_bma_by_hand(mini_hpo: Ontology) -> None:
     assert score == pytest.approx(min(1.0, expected), rel=1e-6)
 
 
+def test_bma_jaccard_adds_0_3_of_the_exact_term_jaccard_by_hand(mini_hpo: Ontology) -> None:
+    tonic, focal, microcephaly = _index(mini_hpo, "HP:0002069", "HP:0007359", "HP:0000252")
+    profiles = CaseProfiles.from_lists([[tonic, focal], [focal], [tonic, microcephaly]])
+    bma = PhenotypeScorer(mini_hpo, method=RESNIK_BMA_EXACT)
+    mixed = PhenotypeScorer(mini_hpo, method=BMA_JACCARD)
+    bma_scores = bma.score(bma.prepare([tonic, microcephaly]), profiles)
+    query = mixed.prepare([tonic, microcephaly])
+    scores = mixed.score(query, profiles)
+    # Jaccard: {tonic} of {tonic, microcephaly, focal}; nothing shared; the same two terms.
+    expected = 0.7 * bma_scores.astype(np.float64) + 0.3 * np.array([1 / 3, 0.0, 1.0])
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    assert scores[2] == 1.0
+    bounds = mixed.score_upper_bounds(query, profiles)
+    assert bounds is not None
+    assert np.all(bounds >= scores)
+
+
+@pytest.mark.parametrize("quantise", [True, False])
+def test_jaccard_weight_0_and_1_give_each_part_bit_for_bit(
+    real_hpo: Ontology, annotated_terms: list[int], quantise: bool
+) -> None:
+    rng = np.random.default_rng(5)
+    query = rng.choice(annotated_terms, 8, replace=False).tolist()
+    cases = [
+        list(
+            dict.fromkeys([*rng.choice(query, rng.integers(0, 5)), *rng.choice(annotated_terms, 6)])
+        )
+        for _ in range(300)
+    ] + [[]]
+    profiles = CaseProfiles.from_lists(cases)
+
+    def scores(method: str, **options: float) -> NDArray[np.float32]:
+        scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise, **options)
+        return scorer.score(scorer.prepare(query), profiles)
+
+    np.testing.assert_array_equal(scores(BMA_JACCARD, jaccard_weight=0.0), scores(RESNIK_BMA_EXACT))
+    np.testing.assert_array_equal(scores(BMA_JACCARD, jaccard_weight=1.0), scores(JACCARD))
+    np.testing.assert_array_equal(scores(RESNIK_BMA_EXACT, jaccard_weight=0.3), scores(BMA_JACCARD))
+
+
+def test_bma_jaccard_counts_shared_terms_when_the_bma_part_is_0(mini_hpo: Ontology) -> None:
+    # Without the exact bonus a root-only query has self-score 0: no BMA, but the exact
+    # Jaccard still sees the shared root (and nothing may turn into NaN on the way).
+    root, seizure = _index(mini_hpo, "HP:0000001", "HP:0001250")
+    scorer = PhenotypeScorer(mini_hpo, method=BMA_JACCARD, exact_bonus=0.0)
+    profiles = CaseProfiles.from_lists([[root], [seizure], [root, seizure], []])
+    query = scorer.prepare([root])
+    scores = scorer.score(query, profiles)
+    assert scores.tolist() == pytest.approx([0.3, 0.0, 0.15, 0.0])
+    bounds = scorer.score_upper_bounds(query, profiles)
+    assert bounds is not None
+    np.testing.assert_array_equal(bounds, scores)
+    rows = np.array([2, 0])
+    np.testing.assert_array_equal(scorer.score_rows(query, profiles, rows), scores[rows])
+
+
+def test_sum_pairs_over_cases_equals_plain_sums(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    low = rng.integers(0, 256, 50).astype(np.uint8)
+    high = rng.integers(0, 256, 50).astype(np.uint8)
+    lengths = rng.integers(0, 6, 40)
+    lengths[[0, 17, 39]] = 0
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    terms = rng.integers(0, 50, int(indptr[-1]))
+    expected_low = [int(low[terms[a:b]].sum()) for a, b in itertools.pairwise(indptr)]
+    expected_high = [int(high[terms[a:b]].sum()) for a, b in itertools.pairwise(indptr)]
+    packed = pack_pairs(low, high)
+    # Also a slice of the CSR (indptr not from 0), and the long-row path, which takes the
+    # halves apart before summing.
+    for limit in (1 << 24, 2):
+        monkeypatch.setattr(kernels, "_PACKED_ROW_LIMIT", limit)
+        sums_low, sums_high = sum_pairs_over_cases(packed, indptr, terms)
+        assert sums_low.tolist() == expected_low
+        assert sums_high.tolist() == expected_high
+        part_low, part_high = sum_pairs_over_cases(
+            packed, indptr[5:21], terms[indptr[5] : indptr[20]]
+        )
+        assert part_low.tolist() == expected_low[5:20]
+        assert part_high.tolist() == expected_high[5:20]
+
+
 def test_explain_reports_matches_and_conflicts_both_ways(mini_hpo: Ontology) -> None:
     tonic, focal, seizure, microcephaly, strabismus = _index(
         mini_hpo, "HP:0002069", "HP:0007359", "HP:0001250", "HP:0000252", "HP:0000486"
@@ -271,6 +404,31 @@ def test_explain_reports_matches_and_conflicts_both_ways(mini_hpo: Ontology) -> 
     }
     profiles = CaseProfiles.from_lists([[focal, strabismus]])
     assert explanation.score == scorer.score(scorer.prepare([tonic, microcephaly]), profiles)[0]
+
+
+def test_explain_of_the_default_method_matches_its_score(mini_hpo: Ontology) -> None:
+    tonic, focal, seizure, microcephaly, strabismus = _index(
+        mini_hpo, "HP:0002069", "HP:0007359", "HP:0001250", "HP:0000252", "HP:0000486"
+    )
+    scorer = PhenotypeScorer(mini_hpo)
+    assert scorer.method == DEFAULT_METHOD == BMA_JACCARD
+    explanation = scorer.explain(
+        observed=[tonic, microcephaly],
+        excluded=[strabismus],
+        case_observed=[tonic, focal, strabismus],
+        case_excluded=[seizure],
+    )
+    exact = explanation.matches[0]
+    assert (exact.query_hpo_id, exact.case_hpo_id) == ("HP:0002069", "HP:0002069")
+    # An exact match carries the method's bonus of 1 nat on top of the term's own IC.
+    assert exact.similarity == pytest.approx(mini_hpo.information_content[tonic] + 1.0)
+    assert {(c.observed_in, c.excluded_hpo_id) for c in explanation.conflicts} == {
+        ("query", "HP:0001250"),
+        ("case", "HP:0000486"),
+    }
+    profiles = CaseProfiles.from_lists([[tonic, focal, strabismus]])
+    assert explanation.score == scorer.score(scorer.prepare([tonic, microcephaly]), profiles)[0]
+    assert 0.0 < explanation.score < 1.0
 
 
 def test_explain_with_an_empty_case_has_no_matches(mini_hpo: Ontology) -> None:
@@ -322,6 +480,11 @@ def test_it_rejects_unknown_methods_and_options(mini_hpo: Ontology) -> None:
         PhenotypeScorer(mini_hpo, method="cosine")
     with pytest.raises(TypeError, match="unknown options"):
         PhenotypeScorer(mini_hpo, colour="blue")
+    for weight in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="jaccard_weight"):
+            PhenotypeScorer(mini_hpo, jaccard_weight=weight)
+    with pytest.raises(ValueError, match="jaccard_weight"):
+        PhenotypeScorer(mini_hpo, method=SIM_GIC, jaccard_weight=0.3)
     assert LIN in (METHODS[LIN_BMA].term_measure,)
 
 
@@ -329,14 +492,14 @@ def test_it_rejects_unknown_methods_and_options(mini_hpo: Ontology) -> None:
 
 
 @pytest.mark.parametrize("quantise", [True, False])
-@pytest.mark.parametrize("method", [RESNIK_BMA_EXACT, RESNIK_BMA, LIN_BMA])
+@pytest.mark.parametrize("method", [BMA_JACCARD, RESNIK_BMA_EXACT, RESNIK_BMA, LIN_BMA])
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_upper_bounds_never_fall_below_the_scores(
     real_hpo: Ontology, annotated_terms: list[int], method: str, quantise: bool, data: st.DataObject
 ) -> None:
     query = data.draw(_term_sets(annotated_terms, max_size=12))
-    cases = data.draw(st.lists(_term_sets(annotated_terms, max_size=12), min_size=1, max_size=30))
+    cases = _draw_cases(data, query, annotated_terms, max_size=12, max_cases=30)
     scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
     prepared = scorer.prepare(query)
     profiles = CaseProfiles.from_lists(cases)
