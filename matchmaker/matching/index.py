@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import QuerySet
 
 from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.matching.models import IndexChange
@@ -46,30 +45,32 @@ def _latest_change_id() -> int:
     return latest or 0
 
 
-def indexed_cases(cases: QuerySet[Case]) -> list[IndexedCase]:
-    """The index rows of `cases` (active ones only), read with three queries in all."""
+def indexed_cases(first_case_id: int, last_case_id: int) -> list[IndexedCase]:
+    """The index rows of the active cases with ids first..last, read with three queries.
+
+    Id ranges rather than id lists keep every query small and within SQLite's limit on query
+    parameters, however many cases a bulk import wrote.
+    """
     ontology = get_hpo()
+    id_range = (first_case_id, last_case_id)
     rows = list(
-        cases.filter(status=Case.Status.ACTIVE).values_list(
-            "id", "external_matching_consent", "is_test"
-        )
+        Case.objects.filter(id__range=id_range, status=Case.Status.ACTIVE)
+        .order_by("id")
+        .values_list("id", "external_matching_consent", "is_test")
     )
-    case_ids = [row[0] for row in rows]
     observed: defaultdict[int, list[int]] = defaultdict(list)
     excluded: defaultdict[int, list[int]] = defaultdict(list)
     genes: defaultdict[int, list[str]] = defaultdict(list)
-    for chunk_start in range(0, len(case_ids), 20_000):
-        chunk = case_ids[chunk_start : chunk_start + 20_000]
-        for case_id, hpo_id, is_observed in PhenotypeFeature.objects.filter(
-            case_id__in=chunk
-        ).values_list("case_id", "hpo_id", "observed"):
-            term = _term_index(ontology, hpo_id)
-            if term is not None:
-                (observed if is_observed else excluded)[case_id].append(term)
-        for case_id, gene_id in GenomicFeature.objects.filter(case_id__in=chunk).values_list(
-            "case_id", "gene_id"
-        ):
-            genes[case_id].append(gene_id)
+    for case_id, hpo_id, is_observed in PhenotypeFeature.objects.filter(
+        case__id__range=id_range
+    ).values_list("case_id", "hpo_id", "observed"):
+        term = _term_index(ontology, hpo_id)
+        if term is not None:
+            (observed if is_observed else excluded)[case_id].append(term)
+    for case_id, gene_id in GenomicFeature.objects.filter(case__id__range=id_range).values_list(
+        "case_id", "gene_id"
+    ):
+        genes[case_id].append(gene_id)
     return [
         IndexedCase(
             key=case_id,
@@ -102,26 +103,30 @@ def build_case_index(*, batch_size: int = 50_000) -> tuple[CaseIndex, int]:
     ontology = get_hpo()
     change_id = _latest_change_id()
     ids = Case.objects.filter(status=Case.Status.ACTIVE).order_by("id").values_list("id", flat=True)
-    batches: list[IndexedCase] = []
     all_ids = list(ids)
+    cases: list[IndexedCase] = []
     for start in range(0, len(all_ids), batch_size):
         chunk = all_ids[start : start + batch_size]
-        batches.extend(indexed_cases(Case.objects.filter(id__in=chunk)))
-    return CaseIndex.build(batches, hpo_release=ontology.release), change_id
+        cases.extend(indexed_cases(chunk[0], chunk[-1]))
+    return CaseIndex.build(cases, hpo_release=ontology.release), change_id
 
 
 def _apply_changes(index: CaseIndex, changes: Iterable[tuple[int, int]]) -> None:
-    changed: set[int] = set()
+    """Reload the cases in each changed id range: upsert those still active, remove the others."""
     for first, last in changes:
-        changed.update(range(first, last + 1))
-    if not changed:
-        return
-    present = {case.key: case for case in indexed_cases(Case.objects.filter(id__in=changed))}
-    for case_id in changed:
-        if case_id in present:
-            index.upsert(present[case_id])
-        elif case_id in index:
-            index.remove(case_id)
+        present = {case.key: case for case in indexed_cases(first, last)}
+        for case in present.values():
+            index.upsert(case)
+        # Deleted or withdrawn cases of the range that the index still holds. Most ranges are
+        # one case; listing every key (a sort of all keys) is only worth it for bulk ranges.
+        if last - first < 10_000:
+            candidates: Iterable[int] = range(first, last + 1)
+        else:
+            keys = index.keys()
+            candidates = keys[(keys >= first) & (keys <= last)].tolist()
+        for key in candidates:
+            if key not in present and key in index:
+                index.remove(key)
 
 
 def get_case_index() -> CaseIndex:

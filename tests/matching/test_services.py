@@ -276,3 +276,26 @@ def test_saving_a_case_in_the_admin_produces_its_matches(
     entered = Case.objects.get(label="entered-in-admin")
     assert wait_until(lambda: Match.objects.filter(case=entered, matched_case=twin).exists())
     assert Match.objects.filter(case=twin, matched_case=entered).exists()
+
+
+@pytest.mark.django_db
+def test_bulk_loaded_cases_reach_a_running_process_index(institution: Institution) -> None:
+    query = ngly1_case(institution, "query")
+    assert find_matches(query, min_score=0.0) == []  # this process has built its index
+    call_command("generate_cases", "1200", "--seed", "5", stdout=io.StringIO())
+    call_command("import_mme", str(MME_BENCHMARK), stdout=io.StringIO(), stderr=io.StringIO())
+
+    found = find_matches(query, min_score=0.0, limit=50)
+    ngly1_patients = {
+        r.case.label for r in found if "NGLY1" in {g["gene_symbol"] for g in r.explanation["genes"]}
+    }
+    assert len(ngly1_patients) == 8  # the benchmark's NGLY1 patients, imported in bulk
+    index = case_index.get_case_index()
+    assert len(index) == Case.objects.count()
+
+    generated = Case.objects.filter(source=Case.Source.SYNTHETIC).first()
+    assert generated is not None
+    generated_id = generated.pk
+    assert generated_id in index
+    delete_case(generated)  # Django clears .pk on delete, hence generated_id
+    assert generated_id not in case_index.get_case_index()
