@@ -32,9 +32,7 @@ class MatchAdmin(admin.ModelAdmin):
         "case",
         "direction",
         "other_side",
-        "score",
-        "phenotype_score",
-        "genotype_score",
+        "scores",
         "status",
         "last_seen",
         "removed_at",
@@ -58,6 +56,10 @@ class MatchAdmin(admin.ModelAdmin):
     ]
     fields = [*readonly_fields, "status", "notes"]
     show_full_result_count = False
+
+    @admin.display(description="score (phenotype, genotype)", ordering="-score")
+    def scores(self, match: Match) -> str:
+        return f"{match.score:.2f} ({match.phenotype_score:.2f}, {match.genotype_score:.2f})"
 
     @admin.display(description="matched with")
     def other_side(self, match: Match) -> str:
