@@ -8,8 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from matchmaker.matching.index import forget_case_index
 from matchmaker.matching.models import ReferenceRelease
 from matchmaker.matching.ontology import configured_hpo_sources, reset_reference_data
+from matchmaker.matching.services import get_phenotype_scorer
 from ontologies.hpo import HpoSources, load_ontology
 
 
@@ -61,6 +63,9 @@ class Command(BaseCommand):
                 summary={"terms": len(ontology.term_ids), "diseases": len(ontology.disease_ids)},
             )
             reset_reference_data()
+            # Term indices of the scorer and the case index belong to the previous release.
+            get_phenotype_scorer.cache_clear()
+            forget_case_index()
             if latest is not None and latest.version != ontology.release:
                 self.stdout.write(f"HPO release changed: {latest.version} -> {ontology.release}")
         self.stdout.write(
