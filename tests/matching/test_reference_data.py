@@ -13,6 +13,7 @@ from django.test import override_settings
 
 from matchmaker.matching.models import ReferenceRelease
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo, reset_reference_data
+from matchmaker.matching.services import get_phenotype_scorer
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -22,8 +23,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 def _forget_loaded_reference_data() -> Iterator[None]:
     # These tests switch releases; later tests must see the session's defaults again.
     reset_reference_data()
+    get_phenotype_scorer.cache_clear()
     yield
     reset_reference_data()
+    get_phenotype_scorer.cache_clear()
 
 
 def run(*args: str) -> str:
