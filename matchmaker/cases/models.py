@@ -188,10 +188,6 @@ class GenomicFeature(models.Model):
     def __str__(self) -> str:
         return self.gene_symbol
 
-    @property
-    def has_variant(self) -> bool:
-        return self.start is not None
-
 
 class Disorder(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="disorders")

@@ -18,12 +18,6 @@ from matchmaker.cases.records import (
 from ontologies.hpo import Ontology, UnknownTermError
 
 
-def cases_with_details() -> QuerySet[Case]:
-    return Case.objects.select_related("institution").prefetch_related(
-        "features", "genomic_features", "disorders"
-    )
-
-
 def iterate_cases_with_details(cases: QuerySet[Case], *, chunk_size: int = 2000) -> Iterator[Case]:
     """Stream a large selection with its children, `chunk_size` cases (and 4 queries) at a time."""
     return cases.prefetch_related("features", "genomic_features", "disorders").iterator(

@@ -35,12 +35,6 @@ class VariantCall:
     def has_position(self) -> bool:
         return bool(self.assembly and self.reference_name and self.start is not None)
 
-    def describe(self) -> str:
-        if not self.has_position:
-            return self.gene_symbol
-        alleles = f" {self.reference_bases or '?'}>{self.alternate_bases or '?'}"
-        return f"{self.gene_symbol} {self.assembly} {self.reference_name}:{self.start}{alleles}"
-
 
 @dataclass(frozen=True, slots=True)
 class GeneComparison:

@@ -54,10 +54,6 @@ class ValidatedCase:
     hpo_release: str
     notes: tuple[str, ...]
 
-    @property
-    def observed_term_count(self) -> int:
-        return sum(feature.observed for feature in self.features)
-
 
 def validate_case_record(
     record: CaseRecord,
