@@ -50,8 +50,9 @@ class IndexChange(models.Model):
 class Match(models.Model):
     """A case of ours and a case it resembles, as its owner sees and triages it.
 
-    A local match is stored once for each of the two owners (each triages on their own). Matches
-    with cases at peer nodes (directions incoming/outgoing) arrive with the MME API and federation.
+    A local match is stored once for each of the two owners (each triages on their own). A match
+    with a peer's patient is keyed by (our case, peer, remote patient id, direction): incoming when
+    the peer's query found our case, outgoing when our query found the peer's patient.
     """
 
     class Direction(models.TextChoices):
@@ -74,9 +75,18 @@ class Match(models.Model):
         blank=True,
         related_name="matched_by",
     )
-    # A peer's patient: its id at that node and the patient as the peer sent it.
+    # A peer's patient: the peer, the patient's id there and the patient as the peer sent it.
+    peer = models.ForeignKey(
+        "federation.Peer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="matches",
+    )
     remote_patient_id = models.CharField(max_length=255, blank=True)
     remote_patient = models.JSONField(default=dict, blank=True)
+    # The disclaimer the peer sent with the patient (MME service requirement: show it with it).
+    remote_disclaimer = models.TextField(blank=True)
 
     score = models.FloatField()  # patient score, 0..1, higher = more likely the same disorder
     phenotype_score = models.FloatField()  # 0..1
@@ -91,6 +101,8 @@ class Match(models.Model):
     last_seen = models.DateTimeField()
     # Set when a later search no longer returns the match (kept, never deleted, for the record).
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the owner was told about the match; claiming it is what makes notifying idempotent.
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-score", "id"]
@@ -99,6 +111,11 @@ class Match(models.Model):
                 fields=["case", "matched_case"],
                 condition=models.Q(matched_case__isnull=False),
                 name="match_unique_local_pair",
+            ),
+            models.UniqueConstraint(
+                fields=["case", "peer", "remote_patient_id", "direction"],
+                condition=models.Q(peer__isnull=False),
+                name="match_unique_remote_patient",
             ),
             models.CheckConstraint(
                 condition=models.Q(score__gte=0, score__lte=1)
@@ -110,6 +127,11 @@ class Match(models.Model):
                 condition=models.Q(direction="local", matched_case__isnull=False)
                 | ~models.Q(direction="local"),
                 name="match_local_has_matched_case",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(direction="local")
+                | models.Q(peer__isnull=False) & ~models.Q(remote_patient_id=""),
+                name="match_remote_has_peer_and_patient",
             ),
         ]
         indexes = [models.Index(fields=["case", "status"])]
