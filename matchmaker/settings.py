@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "matchmaker.cases",
     "matchmaker.matching",
     "matchmaker.federation",
@@ -198,6 +200,43 @@ MATCHING_MAX_RESULTS = env_int("MATCHING_MAX_RESULTS", 20)
 # The case index saved by `manage.py build_index`; processes load it, then apply later changes.
 CASE_INDEX_PATH = Path(env_str("CASE_INDEX_PATH", str(DATA_DIR / "case-index.npz")))
 
+# The MME API (peers querying us). See docs/operations.md for peers and tokens.
+# Our disclaimer and terms, sent with every answer (MME service requirement: shown with results).
+MME_DISCLAIMER = env_str(
+    "MME_DISCLAIMER",
+    "Data in this node are provided for research and diagnostic collaboration only. Results are "
+    "not validated for clinical use; contact the submitter before drawing any conclusion. "
+    "Patients are pseudonymised: do not attempt to re-identify them.",
+)
+MME_TERMS = env_str(
+    "MME_TERMS",
+    "Use of this service is subject to the Matchmaker Exchange service requirements and to the "
+    "data sharing agreement between the two nodes.",
+)
+# Reported by /mme/heartbeat: whether this node holds real data.
+MME_PRODUCTION = env_bool("MME_PRODUCTION", not DEBUG)
+# Answering peers: only consented, active cases; every production node requires a shared gene
+# by default (phenotype-only matches are the noise users complain about); a Peer may override it.
+MME_REQUIRE_SHARED_GENE = env_bool("MME_REQUIRE_SHARED_GENE", True)
+MME_MIN_SCORE = env_float("MME_MIN_SCORE", 0.3)  # patient score, 0..1
+MME_MAX_RESULTS = env_int("MME_MAX_RESULTS", 20)
+# Requests per minute we accept from one peer (a Peer may override it); over it: 429.
+MME_RATE_LIMIT_PER_MINUTE = env_int("MME_RATE_LIMIT_PER_MINUTE", 300)
+# A larger body gets 413 before it is read (a real patient is a few kB).
+MME_MAX_REQUEST_BYTES = env_int("MME_MAX_REQUEST_BYTES", 1_000_000)
+# An inbound query that matched nothing is kept this long in the audit log, then cleared.
+MME_QUERY_RETENTION_DAYS = env_int("MME_QUERY_RETENTION_DAYS", 30)
+# /mme/metrics counts every case: cache the answer rather than recount per request.
+MME_METRICS_CACHE_SECONDS = env_int("MME_METRICS_CACHE_SECONDS", 300)
+# Peers must be reached over HTTPS (join protocol); plain HTTP only for development and tests.
+FEDERATION_ALLOW_HTTP = env_bool("FEDERATION_ALLOW_HTTP", DEBUG)
+# Keys that encrypt the tokens we send to peers, comma-separated, newest first; empty means a
+# key derived from SECRET_KEY. Put a new key in front, run `manage.py rotate_secrets`, then drop
+# the old one.
+SECRET_ENCRYPTION_KEYS = [
+    key for key in env_secret("SECRET_ENCRYPTION_KEYS").split(",") if key.strip()
+]
+
 # Celery: Redis when configured, otherwise tasks run in-process (eagerly) for a first run.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
@@ -214,13 +253,41 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The queue tasks go to by default (tests give each test process its own worker and queue).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Once an hour: clear stored peer queries whose retention period has ended.
+    "purge-expired-query-payloads": {
+        "task": "matchmaker.federation.tasks.purge_expired_query_payloads",
+        "schedule": 3600.0,
+    },
+    # Every ten minutes: e-mail new matches whose notification could not be queued at the time.
+    "notify-pending-matches": {
+        "task": "matchmaker.matching.tasks.notify_pending_matches",
+        "schedule": 600.0,
+    },
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "matchmaker.lib.api.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "matchmaker API",
+    "DESCRIPTION": (
+        "The Matchmaker Exchange API this node offers its peers (/mme/, authenticated by the "
+        "peer's X-Auth-Token) and the local REST API for hospital scripts."
+    ),
+    "VERSION": "1.1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["matchmaker.federation.authentication.drop_trailing_slash_aliases"],
+    # Self-hosted Swagger UI: the node may run without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

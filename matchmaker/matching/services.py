@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -19,6 +19,9 @@ from matchmaker.matching.index import get_case_index, record_index_change
 from matchmaker.matching.models import Match
 from matchmaker.matching.ontology import get_hpo
 from ontologies.similarity import PhenotypeExplanation, PhenotypeScorer, combine_scores
+
+if TYPE_CHECKING:
+    from matchmaker.cases.services.validation import ValidatedCase
 
 # Extra candidates fetched from the index so that variant evidence can re-order the top results.
 _RERANK_FACTOR = 2
@@ -65,6 +68,33 @@ def variant_calls_of(case: Case) -> tuple[VariantCall, ...]:
             zygosity=feature.zygosity,
         )
         for feature in case.genomic_features.all()
+    )
+
+
+def query_of_validated_case(validated: ValidatedCase) -> MatchQuery:
+    """The query for a validated submission that is not stored (e.g. a peer's MME query)."""
+    return MatchQuery(
+        observed=tuple(feature.hpo_id for feature in validated.features if feature.observed),
+        excluded=tuple(feature.hpo_id for feature in validated.features if not feature.observed),
+        variants=tuple(
+            VariantCall(
+                gene_id=feature.gene.gene_id,
+                gene_symbol=feature.gene.symbol,
+                assembly=feature.submitted.variant.assembly if feature.submitted.variant else "",
+                reference_name=(
+                    feature.submitted.variant.reference_name if feature.submitted.variant else ""
+                ),
+                start=feature.submitted.variant.start if feature.submitted.variant else None,
+                reference_bases=(
+                    feature.submitted.variant.reference_bases if feature.submitted.variant else ""
+                ),
+                alternate_bases=(
+                    feature.submitted.variant.alternate_bases if feature.submitted.variant else ""
+                ),
+                zygosity=feature.submitted.zygosity,
+            )
+            for feature in validated.genomic_features
+        ),
     )
 
 
@@ -132,7 +162,7 @@ def find_matches(
     )
     cases = (
         Case.objects.select_related("institution")
-        .prefetch_related("features", "genomic_features")
+        .prefetch_related("features", "genomic_features", "disorders")
         .in_bulk([hit.key for hit in hits])
     )
 
@@ -173,6 +203,23 @@ def explain_match(
     case_excluded = _term_indices([f.hpo_id for f in case.features.all() if not f.observed])
     detail = get_phenotype_scorer().explain(observed, excluded, case_observed, case_excluded)
     return _explanation_as_json(detail)
+
+
+def explain_profiles(owner: MatchQuery, other: MatchQuery) -> dict[str, Any]:
+    """Why `other` resembles `owner`, read from the owner's side: "my term X met their Y".
+
+    The same JSON as a stored match's explanation, genes included.
+    """
+    detail = get_phenotype_scorer().explain(
+        _term_indices(owner.observed),
+        _term_indices(owner.excluded),
+        _term_indices(other.observed),
+        _term_indices(other.excluded),
+    )
+    explanation = _explanation_as_json(detail)
+    _, comparisons = compare_genotypes(owner.variants, other.variants)
+    explanation["genes"] = [comparison.as_json() for comparison in comparisons]
+    return explanation
 
 
 def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
@@ -276,16 +323,7 @@ def run_matching(case_id: int) -> int:
 
 
 def _explanation_from_other_side(owner: Case, other: Case) -> dict[str, Any]:
-    query = query_of_case(owner)
-    explanation = explain_match(
-        query,
-        other,
-        observed=_term_indices(query.observed),
-        excluded=_term_indices(query.excluded),
-    )
-    _, comparisons = compare_genotypes(query.variants, variant_calls_of(other))
-    explanation["genes"] = [comparison.as_json() for comparison in comparisons]
-    return explanation
+    return explain_profiles(query_of_case(owner), query_of_case(other))
 
 
 def note_case_changed(

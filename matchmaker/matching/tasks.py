@@ -18,3 +18,25 @@ def run_matching(case_id: int) -> int:
     from matchmaker.matching import services  # the one allowed local import: breaks the cycle
 
     return services.run_matching(case_id)
+
+
+@shared_task(
+    autoretry_for=(OperationalError, OSError),  # OSError: the mail server did not answer
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=8,
+    acks_late=True,
+)
+def notify_new_matches(match_ids: list[int]) -> int:
+    """E-mail the owners of new matches, once per match (idempotent)."""
+    from matchmaker.matching import notifications  # the one allowed local import
+
+    return notifications.notify_new_matches(match_ids)
+
+
+@shared_task(acks_late=True)
+def notify_pending_matches() -> int:
+    """Periodic sweep: e-mail new matches whose notification could not be queued."""
+    from matchmaker.matching import notifications  # the one allowed local import
+
+    return notifications.notify_pending_matches()

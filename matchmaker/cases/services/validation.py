@@ -61,6 +61,7 @@ def validate_case_record(
     ontology: Ontology,
     genes: GeneCatalogue,
     drop_unknown_terms: bool = False,
+    check_label: bool = True,
 ) -> ValidatedCase:
     """Check every field of `record`; raise `FieldValidationError` listing all problems at once.
 
@@ -68,12 +69,16 @@ def validate_case_record(
     an error reads the same whether the case came from a form, a phenopacket or a peer.
     With `drop_unknown_terms`, features whose HPO id is not in the loaded release (typically
     coded against a newer release) are left out with a note instead of refusing the case.
+    Without `check_label`, the label is not checked: a peer's query is matched, not stored, and
+    its id is the peer's business.
     """
     errors: list[tuple[str, str]] = []
     notes: list[str] = list(record.notes)
 
     label = record.label.strip()
-    if not label:
+    if not check_label:
+        pass
+    elif not label:
         errors.append(("label", "is required"))
     elif len(label) > MAX_LABEL_LENGTH:
         errors.append(("label", f"is longer than {MAX_LABEL_LENGTH} characters"))

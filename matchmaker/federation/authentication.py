@@ -1,0 +1,105 @@
+"""Peer authentication for the MME API: the `X-Auth-Token` header, and per-peer rate limits.
+
+These classes are used by the MME views only, so a peer token opens those three endpoints and
+nothing else; clinicians and scripts authenticate elsewhere with their own credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+from matchmaker.federation.models import MAX_TOKEN_LENGTH, Peer
+from matchmaker.lib.secrets import hash_token
+
+TOKEN_HEADER = "X-Auth-Token"  # noqa: S105 (a header name, not a secret)
+
+
+class PeerPrincipal:
+    """`request.user` for a peer: authenticated, but no Django user and no staff rights."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, peer: Peer) -> None:
+        self.peer = peer
+
+    def __str__(self) -> str:
+        return f"peer {self.peer.name}"
+
+
+class PeerTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[PeerPrincipal, Peer] | None:
+        token = request.headers.get(TOKEN_HEADER)
+        if token is None:
+            return None  # the permission check answers 401 "missing token"
+        token = token.strip()
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            raise AuthenticationFailed(f"unknown {TOKEN_HEADER}")
+        peer = Peer.objects.filter(inbound_token_hash=hash_token(token), enabled=True).first()
+        if peer is None:
+            raise AuthenticationFailed(f"unknown {TOKEN_HEADER}")
+        return PeerPrincipal(peer), peer
+
+    def authenticate_header(self, request: Request) -> str:
+        # Any value makes DRF answer 401 rather than 403, which is what MME prescribes.
+        return TOKEN_HEADER
+
+
+class IsPeer(BasePermission):
+    message = f"missing {TOKEN_HEADER} header"
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.auth, Peer)
+
+
+class PeerRateThrottle(SimpleRateThrottle):
+    """At most `Peer.rate_limit_per_minute` requests a minute per peer (shared cache)."""
+
+    scope = "mme"
+
+    def __init__(self) -> None:
+        # The rate depends on the peer, known only in allow_request.
+        self.rate = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        peer = request.auth
+        if not isinstance(peer, Peer):
+            return True
+        self.num_requests = peer.rate_limit_per_minute or settings.MME_RATE_LIMIT_PER_MINUTE
+        self.duration = 60
+        self.rate = f"{self.num_requests}/min"
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+
+
+class PeerTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema describes peer authentication: an API key in X-Auth-Token."""
+
+    target_class = PeerTokenAuthentication
+    name = "peerToken"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "header", "name": TOKEN_HEADER}
+
+
+def drop_trailing_slash_aliases(endpoints: list[Any], **kwargs: Any) -> list[Any]:
+    """drf-spectacular hook: /mme/match/ is an alias of /mme/match; document each path once."""
+    return [
+        endpoint
+        for endpoint in endpoints
+        if not (endpoint[0].startswith("/mme/") and endpoint[0].endswith("/"))
+    ]

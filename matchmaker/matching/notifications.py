@@ -1,0 +1,152 @@
+"""Telling case owners about new matches, once per match, by e-mail.
+
+The MME service requirements say a notification must hold everything the matching service
+returned, or a direct link to it: the e-mail carries the scores, the other side's contact and
+phenotype summary and the disclaimer, and links to the match.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from matchmaker.matching.models import Match
+
+logger = logging.getLogger(__name__)
+
+
+def recipients_of(match: Match) -> list[str]:
+    """Who hears about a match of a case: its owner, else its contact, else its institution."""
+    case = match.case
+    for address in (
+        case.owner.email if case.owner is not None else "",
+        case.contact_email,
+        case.institution.contact_email,
+    ):
+        addresses = [part.strip() for part in address.split(",") if part.strip()]
+        if addresses:
+            return addresses
+    return []
+
+
+def notify_new_matches(match_ids: Iterable[int]) -> int:
+    """Send one e-mail per match not notified yet; returns how many were sent.
+
+    Idempotent: each match is claimed (notified_at set) in the same transaction that sends its
+    e-mail, so a task that runs twice sends nothing twice, and a failed send is retried.
+    """
+    sent = 0
+    for match_id in match_ids:
+        with transaction.atomic():
+            claimed = Match.objects.filter(pk=match_id, notified_at__isnull=True).update(
+                notified_at=timezone.now()
+            )
+            if not claimed:
+                continue
+            match = Match.objects.select_related(
+                "case__institution", "case__owner", "matched_case", "peer"
+            ).get(pk=match_id)
+            recipients = recipients_of(match)
+            if not recipients:
+                logger.warning("match %s: case %s has no contact address", match.pk, match.case)
+                continue
+            send_mail(
+                subject=f"[{settings.SITE_NAME}] New match for case {match.case.public_id}",
+                message=match_email_body(match),
+                from_email=None,
+                recipient_list=recipients,
+            )
+            sent += 1
+    return sent
+
+
+# Directions whose new matches are e-mailed. Local matches join with the federation work, which
+# batches them (bulk imports find many at once).
+NOTIFIED_DIRECTIONS = (Match.Direction.INCOMING,)
+
+
+def notify_pending_matches(
+    *, older_than: datetime.timedelta = datetime.timedelta(minutes=5)
+) -> int:
+    """Send what was never sent (e.g. the broker was down when the match was found)."""
+    pending = Match.objects.filter(
+        direction__in=NOTIFIED_DIRECTIONS,
+        notified_at__isnull=True,
+        removed_at__isnull=True,
+        first_seen__lte=timezone.now() - older_than,
+    ).values_list("pk", flat=True)
+    return notify_new_matches(list(pending[:1000]))
+
+
+def match_email_body(match: Match) -> str:
+    case = match.case
+    lines = [
+        f"Your case {case.public_id} ({case.label}) has a new match.",
+        "",
+        f"Score: {match.score:.2f} (phenotype {match.phenotype_score:.2f}, "
+        f"genotype {match.genotype_score:.2f}; 0 = poor, 1 = perfect)",
+    ]
+    if match.direction == Match.Direction.LOCAL and match.matched_case is not None:
+        other = match.matched_case
+        lines += [
+            f"Matched case: {other.public_id} ({other.label}) at this node",
+            f"Contact: {_contact_line(other.contact_name, other.contact_institution, other.contact_email or other.contact_href)}",
+        ]
+    else:
+        patient = match.remote_patient
+        contact = patient.get("contact") or {}
+        email = contact.get("email")
+        if isinstance(email, list):
+            email = ", ".join(str(address) for address in email)
+        how = "asked us about" if match.direction == Match.Direction.INCOMING else "returned"
+        lines += [
+            f"{match.peer.name if match.peer else 'A peer node'} {how} patient "
+            f"{match.remote_patient_id}"
+            + (f" ({patient['label']})" if patient.get("label") else ""),
+            "Contact: "
+            + _contact_line(
+                str(contact.get("name", "")),
+                str(contact.get("institution", "")),
+                str(email or contact.get("href", "")),
+            ),
+        ]
+    explanation = match.explanation or {}
+    shared_genes = [
+        gene.get("gene_symbol") or gene.get("gene_id") for gene in explanation.get("genes", [])
+    ]
+    if shared_genes:
+        lines.append(f"Shared genes: {', '.join(str(gene) for gene in shared_genes)}")
+    term_matches = explanation.get("term_matches", [])
+    if term_matches:
+        lines.append("Phenotype (your term -> their term, via common ancestor):")
+        lines += [
+            f"  {pair.get('query_label') or pair.get('query_term')} -> "
+            f"{pair.get('case_label') or pair.get('case_term') or '(no counterpart)'}"
+            + (
+                f" via {pair.get('common_ancestor_label') or pair.get('common_ancestor')}"
+                if pair.get("common_ancestor")
+                else ""
+            )
+            for pair in term_matches
+        ]
+    for conflict in explanation.get("conflicts", []):
+        lines.append(f"Conflict: {conflict.get('description')}")
+    if match.remote_disclaimer:
+        lines += ["", f"Disclaimer from {match.peer}: {match.remote_disclaimer}"]
+    lines += [
+        "",
+        f"See and triage the match: {settings.SITE_ROOT.rstrip('/')}/admin/matching/match/{match.pk}/change/",
+        "",
+        settings.MME_DISCLAIMER,
+    ]
+    return "\n".join(lines)
+
+
+def _contact_line(name: str, institution: str, address: str) -> str:
+    return ", ".join(part for part in (name, institution, address) if part) or "(none given)"
