@@ -158,7 +158,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "matchmaker",
+            # Distinct per node when several nodes share one Redis (rate limits, cached metrics).
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "matchmaker"),
         }
     }
 else:
@@ -179,6 +180,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 
+# Who hears about trouble (e.g. a peer returning malformed answers): "a@x.org,b@x.org".
+ADMINS = [("", address.strip()) for address in env_str("ADMINS").split(",") if address.strip()]
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "matchmaker@localhost")
 
@@ -230,6 +233,21 @@ MME_QUERY_RETENTION_DAYS = env_int("MME_QUERY_RETENTION_DAYS", 30)
 MME_METRICS_CACHE_SECONDS = env_int("MME_METRICS_CACHE_SECONDS", 300)
 # Peers must be reached over HTTPS (join protocol); plain HTTP only for development and tests.
 FEDERATION_ALLOW_HTTP = env_bool("FEDERATION_ALLOW_HTTP", DEBUG)
+# Asking peers about our cases (federation). A save asks for a search after this many seconds;
+# later saves within it supersede it, so quick edits make one search.
+FEDERATION_DEBOUNCE_SECONDS = env_float("FEDERATION_DEBOUNCE_SECONDS", 30)
+# Transient failures (timeouts, 5xx, connection refused) are retried this often, waiting
+# BACKOFF, 2 x BACKOFF, 4 x BACKOFF... seconds (at most BACKOFF_MAX); 4xx answers are not.
+FEDERATION_MAX_RETRIES = env_int("FEDERATION_MAX_RETRIES", 3)
+FEDERATION_RETRY_BACKOFF_SECONDS = env_float("FEDERATION_RETRY_BACKOFF_SECONDS", 30)
+FEDERATION_RETRY_BACKOFF_MAX = env_float("FEDERATION_RETRY_BACKOFF_MAX", 1800)
+# Circuit breaker: after this many failures in a row a peer is skipped for COOLDOWN seconds.
+FEDERATION_CIRCUIT_FAILURES = env_int("FEDERATION_CIRCUIT_FAILURES", 5)
+FEDERATION_CIRCUIT_COOLDOWN_SECONDS = env_float("FEDERATION_CIRCUIT_COOLDOWN_SECONDS", 900)
+# Shared cases are searched again at the peers every this many days, a batch per beat run.
+FEDERATION_RESEARCH_DAYS = env_float("FEDERATION_RESEARCH_DAYS", 7)
+FEDERATION_RESEARCH_BATCH = env_int("FEDERATION_RESEARCH_BATCH", 1000)
+
 # Keys that encrypt the tokens we send to peers, comma-separated, newest first; empty means a
 # key derived from SECRET_KEY. Put a new key in front, run `manage.py rotate_secrets`, then drop
 # the old one.
@@ -258,6 +276,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "purge-expired-query-payloads": {
         "task": "matchmaker.federation.tasks.purge_expired_query_payloads",
         "schedule": 3600.0,
+    },
+    # Every ten minutes: queue the next batch of shared cases due for a new search at the peers.
+    "research-due-cases": {
+        "task": "matchmaker.federation.tasks.research_due_cases",
+        "schedule": 600.0,
     },
     # Every ten minutes: e-mail new matches whose notification could not be queued at the time.
     "notify-pending-matches": {

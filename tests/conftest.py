@@ -136,6 +136,9 @@ def celery_worker_process(
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "GENE_CATALOGUE_PATH": str(settings.GENE_CATALOGUE_PATH),
         "CASE_INDEX_PATH": str(tmp_path_factory.mktemp("index") / "case-index.npz"),
+        # Transient peer failures are retried within the test's patience.
+        "FEDERATION_RETRY_BACKOFF_SECONDS": "0.2",
+        "FEDERATION_MAX_RETRIES": "1",
     }
     with log.open("w") as output:
         worker = subprocess.Popen(  # noqa: S603 (fixed arguments)
@@ -190,3 +193,14 @@ def _fresh_case_index() -> Iterator[None]:
     forget_case_index()
     yield
     forget_case_index()
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Run Celery tasks in this process even on the Redis run (for tests of one service chain)."""
+    from matchmaker.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous

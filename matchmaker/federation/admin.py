@@ -5,9 +5,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils import timezone
 
 from matchmaker.federation import services
-from matchmaker.federation.models import MAX_TOKEN_LENGTH, MmeRequestLog, Peer
+from matchmaker.federation.models import MAX_TOKEN_LENGTH, MmeRequestLog, Peer, PeerSearch
 from matchmaker.lib.errors import FieldValidationError
 
 
@@ -91,10 +92,35 @@ class PeerForm(forms.ModelForm):
 @admin.register(Peer)
 class PeerAdmin(admin.ModelAdmin):
     form = PeerForm
-    list_display = ["name", "base_url", "api_version", "enabled", "accepts_queries", "queried"]
+    list_display = [
+        "name",
+        "base_url",
+        "api_version",
+        "enabled",
+        "accepts_queries",
+        "queried",
+        "health",
+    ]
     list_filter = ["enabled", "api_version"]
     search_fields = ["name", "base_url", "contact_email"]
-    readonly_fields = ["inbound_token_hint", "created_at", "updated_at"]
+    readonly_fields = [
+        "inbound_token_hint",
+        "consecutive_failures",
+        "circuit_open_until",
+        "last_success_at",
+        "last_failure_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description="health of our queries")
+    def health(self, peer: Peer) -> str:
+        if peer.circuit_open_until is not None and peer.circuit_open_until > timezone.now():
+            return f"skipped until {peer.circuit_open_until:%Y-%m-%d %H:%M} UTC"
+        if peer.consecutive_failures:
+            return f"{peer.consecutive_failures} failures in a row: {peer.last_error[:80]}"
+        return "ok" if peer.last_success_at else "not asked yet"
 
     @admin.display(boolean=True, description="may query us")
     def accepts_queries(self, peer: Peer) -> bool:
@@ -132,8 +158,40 @@ class PeerAdmin(admin.ModelAdmin):
                 },
             ),
             ("What the peer sends with its answers", {"fields": ["disclaimer", "terms"]}),
+            (
+                "Health of our queries",
+                {
+                    "fields": [
+                        "consecutive_failures",
+                        "circuit_open_until",
+                        "last_success_at",
+                        "last_failure_at",
+                        "last_error",
+                    ]
+                },
+            ),
             (None, {"fields": ["created_at", "updated_at"]}),
         ]
+
+
+@admin.register(PeerSearch)
+class PeerSearchAdmin(admin.ModelAdmin):
+    """The latest search of each case at each peer: waiting, answered, failed or skipped."""
+
+    list_display = ["case", "peer", "status", "result_count", "detail", "attempts", "requested_at"]
+    list_filter = ["status", "peer"]
+    search_fields = ["=case__public_id"]
+    list_select_related = ["case", "peer"]
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in PeerSearch._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(MmeRequestLog)

@@ -69,6 +69,13 @@ class Peer(models.Model):
     # The disclaimer and terms the peer sends with its answers; shown next to its results.
     disclaimer = models.TextField(blank=True)
     terms = models.TextField(blank=True)
+    # Health of our queries to it, for the circuit breaker: after FEDERATION_CIRCUIT_FAILURES
+    # failures in a row it is skipped until `circuit_open_until`, then tried again.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    circuit_open_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -96,6 +103,60 @@ class Peer(models.Model):
     @property
     def match_url(self) -> str:
         return f"{self.base_url.rstrip('/')}/match"
+
+
+class PeerSearch(models.Model):
+    """The latest search of one of our cases at one peer, as the clinician sees it.
+
+    A new search of the case bumps `generation`; a task carrying an older generation finds it
+    superseded and does nothing, which is what debounces quick edits and makes a redelivered task
+    harmless.
+    """
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        ANSWERED = "answered", "Answered"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="peer_searches")
+    peer = models.ForeignKey(Peer, on_delete=models.CASCADE, related_name="searches")
+    generation = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING)
+    result_count = models.PositiveIntegerField(null=True, blank=True)
+    # Why it failed or was skipped, or the transient error being retried.
+    detail = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["peer__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "peer"], name="peer_search_one_per_case_peer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} at {self.peer_id}: {self.status}"
+
+
+class CaseSearchSchedule(models.Model):
+    """When a case's next search at the peers is due, and which request is the latest.
+
+    Saving a case asks for a search after FEDERATION_DEBOUNCE_SECONDS; every ask bumps
+    `generation`, and only the task of the latest generation runs, so ten quick edits make one
+    search. `last_searched_at` drives the periodic re-search.
+    """
+
+    case = models.OneToOneField(
+        "cases.Case", on_delete=models.CASCADE, related_name="search_schedule"
+    )
+    generation = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(null=True, blank=True)
+    last_searched_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} search #{self.generation}"
 
 
 class MmeRequestLog(models.Model):

@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import OperationalError
 
 
 @shared_task(acks_late=True)
 def purge_expired_query_payloads() -> int:
     """Clear peers' queries kept past MME_QUERY_RETENTION_DAYS (idempotent)."""
-    from matchmaker.federation import services  # the one allowed local import
+    from matchmaker.federation import services  # local imports break the tasks/services cycle
 
     return services.purge_expired_query_payloads()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def search_peers(case_id: int, generation: int) -> int:
+    """Fan out: one `query_peer` task per peer, unless a newer request superseded this one."""
+    from matchmaker.federation.services import outbound
+
+    peer_ids = outbound.start_peer_search(case_id, generation)
+    for peer_id in peer_ids:
+        query_peer.delay(case_id, peer_id, generation)
+    return len(peer_ids)
+
+
+@shared_task(bind=True, acks_late=True)
+def query_peer(self: Task, case_id: int, peer_id: int, generation: int) -> str | None:
+    """Ask one peer; transient failures retry with exponential backoff, 4xx and bad answers not."""
+    from matchmaker.federation.services import outbound
+
+    # In-process (eager) tasks cannot wait between attempts: one attempt, then the error shows.
+    final_attempt = self.request.is_eager or self.request.retries >= settings.FEDERATION_MAX_RETRIES
+    try:
+        outcome = outbound.query_peer(case_id, peer_id, generation, final_attempt=final_attempt)
+    except outbound.RetryableSearchError as error:
+        backoff = settings.FEDERATION_RETRY_BACKOFF_SECONDS * 2**self.request.retries
+        countdown = min(max(backoff, error.retry_after or 0), settings.FEDERATION_RETRY_BACKOFF_MAX)
+        raise self.retry(
+            countdown=countdown, max_retries=settings.FEDERATION_MAX_RETRIES
+        ) from error
+    return outcome.status if outcome else None
+
+
+@shared_task(acks_late=True)
+def research_due_cases() -> int:
+    """Periodic: search the peers again for shared cases not searched for a while."""
+    from matchmaker.federation.services import outbound
+
+    return outbound.research_due_cases()

@@ -1,4 +1,4 @@
-"""Telling case owners about new matches, once per match, by e-mail.
+"""Telling case owners about new matches by e-mail: once per match, batched per case.
 
 The MME service requirements say a notification must hold everything the matching service
 returned, or a direct link to it: the e-mail carries the scores, the other side's contact and
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.conf import settings
@@ -36,29 +37,47 @@ def recipients_of(match: Match) -> list[str]:
 
 
 def notify_new_matches(match_ids: Iterable[int]) -> int:
-    """Send one e-mail per match not notified yet; returns how many were sent.
+    """E-mail each case's owner about its new matches: one e-mail per case, all its new matches.
 
-    Idempotent: each match is claimed (notified_at set) in the same transaction that sends its
-    e-mail, so a task that runs twice sends nothing twice, and a failed send is retried.
+    Idempotent: the matches of a case are claimed (notified_at set) in the transaction that
+    sends their e-mail, so a task that runs twice sends nothing twice, and a failed send rolls
+    the claim back for the retry. Returns how many e-mails were sent.
     """
+    by_case: dict[int, list[int]] = defaultdict(list)
+    for case_id, match_id in Match.objects.filter(
+        pk__in=list(match_ids), notified_at__isnull=True
+    ).values_list("case_id", "pk"):
+        by_case[case_id].append(match_id)
     sent = 0
-    for match_id in match_ids:
+    for ids in by_case.values():
         with transaction.atomic():
-            claimed = Match.objects.filter(pk=match_id, notified_at__isnull=True).update(
-                notified_at=timezone.now()
+            claimed = list(
+                Match.objects.select_for_update()
+                .filter(pk__in=ids, notified_at__isnull=True)
+                .values_list("pk", flat=True)
             )
             if not claimed:
                 continue
-            match = Match.objects.select_related(
-                "case__institution", "case__owner", "matched_case", "peer"
-            ).get(pk=match_id)
-            recipients = recipients_of(match)
+            Match.objects.filter(pk__in=claimed).update(notified_at=timezone.now())
+            matches = list(
+                Match.objects.select_related(
+                    "case__institution", "case__owner", "matched_case", "peer"
+                )
+                .filter(pk__in=claimed)
+                .order_by("-score", "pk")
+            )
+            case = matches[0].case
+            recipients = recipients_of(matches[0])
             if not recipients:
-                logger.warning("match %s: case %s has no contact address", match.pk, match.case)
+                logger.warning("case %s has new matches but no contact address", case.public_id)
                 continue
+            count = len(matches)
             send_mail(
-                subject=f"[{settings.SITE_NAME}] New match for case {match.case.public_id}",
-                message=match_email_body(match),
+                subject=(
+                    f"[{settings.SITE_NAME}] {count} new match{'es' if count > 1 else ''} "
+                    f"for case {case.public_id}"
+                ),
+                message=matches_email_body(matches),
                 from_email=None,
                 recipient_list=recipients,
             )
@@ -66,17 +85,11 @@ def notify_new_matches(match_ids: Iterable[int]) -> int:
     return sent
 
 
-# Directions whose new matches are e-mailed. Local matches join with the federation work, which
-# batches them (bulk imports find many at once).
-NOTIFIED_DIRECTIONS = (Match.Direction.INCOMING,)
-
-
 def notify_pending_matches(
     *, older_than: datetime.timedelta = datetime.timedelta(minutes=5)
 ) -> int:
     """Send what was never sent (e.g. the broker was down when the match was found)."""
     pending = Match.objects.filter(
-        direction__in=NOTIFIED_DIRECTIONS,
         notified_at__isnull=True,
         removed_at__isnull=True,
         first_seen__lte=timezone.now() - older_than,
@@ -84,11 +97,21 @@ def notify_pending_matches(
     return notify_new_matches(list(pending[:1000]))
 
 
-def match_email_body(match: Match) -> str:
-    case = match.case
+def matches_email_body(matches: list[Match]) -> str:
+    case = matches[0].case
+    count = len(matches)
     lines = [
-        f"Your case {case.public_id} ({case.label}) has a new match.",
-        "",
+        f"Your case {case.public_id} ({case.label}) has {count} new "
+        f"match{'es' if count > 1 else ''}, best first.",
+    ]
+    for number, match in enumerate(matches, start=1):
+        lines += ["", f"--- Match {number} of {count} ---", *_match_lines(match)]
+    lines += ["", settings.MME_DISCLAIMER]
+    return "\n".join(lines)
+
+
+def _match_lines(match: Match) -> list[str]:
+    lines = [
         f"Score: {match.score:.2f} (phenotype {match.phenotype_score:.2f}, "
         f"genotype {match.genotype_score:.2f}; 0 = poor, 1 = perfect)",
     ]
@@ -138,14 +161,11 @@ def match_email_body(match: Match) -> str:
     for conflict in explanation.get("conflicts", []):
         lines.append(f"Conflict: {conflict.get('description')}")
     if match.remote_disclaimer:
-        lines += ["", f"Disclaimer from {match.peer}: {match.remote_disclaimer}"]
-    lines += [
-        "",
-        f"See and triage the match: {settings.SITE_ROOT.rstrip('/')}/admin/matching/match/{match.pk}/change/",
-        "",
-        settings.MME_DISCLAIMER,
-    ]
-    return "\n".join(lines)
+        lines.append(f"Disclaimer from {match.peer}: {match.remote_disclaimer}")
+    lines.append(
+        f"See and triage the match: {settings.SITE_ROOT.rstrip('/')}/admin/matching/match/{match.pk}/change/"
+    )
+    return lines
 
 
 def _contact_line(name: str, institution: str, address: str) -> str:

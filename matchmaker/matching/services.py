@@ -264,12 +264,13 @@ def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
 
 
 @transaction.atomic
-def run_matching(case_id: int) -> int:
+def run_matching(case_id: int, *, notify: bool = True) -> int:
     """Match one case against the local cases and record the matches for both owners.
 
     Idempotent: running it again updates scores and `last_seen` instead of adding rows. A match
     that a new run no longer finds is marked removed (kept for the record). Returns the number of
-    new matches. Withdrawn or deleted cases are not matched.
+    new matches. Withdrawn or deleted cases are not matched. New matches are e-mailed to both
+    owners after commit (test cases never are); without `notify` they are recorded as told.
     """
     case = (
         Case.objects.filter(pk=case_id, status=Case.Status.ACTIVE)
@@ -287,7 +288,7 @@ def run_matching(case_id: int) -> int:
             case_id__in=[case.pk, *found_ids], matched_case_id__in=[case.pk, *found_ids]
         )
     }
-    new = 0
+    new_ids: list[int] = []
     for result in results:
         # Each owner reads the explanation from their own case's side: "my term X met their Y".
         reverse_explanation = _explanation_from_other_side(result.case, case)
@@ -305,13 +306,14 @@ def run_matching(case_id: int) -> int:
                 "removed_at": None,
             }
             if match is None:
-                Match.objects.create(
+                created = Match.objects.create(
                     case_id=owner_case,
                     matched_case_id=other_case,
                     direction=Match.Direction.LOCAL,
+                    notified_at=None if notify and not case.is_test else now,
                     **values,
                 )
-                new += 1
+                new_ids.append(created.pk)
             else:
                 Match.objects.filter(pk=match.pk).update(**values)
     gone = Match.objects.filter(direction=Match.Direction.LOCAL, removed_at__isnull=True).filter(
@@ -319,7 +321,11 @@ def run_matching(case_id: int) -> int:
         | models.Q(matched_case_id=case.pk) & ~models.Q(case_id__in=found_ids)
     )
     gone.update(removed_at=now)
-    return new
+    if new_ids and notify and not case.is_test:
+        transaction.on_commit(
+            functools.partial(tasks.notify_new_matches.delay, new_ids), robust=True
+        )
+    return len(new_ids)
 
 
 def _explanation_from_other_side(owner: Case, other: Case) -> dict[str, Any]:

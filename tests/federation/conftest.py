@@ -12,6 +12,7 @@ from django.test import Client
 
 from matchmaker.federation.models import Peer
 from matchmaker.federation.services import add_peer
+from tests.federation.fake_peers import serve  # noqa: F401 (a fixture for every federation test)
 
 PEER_TOKEN = "b3f1c0ffee5a1e4d9a7c2e8f0d6b4a1c3e5f7a9b"
 MME_V1_1 = "application/vnd.ga4gh.matchmaker.v1.1+json"

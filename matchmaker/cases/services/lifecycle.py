@@ -19,6 +19,7 @@ from matchmaker.cases.services.storage import (
     write_case_children,
 )
 from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
+from matchmaker.federation.services import outbound as federation
 from matchmaker.lib.errors import ConflictError, FieldValidationError
 from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
@@ -75,7 +76,14 @@ def submit_case(
     )
     write_case_children(case, validated)
     matching.note_case_changed(case.pk, rematch=True)
+    _search_peers_if_shared(case)
     return case
+
+
+def _search_peers_if_shared(case: Case) -> None:
+    """A shared case is (re)searched at the peers, debounced; a case that is not, never."""
+    if case.status == Case.Status.ACTIVE and case.external_matching_consent:
+        federation.request_peer_search(case.pk)
 
 
 @transaction.atomic
@@ -89,6 +97,7 @@ def update_case(case: Case, record: CaseRecord) -> Case:
     case.save()
     write_case_children(case, validated)
     matching.note_case_changed(case.pk, rematch=True)
+    _search_peers_if_shared(case)
     return case
 
 
@@ -111,6 +120,7 @@ def record_consent(
         ]
     )
     matching.note_case_changed(case.pk, rematch=False)
+    _search_peers_if_shared(case)
     return case
 
 
@@ -134,6 +144,7 @@ def reactivate_case(case: Case) -> Case:
     case.withdrawn_at = None
     case.save(update_fields=["status", "withdrawn_at", "updated_at"])
     matching.note_case_changed(case.pk, rematch=True)
+    _search_peers_if_shared(case)
     return case
 
 

@@ -34,13 +34,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--require-shared-gene", action="store_true", help="only cases sharing a gene"
         )
+        parser.add_argument(
+            "--peers",
+            action="store_true",
+            help="search every enabled peer for this case now, print each peer's status and "
+            "results, and record them (the case must be consented and active)",
+        )
+        parser.add_argument(
+            "--no-notify",
+            action="store_true",
+            help="with --all: record new matches without e-mailing their owners (demo data)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["all"]:
             if options["if_no_matches"] and Match.objects.exists():
                 self.stdout.write("Matches are already recorded; nothing to do.")
                 return
-            self._match_all()
+            self._match_all(notify=not options["no_notify"])
             return
         if not options["public_id"]:
             raise CommandError("give a case's public id, or --all")
@@ -51,6 +62,9 @@ class Command(BaseCommand):
         )
         if case is None:
             raise CommandError(f"no case with public id {options['public_id']!r}")
+        if options["peers"]:
+            self._search_peers(case)
+            return
         started = time.perf_counter()
         results = find_matches(
             case,
@@ -74,7 +88,45 @@ class Command(BaseCommand):
             for line in describe_explanation(result.explanation):
                 self.stdout.write(f"       {line}")
 
-    def _match_all(self) -> None:
+    def _search_peers(self, case: Case) -> None:
+        from matchmaker.federation.services import outbound
+
+        if not outbound.is_shared(case):
+            raise CommandError(
+                f"{case.public_id} is not shared with peers (withdrawn, or no consent recorded)"
+            )
+        if not outbound.searchable_peers():
+            raise CommandError("no enabled peer with a base URL and an outbound token")
+        started = time.perf_counter()
+        outcomes = outbound.search_peers_now(case)
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            f"{case.public_id} ({case.label}) searched at {len(outcomes)} peers in {elapsed:.1f} s"
+        )
+        for outcome in outcomes:
+            if outcome.status == "answered":
+                line = f"{outcome.peer_name}: answered, {outcome.result_count} results"
+                self.stdout.write(self.style.SUCCESS(line))
+            else:
+                self.stdout.write(
+                    self.style.WARNING(f"{outcome.peer_name}: {outcome.status}: {outcome.detail}")
+                )
+        for match in (
+            Match.objects.filter(
+                case=case, direction=Match.Direction.OUTGOING, removed_at__isnull=True
+            )
+            .select_related("peer")
+            .order_by("peer__name", "-score")
+        ):
+            contact = match.remote_patient.get("contact") or {}
+            self.stdout.write(
+                f"  {match.peer.name}  {match.remote_patient_id}  score {match.score:.3f}"
+                f"  contact {contact.get('name', '?')} {contact.get('email') or contact.get('href', '')}"
+            )
+            for line in describe_explanation(match.explanation):
+                self.stdout.write(f"       {line}")
+
+    def _match_all(self, *, notify: bool) -> None:
         started = time.perf_counter()
         case_ids = list(
             Case.objects.filter(status=Case.Status.ACTIVE)
@@ -83,7 +135,7 @@ class Command(BaseCommand):
         )
         new = 0
         for done, case_id in enumerate(case_ids, start=1):
-            new += run_matching(case_id)
+            new += run_matching(case_id, notify=notify)
             if done % 1000 == 0:
                 self.stdout.write(f"  {done:,} of {len(case_ids):,} cases matched")
         elapsed = time.perf_counter() - started

@@ -1,9 +1,8 @@
-"""Answering peers' MME queries, and recording what crossed the node's boundary."""
+"""Answering peers' MME queries: score against our shareable cases, record incoming matches."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import functools
 import logging
 from collections.abc import Mapping
@@ -11,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,18 +18,14 @@ from matchmaker.cases.models import Case
 from matchmaker.cases.records import ContactRecord, RecordFormatError
 from matchmaker.cases.selectors import case_record_of
 from matchmaker.cases.services.validation import validate_case_record
-from matchmaker.federation.models import MAX_TOKEN_LENGTH, MmeRequestLog, Peer
+from matchmaker.federation.models import Peer
 from matchmaker.lib.errors import FieldValidationError
-from matchmaker.lib.secrets import hash_token
 from matchmaker.matching import services as matching
 from matchmaker.matching import tasks as matching_tasks
 from matchmaker.matching.models import Match
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
 logger = logging.getLogger(__name__)
-
-# Shorter tokens are guessable; the join protocol recommends 40 random hex characters.
-MIN_TOKEN_LENGTH = 16
 
 
 @dataclass(slots=True)
@@ -58,7 +52,7 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
     get an incoming Match and one e-mail per new match.
     """
     patient = document["patient"]
-    query = _match_query_of(patient)
+    query = query_of_mme_patient(patient)
     is_test = patient.get("test") is True
     results = matching.find_matches(
         query,
@@ -113,14 +107,25 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
     return answer
 
 
-def _match_query_of(patient: Mapping[str, Any]) -> matching.MatchQuery:
+def query_of_mme_patient(
+    patient: Mapping[str, Any], *, drop_unknown_terms: bool = False
+) -> matching.MatchQuery:
+    """A peer's patient as a query; `FieldValidationError` names fields from the request root.
+
+    With `drop_unknown_terms`, HPO terms our release does not know are left out instead of
+    refused (for peers' answers, which we read but do not judge).
+    """
     try:
         record = case_record_from_mme_patient(patient)
     except RecordFormatError as error:
         raise FieldValidationError([(_patient_field(error.field), error.message)]) from None
     try:
         validated = validate_case_record(
-            record, ontology=get_hpo(), genes=get_gene_catalogue(), check_label=False
+            record,
+            ontology=get_hpo(),
+            genes=get_gene_catalogue(),
+            check_label=False,
+            drop_unknown_terms=drop_unknown_terms,
         )
     except FieldValidationError as error:
         raise FieldValidationError(
@@ -222,147 +227,3 @@ def _record_incoming_matches(
                 functools.partial(matching_tasks.notify_new_matches.delay, new_ids), robust=True
             )
     return new_ids
-
-
-def log_request(
-    *,
-    direction: str,
-    peer: Peer | None,
-    endpoint: str,
-    method: str,
-    status_code: int | None,
-    latency_ms: float,
-    api_version: str = "",
-    result_count: int | None = None,
-    is_test: bool = False,
-    remote_address: str | None = None,
-    error: str = "",
-    query_payload: Any = None,
-    matched: bool = False,
-    returned_case_ids: list[str] | None = None,
-) -> MmeRequestLog:
-    """Append one row to the audit log.
-
-    The query payload is kept for good only when it matched; otherwise it expires after
-    MME_QUERY_RETENTION_DAYS and `purge_expired_query_payloads` clears it.
-    """
-    expires = None
-    if query_payload is not None and not matched:
-        expires = timezone.now() + datetime.timedelta(days=settings.MME_QUERY_RETENTION_DAYS)
-    return MmeRequestLog.objects.create(
-        direction=direction,
-        peer=peer,
-        peer_name=peer.name if peer is not None else "",
-        endpoint=endpoint,
-        method=method,
-        status_code=status_code,
-        api_version=api_version,
-        result_count=result_count,
-        latency_ms=latency_ms,
-        is_test=is_test,
-        remote_address=remote_address,
-        error=error[:2000],
-        query_payload=query_payload,
-        payload_expires_at=expires,
-        returned_case_ids=returned_case_ids or [],
-    )
-
-
-def purge_expired_query_payloads(*, now: datetime.datetime | None = None) -> int:
-    """Clear stored query payloads whose retention period has ended; returns how many."""
-    now = now or timezone.now()
-    return MmeRequestLog.objects.filter(
-        query_payload__isnull=False, payload_expires_at__lte=now
-    ).update(query_payload=None, payload_expires_at=None)
-
-
-def check_peer_base_url(base_url: str, *, field: str = "base_url") -> None:
-    """Peers are reached over HTTPS (join protocol); HTTP only where FEDERATION_ALLOW_HTTP."""
-    if not base_url:
-        return
-    if base_url.startswith("https://"):
-        return
-    if base_url.startswith("http://") and settings.FEDERATION_ALLOW_HTTP:
-        return
-    raise FieldValidationError(
-        [(field, "must be an https:// URL (MME requires TLS between nodes)")]
-    )
-
-
-def check_inbound_token_free(token: str, *, except_peer: Peer | None = None) -> None:
-    """Tokens identify the peer, so each must be unique; raises naming the field otherwise."""
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise FieldValidationError(
-            [("inbound_token", f"is longer than {MAX_TOKEN_LENGTH} characters")]
-        )
-    if len(token) < MIN_TOKEN_LENGTH:
-        raise FieldValidationError(
-            [("inbound_token", f"is shorter than {MIN_TOKEN_LENGTH} characters: too easy to guess")]
-        )
-    clash = Peer.objects.filter(inbound_token_hash=hash_token(token))
-    if except_peer is not None and except_peer.pk is not None:
-        clash = clash.exclude(pk=except_peer.pk)
-    if clash.exists():
-        raise FieldValidationError([("inbound_token", "is already the token of another peer")])
-
-
-@transaction.atomic
-def add_peer(
-    name: str,
-    *,
-    base_url: str = "",
-    inbound_token: str = "",
-    outbound_token: str = "",
-    description: str = "",
-    api_version: str = Peer.ApiVersion.V1_0,
-    contact_email: str = "",
-    timeout_seconds: float = 30.0,
-    enabled: bool = True,
-) -> Peer:
-    """Register a peer node; every problem raises `FieldValidationError` naming the option."""
-    errors: list[tuple[str, str]] = []
-    if not name.strip():
-        errors.append(("name", "is required"))
-    elif Peer.objects.filter(name=name.strip()).exists():
-        errors.append(("name", f"a peer named {name.strip()!r} already exists"))
-    if api_version not in Peer.ApiVersion.values:
-        errors.append(("api_version", f"must be one of {', '.join(Peer.ApiVersion.values)}"))
-    if not 0 < timeout_seconds <= 600:
-        errors.append(("timeout", "must be more than 0 and at most 600 seconds"))
-    if outbound_token and not base_url:
-        errors.append(("base_url", "is required to send the outbound token anywhere"))
-    for check in (
-        lambda: check_peer_base_url(base_url),
-        lambda: inbound_token and check_inbound_token_free(inbound_token),
-    ):
-        try:
-            check()
-        except FieldValidationError as error:
-            errors.extend(error.errors)
-    if len(outbound_token) > MAX_TOKEN_LENGTH:
-        errors.append(("outbound_token", f"is longer than {MAX_TOKEN_LENGTH} characters"))
-    if errors:
-        raise FieldValidationError(errors)
-    peer = Peer(
-        name=name.strip(),
-        base_url=base_url,
-        description=description,
-        api_version=api_version,
-        contact_email=contact_email,
-        timeout_seconds=timeout_seconds,
-        enabled=enabled,
-    )
-    peer.set_inbound_token(inbound_token)
-    peer.set_outbound_token(outbound_token)
-    try:
-        peer.full_clean()
-    except ValidationError as error:
-        raise FieldValidationError(
-            [
-                (name, message)
-                for name, messages in error.message_dict.items()
-                for message in messages
-            ]
-        ) from None
-    peer.save()
-    return peer

@@ -1,0 +1,396 @@
+"""The one way out to peers: POST /match to a node and judge its answer (mme-api.md §1.4-1.8).
+
+Whatever a peer does wrong ends as a `PeerError` saying whether asking again later may help
+(`transient`) and whether the peer broke the protocol (`malformed`; admins are alerted). An answer
+is never half-accepted: one bad result refuses all of it, so callers never store part of a reply.
+No Django here: the caller loads the peer and records the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, NoReturn, Self
+
+import httpx
+
+from matchmaker.federation.schema import response_violations
+from matchmaker.federation.versioning import JSON_MEDIA_TYPES, bare_media_type, media_type_for
+
+_MME_MEDIA_TYPE = re.compile(r"application/vnd\.ga4gh\.matchmaker\.v(\d{1,3})\.(\d{1,3})\+json")
+_VERSION = re.compile(r"(\d{1,3})\.(\d{1,3})")
+# The spec requires features or genomicFeatures, but a result without either still names a
+# patient and a contact: worth showing. Every other schema violation refuses the answer.
+_HARMLESS = re.compile(r"results\[\d+\]\.patient: needs at least one feature or genomic feature")
+# The body must be in by the peer's timeout (counted from the start) plus this slack, so a peer
+# finishing right at its timeout is not cut off. Headers are bounded only by the per-read timeout:
+# httpx offers no hook before they arrive.
+_DEADLINE_GRACE_SECONDS = 0.5
+# Error bodies are only read for a short message; no need to hold a big HTML page.
+_MAX_ERROR_BODY_BYTES = 65_536
+_MAX_QUOTED_CHARACTERS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteResult:
+    """One match a peer returned."""
+
+    patient_id: str
+    patient: dict[str, Any]  # as the peer sent it, `_` fields included (§1.8)
+    score: float  # score.patient, 0..1, higher = better match
+    phenotype_score: float | None  # score._phenotype or _phenotypeScore, 0..1, if sent
+    genotype_score: float | None  # score._genotype or _genotypeScore, 0..1, if sent
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAnswer:
+    """A peer's whole, valid answer."""
+
+    results: tuple[RemoteResult, ...]  # in the peer's order
+    disclaimer: str  # must be shown next to the results (MME service agreement, item 6)
+    terms: str
+    api_version: str  # from the answer's Content-Type; "" for plain JSON
+    status_code: int
+    latency_ms: float
+
+
+@dataclass(eq=False)
+class PeerError(Exception):
+    """The peer could not be asked, or answered something we refuse.
+
+    `reason` is one line for people and never holds the token. `transient`: worth retrying later
+    (timeouts, broken connections, 5xx, 429). `malformed`: a 200 that breaks the protocol.
+    Pickles whole (Exception's own reduce: args, then __dict__), for task queues.
+    """
+
+    reason: str
+    _: KW_ONLY
+    transient: bool = False
+    malformed: bool = False
+    status_code: int | None = None
+    latency_ms: float = 0.0
+    retry_after: float | None = None  # seconds, from a 429/503 Retry-After header
+
+    def __post_init__(self) -> None:
+        super().__init__(self.reason)
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """What we read off the peer, once: its attributes may decrypt secrets."""
+
+    url: str
+    token: str
+    version: str
+    major: int
+    connect_timeout: float
+    timeout: float
+
+
+class MmeClient:
+    """Sends match requests to peers, over one connection pool; close it, or use it with `with`."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = 10_000_000,
+        user_agent: str = "matchmaker",
+    ) -> None:
+        self.max_response_bytes = max_response_bytes
+        # A redirect is a peer's setup mistake to report, not to follow: following one would
+        # send the token to whatever host the Location names.
+        self._http = httpx.Client(
+            transport=transport, follow_redirects=False, headers={"User-Agent": user_agent}
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def match(self, peer: Any, request_body: Mapping[str, Any]) -> PeerAnswer:
+        """Ask `peer` (anything with Peer's attributes) for matches; raises only `PeerError`."""
+        started = time.monotonic()
+        token = ""
+        try:
+            target = _read_target(peer)
+            token = target.token
+            return self._match(target, request_body, started)
+        except PeerError as error:
+            failure = error
+        except Exception as error:
+            failure = PeerError(f"unexpected {type(error).__name__}", transient=True)
+            failure.__cause__ = error
+        # Peers may echo what they were sent; the token must not reach logs or the admin pages.
+        if token and token in failure.reason:
+            failure.reason = failure.reason.replace(token, "<token>")
+            failure.args = (failure.reason,)
+        failure.latency_ms = _elapsed_ms(started)
+        raise failure
+
+    def _match(self, target: _Target, body: Mapping[str, Any], started: float) -> PeerAnswer:
+        try:
+            content = json.dumps(body, allow_nan=False, ensure_ascii=False).encode()
+        except (TypeError, ValueError) as error:
+            raise PeerError(f"our request is not JSON: {error}") from error
+        media_type = media_type_for(target.version)
+        # 1.1 nodes read the version from Content-Type, 1.0-only ones (matchbox, seqr) from Accept.
+        headers = {
+            "X-Auth-Token": target.token,
+            "Content-Type": media_type,
+            "Accept": media_type,
+            "Content-Language": "en-US",
+        }
+        connect, wait = target.connect_timeout, target.timeout
+        timeout = httpx.Timeout(connect=connect, read=wait, write=wait, pool=connect)
+        deadline = started + target.timeout + _DEADLINE_GRACE_SECONDS
+        request = self._http.build_request(
+            "POST", target.url, content=content, headers=headers, timeout=timeout
+        )
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    _refuse_status(response, deadline)
+                api_version = _answered_version(response, target)
+                raw = _read_body(response, deadline, self.max_response_bytes, truncate=False)
+            finally:
+                response.close()
+        except httpx.HTTPError as error:
+            raise _transport_failure(error, target, deadline) from error
+        return _parse_answer(raw, api_version, latency_ms=_elapsed_ms(started))
+
+
+def _read_target(peer: Any) -> _Target:
+    try:
+        url, token, version = str(peer.match_url), peer.outbound_token or "", str(peer.api_version)
+        connect_timeout, timeout = float(peer.connect_timeout_seconds), float(peer.timeout_seconds)
+    except Exception as error:
+        # Typically a token encrypted under a key that is gone; say which kind, nothing more.
+        raise PeerError(f"cannot read the peer's settings: {type(error).__name__}") from None
+    if not isinstance(token, str) or not token:
+        raise PeerError("no outbound token: we have nothing to authenticate with")
+    # Refused here, before h11 would quote the bad header value (the token) in its error.
+    if not all(" " <= character <= "~" for character in token):
+        raise PeerError("the outbound token has characters not allowed in an HTTP header")
+    found = _VERSION.fullmatch(version)
+    if found is None:
+        raise PeerError(f"API version {version!r} is not MAJOR.MINOR")
+    try:
+        scheme = httpx.URL(url).scheme
+    except httpx.InvalidURL:
+        scheme = ""
+    if scheme not in ("http", "https"):
+        raise PeerError(f"match URL {_quote(url)} is not an http(s) URL")
+    return _Target(url, token, version, int(found[1]), connect_timeout, timeout)
+
+
+def _read_body(response: httpx.Response, deadline: float, limit: int, *, truncate: bool) -> bytes:
+    """The body, within the deadline and `limit` decoded bytes (error bodies: cut, not refused).
+
+    The read timeout bounds each read, not the whole: a peer trickling a byte a second would never
+    trip it. So the deadline is checked after every chunk, and a timer shuts the socket at the
+    deadline to wake a read blocked on a peer that stalls.
+    """
+    declared = response.headers.get("content-length", "")
+    if not truncate and declared.isdigit() and int(declared) > limit:
+        raise _malformed(f"answer is larger than {limit} bytes")
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    watchdog = None
+    if isinstance(sock, socket.socket):
+        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (sock,))
+        watchdog.daemon = True
+        watchdog.start()
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    break
+                raise _malformed(f"answer is larger than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout("deadline passed")
+    except (httpx.HTTPError, OSError, ValueError) as error:
+        # Whatever the shut socket made the read raise, the cause is the deadline.
+        if time.monotonic() >= deadline:
+            raise httpx.ReadTimeout("deadline passed") from error
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+    return b"".join(chunks)[:limit]
+
+
+def _shut(sock: socket.socket) -> None:
+    # socket.socket's own shutdown, not SSLSocket's, which would drop the TLS state under the
+    # reading thread. A connection shut while idle in the pool is dropped by httpcore (readable).
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _transport_failure(error: httpx.HTTPError, target: _Target, deadline: float) -> PeerError:
+    detail = _quote(str(error) or type(error).__name__)
+    if isinstance(error, httpx.ConnectTimeout):
+        reason = f"cannot connect: timed out after {target.connect_timeout:g} s"
+    elif isinstance(error, httpx.ConnectError):
+        reason = f"cannot connect: {detail}"
+    elif isinstance(error, httpx.ReadTimeout) and time.monotonic() >= deadline:
+        reason = f"timed out after {target.timeout:g} s (whole answer)"
+    elif isinstance(error, httpx.TimeoutException):
+        phase = {httpx.ReadTimeout: "read", httpx.WriteTimeout: "write"}.get(type(error), "pool")
+        seconds = target.connect_timeout if phase == "pool" else target.timeout
+        reason = f"timed out after {seconds:g} s ({phase})"
+    elif isinstance(error, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        reason = f"connection broken: {detail}"
+    else:
+        reason = f"{type(error).__name__}: {detail}"
+    return PeerError(reason, transient=True)
+
+
+def _refuse_status(response: httpx.Response, deadline: float) -> NoReturn:
+    """Turn any status but 200 into a PeerError: 429 and 5xx may pass, the rest will not."""
+    status = response.status_code
+    if 300 <= status < 400:
+        location = response.headers.get("location")
+        where = f" to {_quote(location)}" if location else ""
+        raise PeerError(f"redirected (HTTP {status}){where}", status_code=status)
+    # The body only adds a message to the status: what arrives in time, if it is JSON.
+    try:
+        raw = _read_body(response, deadline, _MAX_ERROR_BODY_BYTES, truncate=True)
+        document = json.loads(raw)
+    except (httpx.HTTPError, OSError, ValueError, RecursionError):
+        document = None
+    reason = f"HTTP {status}"
+    if isinstance(document, dict):
+        said = document.get("message") or document.get("error")
+        if isinstance(said, str) and said.strip():
+            reason += f": {_quote(said)}"
+        versions = document.get("supportedVersions")
+        if status == 406 and isinstance(versions, list):
+            reason += f" (supported versions: {_quote(', '.join(map(str, versions)))})"
+    transient = status == 429 or status >= 500
+    raise PeerError(
+        reason,
+        transient=transient,
+        status_code=status,
+        retry_after=_retry_after(response.headers.get("retry-after")) if transient else None,
+    )
+
+
+def _answered_version(response: httpx.Response, target: _Target) -> str:
+    media_type = bare_media_type(response.headers.get("content-type", ""))
+    if media_type in JSON_MEDIA_TYPES:
+        return ""
+    found = _MME_MEDIA_TYPE.fullmatch(media_type)
+    if found is None:
+        raise _malformed(
+            f"wrong content type {_quote(media_type)}" if media_type else "no content type"
+        )
+    answered = f"{int(found[1])}.{int(found[2])}"
+    # Minor versions are compatible both ways; another major is another protocol (§1.3).
+    if int(found[1]) != target.major:
+        raise _malformed(f"answered in version {answered}, we asked {target.version}")
+    return answered
+
+
+def _parse_answer(raw: bytes, api_version: str, *, latency_ms: float) -> PeerAnswer:
+    try:
+        document = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:
+        raise _malformed(f"answer is not JSON: {_quote(str(error))}") from None
+    for violation in response_violations(document):
+        line = f"{violation.field or 'answer'}: {violation.message}"
+        if not _HARMLESS.fullmatch(line):
+            raise _malformed(_quote(line))
+    results: list[RemoteResult] = []
+    seen: set[str] = set()
+    for index, result in enumerate(document["results"]):
+        patient, score = result["patient"], result["score"]
+        if patient["id"] in seen:
+            raise _malformed(
+                f"results[{index}].patient.id: '{_quote(patient['id'])}' appears twice"
+            )
+        seen.add(patient["id"])
+        results.append(
+            RemoteResult(
+                patient_id=patient["id"],
+                patient=patient,
+                score=float(score["patient"]),
+                phenotype_score=_part_score(score, "_phenotype", "_phenotypeScore"),
+                genotype_score=_part_score(score, "_genotype", "_genotypeScore"),
+            )
+        )
+    disclaimer = document.get("disclaimer") or document.get("_disclaimer") or ""
+    return PeerAnswer(
+        results=tuple(results),
+        disclaimer=disclaimer,
+        terms=document.get("terms") or "",
+        api_version=api_version,
+        status_code=200,
+        latency_ms=latency_ms,
+    )
+
+
+def _malformed(reason: str) -> PeerError:
+    """A 200 that breaks the protocol: asking again would get the same, so not transient."""
+    return PeerError(reason, malformed=True, status_code=200)
+
+
+def _part_score(score: Mapping[str, Any], *keys: str) -> float | None:
+    """A partial score peers add under their own names; ignored unless a number in 0..1."""
+    for key in keys:
+        value = score.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+            return float(value)
+    return None
+
+
+def _refuse_constant(name: str) -> NoReturn:
+    # Python's json reads NaN and Infinity, which are not JSON; a NaN score passes any range check.
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return float(header)
+    try:
+        when = parsedate_to_datetime(header)
+        return max(0.0, (when - datetime.now(tz=UTC)).total_seconds())
+    except (TypeError, ValueError):  # not a date, or one without a time zone
+        return None
+
+
+def _quote(text: str) -> str:
+    """A peer's words on one printable line, cut short: reasons land in logs and admin pages."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if len(text) > _MAX_QUOTED_CHARACTERS:
+        return text[: _MAX_QUOTED_CHARACTERS - 1] + "…"
+    return text
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
