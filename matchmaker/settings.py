@@ -241,6 +241,9 @@ FEDERATION_DEBOUNCE_SECONDS = env_float("FEDERATION_DEBOUNCE_SECONDS", 30)
 FEDERATION_MAX_RETRIES = env_int("FEDERATION_MAX_RETRIES", 3)
 FEDERATION_RETRY_BACKOFF_SECONDS = env_float("FEDERATION_RETRY_BACKOFF_SECONDS", 30)
 FEDERATION_RETRY_BACKOFF_MAX = env_float("FEDERATION_RETRY_BACKOFF_MAX", 1800)
+# Queue of the per-peer query tasks; empty: the default queue. In production a worker with a
+# thread pool serves it (`celery -A matchmaker worker -Q federation --pool threads -c 32`).
+FEDERATION_QUEUE = env_str("FEDERATION_QUEUE", "")
 # Circuit breaker: after this many failures in a row a peer is skipped for COOLDOWN seconds.
 FEDERATION_CIRCUIT_FAILURES = env_int("FEDERATION_CIRCUIT_FAILURES", 5)
 FEDERATION_CIRCUIT_COOLDOWN_SECONDS = env_float("FEDERATION_CIRCUIT_COOLDOWN_SECONDS", 900)
@@ -268,6 +271,14 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 # A task is acknowledged only after it finishes, so a killed worker's task runs again.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task a dead worker had taken goes back to the queue after this many seconds (Redis). It must
+# exceed the longest countdown (FEDERATION_RETRY_BACKOFF_MAX), or delayed tasks run twice.
+# Workers look for such tasks about every INTERVAL x THROTTLE seconds (kombu's Redis transport).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 7200),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 6),
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The queue tasks go to by default (tests give each test process its own worker and queue).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")

@@ -22,7 +22,11 @@ def search_peers(case_id: int, generation: int) -> int:
 
     peer_ids = outbound.start_peer_search(case_id, generation)
     for peer_id in peer_ids:
-        query_peer.delay(case_id, peer_id, generation)
+        # Peer queries wait on the network: a queue of their own lets a thread-pool worker take
+        # many at once (deploy/), so one hanging peer never holds up the others.
+        query_peer.apply_async(
+            (case_id, peer_id, generation), queue=settings.FEDERATION_QUEUE or None
+        )
     return len(peer_ids)
 
 
