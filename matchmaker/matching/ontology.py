@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -46,14 +47,35 @@ def current_hpo_sources() -> HpoSources:
     )
 
 
-@functools.cache
+# Thread-pool workers and threaded web servers would otherwise load the same data in every
+# thread at once (functools.cache does not stop concurrent first calls): ten threads, ten loads.
+_loading = threading.RLock()
+
+
 def get_hpo() -> Ontology:
     """The compiled HPO, from the on-disk cache after the first compile (well under a second)."""
+    with _loading:
+        return _load_hpo()
+
+
+def get_gene_catalogue() -> GeneCatalogue:
+    with _loading:
+        return _load_gene_catalogue()
+
+
+def warm_up() -> None:
+    """Load the reference data now (a worker does it at start, not in its first task)."""
+    get_hpo()
+    get_gene_catalogue()
+
+
+@functools.cache
+def _load_hpo() -> Ontology:
     return load_ontology(current_hpo_sources(), cache_dir=settings.HPO_CACHE_DIR)
 
 
 @functools.cache
-def get_gene_catalogue() -> GeneCatalogue:
+def _load_gene_catalogue() -> GeneCatalogue:
     path = Path(settings.GENE_CATALOGUE_PATH)
     if path.exists():
         return GeneCatalogue.load(path)
@@ -70,5 +92,6 @@ def get_gene_catalogue() -> GeneCatalogue:
 
 def reset_reference_data() -> None:
     """Forget the loaded HPO and gene catalogue so the next call reloads them (after a new load)."""
-    get_hpo.cache_clear()
-    get_gene_catalogue.cache_clear()
+    with _loading:
+        _load_hpo.cache_clear()
+        _load_gene_catalogue.cache_clear()
