@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
@@ -54,3 +56,11 @@ def research_due_cases() -> int:
     from matchmaker.federation.services import outbound
 
     return outbound.research_due_cases()
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def record_incoming_matches(peer_id: int, patient: dict[str, Any], scored: list[list[Any]]) -> int:
+    """After answering a peer: record the incoming matches, explain them, e-mail the owners."""
+    from matchmaker.federation.services import inbound
+
+    return len(inbound.record_incoming_matches(peer_id, patient, scored))

@@ -134,7 +134,11 @@ class Match(models.Model):
                 name="match_remote_has_peer_and_patient",
             ),
         ]
-        indexes = [models.Index(fields=["case", "status"])]
+        indexes = [
+            models.Index(fields=["case", "status"]),
+            # A peer's repeated query finds its earlier matches by (peer, their patient).
+            models.Index(fields=["peer", "remote_patient_id"], name="match_peer_remote_patient"),
+        ]
 
     def __str__(self) -> str:
         other = self.matched_case_id or self.remote_patient_id

@@ -435,8 +435,13 @@ class PhenotypeScorer:
         excluded: Sequence[int],
         case_observed: Sequence[int],
         case_excluded: Sequence[int],
+        *,
+        score: float | None = None,
     ) -> PhenotypeExplanation:
         """Why a case scored as it did: best match per query term, conflicts, and the score.
+
+        ``score``: the phenotype score when the caller already has it (from ``score_rows`` or
+        the index); otherwise it is computed here, which costs a ``prepare`` (~10 ms).
 
         Term matches use the method's term similarity (Resnik for the set measures); for
         ``bma_jaccard`` the score also holds the exact-term Jaccard, whose shared terms are (with
@@ -449,12 +454,17 @@ class PhenotypeScorer:
         measure = self.term_measure or RESNIK
         bonus = self.exact_bonus if self.term_measure else 0.0
         matches = []
-        for term in query:
-            if len(case) == 0:
+        # One similarity matrix for all query terms, restricted to the case's terms.
+        rows = (
+            term_similarity_matrix(ontology, np.array(query, dtype=np.int64), ic, measure)[:, case]
+            if len(case) and query
+            else None
+        )
+        for position, term in enumerate(query):
+            if rows is None:
                 matches.append(TermMatchExplanation(ontology.term_ids[term], None, None, 0.0, 0.0))
                 continue
-            row = term_similarity_matrix(ontology, np.array([term]), ic, measure)[0][case]
-            row = row + bonus * (case == term)
+            row = rows[position] + bonus * (case == term)
             best = int(case[int(np.argmax(row))])
             common = np.flatnonzero(
                 ancestor_mask(ontology, np.array([term]))
@@ -475,8 +485,9 @@ class PhenotypeScorer:
         conflicts = _conflicts(ontology, query, case_excluded, "query") + _conflicts(
             ontology, case.tolist(), excluded, "case"
         )
-        profiles = CaseProfiles.from_lists([case.tolist()], [list(case_excluded)])
-        score = float(self.score(self.prepare(query, excluded), profiles)[0])
+        if score is None:
+            profiles = CaseProfiles.from_lists([case.tolist()], [list(case_excluded)])
+            score = float(self.score(self.prepare(query, excluded), profiles)[0])
         return PhenotypeExplanation(score=score, matches=tuple(matches), conflicts=conflicts)
 
 

@@ -76,3 +76,15 @@ def post_match(
         headers["Accept"] = accept
     body = document if isinstance(document, str | bytes) else json.dumps(document)
     return client.post(path, data=body, content_type=content_type, headers=headers)
+
+
+@pytest.fixture
+def post_and_record(client: Client, eager_tasks: None, django_capture_on_commit_callbacks: Any):
+    """`post_match`, then the work that follows the answer's commit (recording the incoming
+    matches, explaining them, e-mailing owners), run in this process."""
+
+    def post(document: Any, **options: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return post_match(client, document, **options)
+
+    return post

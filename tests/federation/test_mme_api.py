@@ -299,13 +299,13 @@ def test_data_the_schema_cannot_judge_gets_400_naming_the_field(
     assert words in body["message"]
 
 
-def test_underscore_fields_are_accepted_and_kept(client, remote_node, shared_case):
+def test_underscore_fields_are_accepted_and_kept(post_and_record, remote_node, shared_case):
     patient = mme_patient(
         _source="seqr",
         genomicFeatures=[{"gene": {"id": "ENSG00000151092", "_geneName": "NGLY1"}, "_note": "x"}],
     )
 
-    response = post_match(client, {"patient": patient, "_requestId": "abc"})
+    response = post_and_record({"patient": patient, "_requestId": "abc"})
 
     assert response.status_code == 200
     match = Match.objects.get(direction=Match.Direction.INCOMING)
@@ -413,15 +413,19 @@ def test_a_real_query_records_an_incoming_match_and_emails_the_owner_once(
 ):
     post_match(client, {"patient": mme_patient()})
 
+    # Recorded after the answer: in-process here, or by the worker on Redis.
+    assert wait_until(lambda: Match.objects.exists())
     match = Match.objects.get()
     assert match.direction == Match.Direction.INCOMING
     assert match.case == shared_case
     assert match.peer == remote_node
     assert match.remote_patient_id == "remote-P0001"
     assert match.remote_patient["contact"]["name"] == "Dr Remote"
-    assert match.explanation["term_matches"]
-    # The e-mail goes out after commit: in-process here, or by the real worker on Redis.
+    # Explaining and e-mailing follow the commit: in-process here, or by the worker on Redis.
     assert wait_until(lambda: Match.objects.filter(notified_at__isnull=False).exists())
+    match.refresh_from_db()
+    assert match.explanation["term_matches"][0]["query_term"]  # from our case's side
+    assert match.explanation["genes"][0]["gene_symbol"] == "NGLY1"
     if celery_worker_process is None:
         [message] = mail.outbox
         assert message.to == ["mme@example.org"]  # alice has no address: the institution's
@@ -433,6 +437,7 @@ def test_a_real_query_records_an_incoming_match_and_emails_the_owner_once(
     first_seen, notified_at = match.first_seen, match.notified_at
     post_match(client, {"patient": mme_patient()})
 
+    assert wait_until(lambda: Match.objects.get().last_seen > first_seen)
     match.refresh_from_db()
     assert Match.objects.count() == 1
     assert match.first_seen == first_seen
@@ -443,19 +448,24 @@ def test_a_real_query_records_an_incoming_match_and_emails_the_owner_once(
 
 
 def test_a_match_that_a_later_query_no_longer_finds_is_marked_removed(
-    client, remote_node, shared_case
+    post_and_record, remote_node, shared_case
 ):
-    post_match(client, {"patient": mme_patient()})
+    post_and_record({"patient": mme_patient()})
     changed = mme_patient(genomicFeatures=[{"gene": {"id": "GPX4"}}])
 
-    post_match(client, {"patient": changed})
+    post_and_record({"patient": changed})
 
     match = Match.objects.get()
     assert match.removed_at is not None
 
 
 def test_a_test_query_is_answered_but_records_and_notifies_nothing(
-    client, remote_node, shared_case, institution, django_capture_on_commit_callbacks
+    post_and_record,
+    client,
+    remote_node,
+    shared_case,
+    institution,
+    django_capture_on_commit_callbacks,
 ):
     test_case = make_case(institution=institution, consented=True, label="test-case", is_test=True)
 
@@ -464,7 +474,7 @@ def test_a_test_query_is_answered_but_records_and_notifies_nothing(
 
     assert queued == []  # no notification task
     assert not Match.objects.exists()
-    real_body = _json(post_match(client, {"patient": mme_patient()}))
+    real_body = _json(post_and_record({"patient": mme_patient()}))
 
     # Test data is answered to test queries only (MME §1.9).
     assert {result["patient"]["id"] for result in test_body["results"]} == {
@@ -534,11 +544,11 @@ def test_heartbeat_says_production_version_and_accepted_media_types(client, remo
     assert body["heartbeat"]["accept"] == [MME_V1_0, MME_V1_1]
 
 
-def test_metrics_count_only_what_peers_can_match(client, remote_node, institution):
+def test_metrics_count_only_what_peers_can_match(post_and_record, client, remote_node, institution):
     make_case(institution=institution, consented=True, label="shared")
     make_case(institution=institution, consented=False, label="private")
     make_case(institution=institution, consented=True, label="test", is_test=True)
-    post_match(client, {"patient": mme_patient()})
+    post_and_record({"patient": mme_patient()})
 
     body = _json(client.get("/mme/metrics", headers={"X-Auth-Token": PEER_TOKEN}))
 

@@ -20,8 +20,8 @@ from matchmaker.cases.selectors import case_record_of
 from matchmaker.cases.services.validation import validate_case_record
 from matchmaker.federation.models import Peer
 from matchmaker.lib.errors import FieldValidationError
+from matchmaker.matching import notifications
 from matchmaker.matching import services as matching
-from matchmaker.matching import tasks as matching_tasks
 from matchmaker.matching.models import Match
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
@@ -35,7 +35,6 @@ class MatchAnswer:
     body: dict[str, Any]
     is_test: bool
     returned_case_ids: list[str] = field(default_factory=list)
-    new_match_ids: list[int] = field(default_factory=list)
 
     @property
     def result_count(self) -> int:
@@ -56,6 +55,8 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
     is_test = patient.get("test") is True
     results = matching.find_matches(
         query,
+        # The answer carries scores, not explanations; owners get theirs after commit.
+        explain=False,
         limit=settings.MME_MAX_RESULTS,
         min_score=settings.MME_MIN_SCORE,
         require_shared_gene=(
@@ -100,11 +101,38 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
         is_test=is_test,
         returned_case_ids=[result.case.public_id for result, _ in answered],
     )
-    if not is_test:
-        answer.new_match_ids = _record_incoming_matches(
-            peer, patient, query, [result for result, _ in answered]
+    had_matches = (
+        not answered
+        and Match.objects.filter(
+            direction=Match.Direction.INCOMING,
+            peer=peer,
+            remote_patient_id=str(patient["id"]),
+            removed_at__isnull=True,
+        ).exists()
+    )
+    if not is_test and (answered or had_matches):
+        # Recording and explaining the matches for their owners is not the peer's business:
+        # it happens after the answer (a task), so the answer stays fast.
+        scored = [
+            [result.case.pk, result.score, result.phenotype_score, result.genotype_score]
+            for result, _ in answered
+        ]
+        transaction.on_commit(
+            functools.partial(
+                _queue_recording, peer_id=peer.pk, patient=dict(patient), scored=scored
+            ),
+            robust=True,
         )
     return answer
+
+
+def _queue_recording(*, peer_id: int, patient: dict[str, Any], scored: list[list[Any]]) -> None:
+    from matchmaker.federation import tasks  # the tasks import this module
+
+    # argsrepr: Celery would otherwise render the whole patient for its logs on every request.
+    tasks.record_incoming_matches.apply_async(
+        (peer_id, patient, scored), argsrepr=f"(peer {peer_id}, patient {patient.get('id')!r})"
+    )
 
 
 def query_of_mme_patient(
@@ -171,59 +199,80 @@ def mme_patient_of_case(case: Case) -> dict[str, Any] | None:
     return patient
 
 
-def _record_incoming_matches(
-    peer: Peer,
-    patient: Mapping[str, Any],
-    query: matching.MatchQuery,
-    results: list[matching.MatchResult],
+def record_incoming_matches(
+    peer_id: int, patient: Mapping[str, Any], scored: list[list[Any]]
 ) -> list[int]:
-    """Store or refresh one incoming Match per (our case, peer, their patient); new ids.
+    """Store or refresh one incoming Match per (our case, peer, their patient); tell the owners.
 
-    A case this peer patient matched before but matches no more is marked removed.
+    `scored` holds [case id, score, phenotype score, genotype score] per case we answered. New
+    matches and those whose remote patient changed get their explanation (from our case's
+    side); the owners of new ones are e-mailed. A case this peer patient matched before but
+    matches no more is marked removed. Idempotent: a second run refreshes, adds nothing.
     """
     now = timezone.now()
     remote_patient_id = str(patient["id"])
+    snapshot = dict(patient)
     with transaction.atomic():
         existing = {
             match.case_id: match
             for match in Match.objects.filter(
-                direction=Match.Direction.INCOMING, peer=peer, remote_patient_id=remote_patient_id
+                direction=Match.Direction.INCOMING,
+                peer_id=peer_id,
+                remote_patient_id=remote_patient_id,
             )
         }
-        new_ids = []
-        for result in results:
-            values = {
-                "score": result.score,
-                "phenotype_score": result.phenotype_score,
-                "genotype_score": result.genotype_score,
-                "explanation": matching.explain_profiles(
-                    matching.query_of_case(result.case), query
-                ),
-                "remote_patient": dict(patient),
-                "last_seen": now,
-                "removed_at": None,
+        fresh: list[Match] = []
+        to_explain: list[int] = []
+        for case_id, score, phenotype_score, genotype_score in scored:
+            scores = {
+                "score": score,
+                "phenotype_score": phenotype_score,
+                "genotype_score": genotype_score,
             }
-            match = existing.get(result.case.pk)
+            match = existing.get(case_id)
             if match is None:
-                created = Match.objects.create(
-                    case=result.case,
-                    direction=Match.Direction.INCOMING,
-                    peer=peer,
-                    remote_patient_id=remote_patient_id,
-                    **values,
+                fresh.append(
+                    Match(
+                        case_id=case_id,
+                        direction=Match.Direction.INCOMING,
+                        peer_id=peer_id,
+                        remote_patient_id=remote_patient_id,
+                        remote_patient=snapshot,
+                        last_seen=now,
+                        **scores,
+                    )
                 )
-                new_ids.append(created.pk)
-            else:
-                Match.objects.filter(pk=match.pk).update(**values)
-        found = {result.case.pk for result in results}
+                continue
+            Match.objects.filter(pk=match.pk).update(
+                remote_patient=snapshot, last_seen=now, removed_at=None, **scores
+            )
+            if match.remote_patient != snapshot or not match.explanation:
+                to_explain.append(match.pk)
+        new_ids = [match.pk for match in Match.objects.bulk_create(fresh)]
+        found = {case_id for case_id, *_ in scored}
         Match.objects.filter(
             pk__in=[match.pk for case_id, match in existing.items() if case_id not in found],
             removed_at__isnull=True,
         ).update(removed_at=now)
-        if new_ids:
-            # robust: the answer must not fail because the broker is down; the periodic sweep
-            # (notify_pending_matches) sends what could not be queued.
-            transaction.on_commit(
-                functools.partial(matching_tasks.notify_new_matches.delay, new_ids), robust=True
-            )
+    _explain_incoming(new_ids + to_explain)
+    if new_ids:
+        notifications.notify_new_matches(new_ids)
     return new_ids
+
+
+def _explain_incoming(match_ids: list[int]) -> None:
+    matches = (
+        Match.objects.filter(pk__in=match_ids)
+        .select_related("case")
+        .prefetch_related("case__features", "case__genomic_features")
+    )
+    for match in matches:
+        try:
+            remote = query_of_mme_patient(match.remote_patient, drop_unknown_terms=True)
+        except FieldValidationError as error:
+            explanation: dict[str, Any] = {
+                "note": f"the peer's patient could not be read here: {error.message}"
+            }
+        else:
+            explanation = matching.explain_profiles(matching.query_of_case(match.case), remote)
+        Match.objects.filter(pk=match.pk).update(explanation=explanation)

@@ -38,6 +38,13 @@ class Command(BaseCommand):
         if count < 1:
             raise CommandError("count: must be at least 1")
         ownership = ownership_from_options(options, source=Case.Source.SYNTHETIC)
+        institution = ownership.institution
+        if not (institution.contact_email or institution.contact_url):
+            # Synthetic cases carry no contact of their own; without one for their institution
+            # nobody could be reached about them, and MME answers leave such cases out.
+            institution.contact_name = institution.contact_name or institution.name
+            institution.contact_email = "synthetic-cases@example.org"
+            institution.save(update_fields=["contact_name", "contact_email"])
         if options["if_empty"] and Case.objects.filter(institution=ownership.institution).exists():
             self.stdout.write(f"{ownership.institution.name} already has cases; nothing generated.")
             return

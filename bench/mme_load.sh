@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The MME API under load (docs/benchmarks.md, "MME API under load at 100k cases"), end to end:
+# a PostgreSQL database with CASES synthetic consented cases, the HPO, the gene catalogue, the
+# case index and a peer with a token; gunicorn with WORKERS sync workers on 127.0.0.1:PORT;
+# bench/mme_load.py against POST /mme/match; then gunicorn is stopped.
+# Safe to run again: the database, the index and the peer are reused (the first run spends a
+# minute or so generating 100k cases); the incoming matches of earlier runs are deleted. Extra arguments go to bench/mme_load.py, e.g.
+#   bench/mme_load.sh --duration 60 --concurrency 4
+#   WORKERS=2 bench/mme_load.sh --rate 50
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$ROOT/.venv/bin:$PATH"
+
+CASES="${CASES:-100000}"
+WORKERS="${WORKERS:-3}"
+PORT="${PORT:-8765}"
+BENCH_DB="${BENCH_DB:-matchmaker_mme_bench_$CASES}"
+# Everything this benchmark writes to disk (HPO cache, gene catalogue, case index, token, server
+# log) lives here, apart from the dev node's var/: the index belongs to this database only.
+BENCH_DIR="${BENCH_DIR:-$ROOT/var/mme-bench-$CASES}"
+
+# The gene catalogue source is shared with the dev node (var/reference, not patient data).
+env -u DATA_DIR "$ROOT/scripts/fetch-reference-data"
+mkdir -p "$BENCH_DIR"
+if [ -d "$ROOT/var/reference" ] && [ ! -e "$BENCH_DIR/reference" ]; then
+  ln -s "$ROOT/var/reference" "$BENCH_DIR/reference"
+fi
+
+export POSTGRES_HOST="${POSTGRES_HOST:-127.0.0.1}"
+export POSTGRES_USER="${POSTGRES_USER:-postgres}"
+export POSTGRES_DB="$BENCH_DB"
+export DATA_DIR="$BENCH_DIR"
+# Production behaviour (no per-query SQL log as with DEBUG=True) over plain HTTP on loopback:
+# gunicorn runs no system checks, so the bench-only key and the missing TLS are accepted.
+export DEBUG=False
+export SECURE_SSL_REDIRECT=False
+export SECRET_KEY="mme-load-bench-only-not-a-secret"
+export ALLOWED_HOSTS=127.0.0.1
+# As in production, work after the answer (explaining new incoming matches, e-mailing owners)
+# goes to Redis and a Celery worker; the worker runs at the lowest CPU priority here, since it
+# shares the 2 cores with the web workers under test (its backlog drains after the run).
+# INLINE_TASKS=1 runs that work inside the request instead (no Redis: the embedded default).
+if [ "${INLINE_TASKS:-0}" = "1" ]; then
+  unset REDIS_URL
+else
+  export REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/6}"
+  export CELERY_TASK_DEFAULT_QUEUE=mme-load-bench
+  export CACHE_KEY_PREFIX=mme-load-bench
+fi
+# The dummy backend drops the mail. The rate limit would answer 429 after 300 requests a minute.
+export EMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend
+export MME_RATE_LIMIT_PER_MINUTE=1000000
+export LOG_LEVEL=WARNING
+
+if ! psql -h "$POSTGRES_HOST" -U "$POSTGRES_USER" -d postgres -tAc \
+  "SELECT 1 FROM pg_database WHERE datname = '$BENCH_DB'" | grep -q 1; then
+  echo "Creating database $BENCH_DB"
+  createdb -h "$POSTGRES_HOST" -U "$POSTGRES_USER" "$BENCH_DB"
+fi
+python manage.py migrate --no-input --verbosity 0
+python manage.py load_hpo
+python manage.py load_genes --if-missing
+python manage.py generate_cases "$CASES" --consented --if-empty --seed 1
+if [ ! -s "${CASE_INDEX_PATH:-$DATA_DIR/case-index.npz}" ]; then
+  python manage.py build_index
+fi
+
+# Older databases of this bench: generate_cases now gives its institution a contact itself.
+python manage.py shell --verbosity 0 -c "from matchmaker.cases.models import Institution
+Institution.objects.filter(name='Synthetic demo cases', contact_email='').update(
+    contact_name='Synthetic demo cases', contact_email='synthetic-cases@example.org')"
+
+TOKEN_FILE="$BENCH_DIR/peer-token"
+if [ ! -s "$TOKEN_FILE" ]; then
+  python -c "import secrets; print(secrets.token_hex(20))" >"$TOKEN_FILE"
+fi
+if ! python manage.py shell --verbosity 0 -c "import sys
+from matchmaker.federation.models import Peer
+sys.exit(0 if Peer.objects.filter(name='load-bench').exists() else 1)"; then
+  python manage.py add_peer load-bench --inbound-token-file "$TOKEN_FILE" \
+    --description "bench/mme_load.sh: the load generator"
+fi
+TOKEN="$(cat "$TOKEN_FILE")"
+# Every run starts without the incoming matches earlier runs recorded for this peer: finding a
+# peer patient's previous matches costs more as they pile up (see docs/benchmarks.md).
+python manage.py shell --verbosity 0 -c "from matchmaker.matching.models import Match
+Match.objects.filter(direction=Match.Direction.INCOMING, peer__name='load-bench').delete()"
+psql -h "$POSTGRES_HOST" -U "$POSTGRES_USER" -d "$BENCH_DB" -qc "VACUUM ANALYZE matching_match"
+
+if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then
+  echo "Something already listens on 127.0.0.1:$PORT; set PORT to a free port." >&2
+  exit 1
+fi
+# No --preload: the HPO, gene catalogue and case index are loaded lazily, by each worker on its
+# first request (mme_load.py's warm-up), so preloading would share only the imports.
+gunicorn matchmaker.wsgi:application --workers "$WORKERS" --bind "127.0.0.1:$PORT" \
+  --log-level warning >>"$BENCH_DIR/gunicorn.log" 2>&1 &
+GUNICORN_PID=$!
+WORKER_PID=""
+if [ -n "${REDIS_URL:-}" ]; then
+  nice -n 19 celery -A matchmaker worker -Q "$CELERY_TASK_DEFAULT_QUEUE" --concurrency 1 \
+    --loglevel WARNING >>"$BENCH_DIR/worker.log" 2>&1 &
+  WORKER_PID=$!
+fi
+trap 'kill "$GUNICORN_PID" $WORKER_PID 2>/dev/null || true; wait "$GUNICORN_PID" $WORKER_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 60); do
+  if ! kill -0 "$GUNICORN_PID" 2>/dev/null; then
+    echo "gunicorn exited; see $BENCH_DIR/gunicorn.log" >&2
+    exit 1
+  fi
+  if curl -sf -o /dev/null -H "X-Auth-Token: $TOKEN" "http://127.0.0.1:$PORT/mme/heartbeat"; then
+    break
+  fi
+  sleep 0.5
+done
+echo "gunicorn: $WORKERS workers on 127.0.0.1:$PORT, database $BENCH_DB, log $BENCH_DIR/gunicorn.log"
+
+python bench/mme_load.py --url "http://127.0.0.1:$PORT/mme" --token "$TOKEN" "$@"
