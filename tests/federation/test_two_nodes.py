@@ -159,7 +159,8 @@ def _node_environment(name: str, tmp_path: Path) -> dict[str, str]:
     return environment
 
 
-def _create_database(name: str) -> None:
+def _postgres_admin(*statements: str) -> None:
+    """Run statements on the server's `postgres` database (creating and dropping nodes' ones)."""
     import psycopg
 
     with psycopg.connect(
@@ -168,20 +169,16 @@ def _create_database(name: str) -> None:
         dbname="postgres",
         autocommit=True,
     ) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        connection.execute(f'CREATE DATABASE "{name}"')
+        for statement in statements:
+            connection.execute(statement)
+
+
+def _create_database(name: str) -> None:
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
 
 
 def _drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(
-        host=os.environ["POSTGRES_HOST"],
-        user=os.environ.get("POSTGRES_USER", "postgres"),
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -66,11 +66,14 @@ def is_shared(case: Case) -> bool:
     return case.status == Case.Status.ACTIVE and case.external_matching_consent
 
 
-def request_peer_search(case_id: int, *, delay_seconds: float | None = None) -> int:
+def request_peer_search(
+    case_id: int, *, delay_seconds: float | None = None, queue_task: bool = True
+) -> int:
     """Ask for a search of this case at every peer, after `delay_seconds` (debounced).
 
     Call inside the transaction that changed the case. Each call supersedes the previous ones:
-    only the latest request's task runs the search. Returns the request's generation.
+    only the latest request's task runs the search. Without `queue_task` the caller runs the
+    search itself (`search_peers_now`). Returns the request's generation.
     """
     if delay_seconds is None:
         delay_seconds = settings.FEDERATION_DEBOUNCE_SECONDS
@@ -80,6 +83,8 @@ def request_peer_search(case_id: int, *, delay_seconds: float | None = None) -> 
         schedule.due_at = timezone.now() + datetime.timedelta(seconds=delay_seconds)
         schedule.save(update_fields=["generation", "due_at"])
         generation = schedule.generation
+        if not queue_task:
+            return generation
         transaction.on_commit(
             functools.partial(
                 _queue_search, case_id=case_id, generation=generation, delay=delay_seconds
@@ -396,7 +401,7 @@ def _explain_remote(own_query: matching.MatchQuery, result: RemoteResult) -> dic
 
 def search_peers_now(case: Case, *, client: MmeClient | None = None) -> list[PeerSearchOutcome]:
     """Search every peer for this case in this process, now (operators: `match --peers`)."""
-    generation = request_peer_search(case.pk, delay_seconds=0)
+    generation = request_peer_search(case.pk, delay_seconds=0, queue_task=False)
     outcomes = []
     for peer_id in start_peer_search(case.pk, generation):
         outcome = query_peer(case.pk, peer_id, generation, client=client)
