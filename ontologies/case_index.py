@@ -1057,12 +1057,30 @@ class _Bounds:
     genotype: NDArray[np.float32]
 
 
+def _filter_chunk(
+    chunk: _Chunk, rules: _Rules
+) -> tuple[_Chunk, NDArray[np.float32], NDArray[np.bool_]]:
+    genotype = _genotype(chunk.segment, chunk.start, chunk.stop, rules.wanted_genes)
+    return chunk, genotype, _eligible(chunk, genotype, rules)
+
+
 def _bound_chunk(
-    scorer: BoundedPhenotypeScoring[_Query], query: _Query, chunk: _Chunk, rules: _Rules
+    scorer: BoundedPhenotypeScoring[_Query],
+    query: _Query,
+    filtered: tuple[_Chunk, NDArray[np.float32], NDArray[np.bool_]],
+    *,
+    trivial: bool,
 ) -> _Bounds | None:
+    """Bounds of one chunk's rows; with ``trivial``, phenotype 1 (no score exceeds it)."""
+    chunk, genotype, eligible = filtered
     segment, start, stop = chunk.segment, chunk.start, chunk.stop
-    genotype = _genotype(segment, start, stop, rules.wanted_genes)
-    eligible = _eligible(chunk, genotype, rules)
+    if trivial:
+        # Whether the method has bounds at all (an empty range costs nothing to ask about).
+        if scorer.score_upper_bounds(query, segment.profiles, start, start) is None:
+            return None
+        phenotype = np.ones(stop - start, dtype=np.float32)
+        patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+        return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
     phenotype = np.zeros(stop - start, dtype=np.float32)
     for block in range(start, stop, _BOUND_BLOCK_ROWS):
         block_stop = min(block + _BOUND_BLOCK_ROWS, stop)
@@ -1094,10 +1112,19 @@ def _search_pruned(
     scorer has no bound for this query.
     """
 
-    def bound_all(chunks: list[_Chunk]) -> list[_Bounds | None]:
-        return [_bound_chunk(scorer, query, chunk, rules) for chunk in chunks]
+    filtered = [[_filter_chunk(chunk, rules) for chunk in share] for share in shares]
+    batch = max(_FIRST_EXACT_BATCH_PER_LIMIT * rules.limit, _FIRST_EXACT_BATCH)
+    # Few eligible rows (a shared gene required, say): the first exact batch takes them all, so
+    # bounding them would only add work. Trivial bounds keep the one code path below.
+    eligible_total = sum(int(part[2].sum()) for share in filtered for part in share)
+    trivial = eligible_total <= batch
 
-    bounds = [bound for bound in _run_shares(bound_all, shares) if bound is not None]
+    def bound_all(
+        parts: list[tuple[_Chunk, NDArray[np.float32], NDArray[np.bool_]]],
+    ) -> list[_Bounds | None]:
+        return [_bound_chunk(scorer, query, part, trivial=trivial) for part in parts]
+
+    bounds = [bound for bound in _run_shares(bound_all, filtered) if bound is not None]
     if len(bounds) < sum(len(share) for share in shares):
         return None
     segments = (snapshot.main, snapshot.delta)
@@ -1116,7 +1143,6 @@ def _search_pruned(
     remaining = np.flatnonzero(patient_bound >= floor)
     scored_rows: list[NDArray[np.int64]] = []
     scored_phenotype: list[NDArray[np.float32]] = []
-    batch = max(_FIRST_EXACT_BATCH_PER_LIMIT * limit, _FIRST_EXACT_BATCH)
     best_scores = np.zeros(0, dtype=np.float32)  # the best exact patient scores so far, >= floor
     rounds = 0
     while remaining.size:

@@ -23,7 +23,7 @@ ranking quality (patients with one disease vary), so they are only reported by `
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -127,11 +127,10 @@ class PreparedQuery:
     # BMA methods mixing in Jaccard, quantised: best_to_query and the query-term indicator of
     # ``term_weights`` packed per term (see kernels.pack_pairs), so one gather reads both.
     best_and_query_terms: NDArray[np.uint64] | None
-    # BMA methods, for score_upper_bounds (see _level_masks): one 64-bit mask per term, the
-    # weight of each bit by byte (8, 256), and the bound's constant part; all in quanta.
-    level_masks: NDArray[np.uint64] | None
-    level_weights: NDArray[np.float64] | None
-    level_base: float
+    # BMA methods, for score_upper_bounds (see _level_masks and _levels): one 64-bit mask per
+    # term, the weight of each bit by byte (8, 256), and the bound's constant part; all in
+    # quanta. Built on first use (~2.5 ms): a search that needs no bounds never pays for them.
+    level_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +211,8 @@ class PhenotypeScorer:
         query = np.array(terms, dtype=np.int64)
         ic = self.information_content
         n_terms = len(self.ontology.term_ids)
-        similarity = best = masks = mask_weights = packed = None
-        quantum, self_similarity, weights, mask_base = 1.0, 0.0, None, 0.0
+        similarity = best = packed = None
+        quantum, self_similarity, weights = 1.0, 0.0, None
         if self.method == JACCARD:
             weights = np.zeros(n_terms, dtype=np.float64)
             weights[query] = 1.0
@@ -241,15 +240,12 @@ class PhenotypeScorer:
             else:
                 similarity = matrix.astype(np.float32)
                 best = best_float.astype(np.float32)
-            masks, mask_weights, mask_base = _level_masks(
-                similarity, integral=similarity.dtype.kind == "u"
-            )
             if self.jaccard_weight:
                 weights = np.zeros(n_terms, dtype=np.float64)
                 weights[query] = 1.0
                 if best.dtype == np.uint8:
                     packed = pack_pairs(best, weights.astype(np.uint8))
-        for array in (similarity, best, weights, masks, mask_weights, packed):
+        for array in (similarity, best, weights, packed):
             if array is not None:
                 array.flags.writeable = False
         return PreparedQuery(
@@ -264,9 +260,6 @@ class PhenotypeScorer:
             self_similarity=self_similarity,
             term_weights=weights,
             best_and_query_terms=packed,
-            level_masks=masks,
-            level_weights=mask_weights,
-            level_base=mask_base,
         )
 
     def score(
@@ -351,6 +344,8 @@ class PhenotypeScorer:
         stop = _checked_range(profiles, start, stop)
         if self.method in (JACCARD, SIM_GIC):
             return None
+        if start == stop:
+            return np.zeros(0, dtype=np.float32)
         indptr = profiles.observed_indptr[start : stop + 1]
         return self._bma_scores(
             query, indptr, profiles.observed_terms[indptr[0] : indptr[-1]], upper_bound=True
@@ -505,6 +500,22 @@ def combine_scores(
     return np.clip((phenotype + genotype) * np.float32(0.5), 0.0, 1.0).astype(np.float32)
 
 
+def _levels(
+    query: PreparedQuery,
+) -> tuple[NDArray[np.uint64], NDArray[np.float64], float]:
+    """The query's level masks, bit weights and constant, built once per prepared query.
+
+    Threads racing on the first call both build the same read-only arrays; either is kept.
+    """
+    levels = query.level_cache.get("levels")
+    if levels is None:
+        similarity = _required(query.similarity)
+        masks, weights, base = _level_masks(similarity, integral=similarity.dtype.kind == "u")
+        masks.flags.writeable = weights.flags.writeable = False
+        levels = query.level_cache.setdefault("levels", (masks, weights, base))
+    return levels
+
+
 def _level_masks(
     similarity: NDArray[Any], *, integral: bool
 ) -> tuple[NDArray[np.uint64], NDArray[np.float64], float]:
@@ -571,12 +582,11 @@ def _capped_query_to_case_sums(
     query: PreparedQuery, indptr: NDArray[np.int64], terms: NDArray[np.intp]
 ) -> NDArray[np.float64]:
     """Per case, sum_i cap_i >= sum_i max_t S[i, t] (see ``score_upper_bounds``), float64."""
-    masks = _required(query.level_masks)
-    weights = _required(query.level_weights)
+    masks, weights, base = _levels(query)
     reached = bitwise_or_over_cases(masks, indptr, terms)
     # Little-endian uint64 (see _level_masks): byte j holds bits 8j..8j+7.
     by_byte = reached.view(np.uint8).reshape(-1, 8)
-    caps = np.full(len(reached), query.level_base, dtype=np.float64)
+    caps = np.full(len(reached), base, dtype=np.float64)
     for byte in range(8):
         caps += weights[byte][by_byte[:, byte]]
     return caps

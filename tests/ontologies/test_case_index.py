@@ -712,3 +712,26 @@ def test_methods_without_bounds_score_every_row(real_hpo: Ontology, method: str)
     assert not statistics.pruned
     assert statistics.exact_rows == 200
     assert hits == index.search(FullScoring(scorer), query, limit=20)
+
+
+def test_with_few_eligible_rows_the_search_scores_them_without_bounds_and_ranks_the_same(
+    real_hpo: Ontology,
+) -> None:
+    cases = real_cases(real_hpo, 3000, seed=43)
+    index = CaseIndex.build(cases, hpo_release=real_hpo.release)
+    scorer = PhenotypeScorer(real_hpo)
+    query_case = next(case for case in cases if case.genes)
+    query = scorer.prepare(query_case.observed)
+    gene = query_case.genes[0]
+
+    hits, statistics = index.search_with_statistics(
+        scorer, query, query_genes=[gene], require_shared_gene=True, limit=20
+    )
+
+    sharing = sum(gene in case.genes for case in cases)
+    assert 0 < sharing <= 2048
+    assert statistics.exact_rows == statistics.eligible_rows == sharing
+    assert "levels" not in query.level_cache  # no bound was computed
+    assert hits == index.search(
+        FullScoring(scorer), query, query_genes=[gene], require_shared_gene=True, limit=20
+    )
