@@ -157,7 +157,9 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            # Best a database of its own: clearing a Redis cache is FLUSHDB, which on the
+            # broker's database would also drop every queued task.
+            "LOCATION": env_str("REDIS_CACHE_URL", REDIS_URL),
             # Distinct per node when several nodes share one Redis (rate limits, cached metrics).
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "matchmaker"),
         }
@@ -247,6 +249,8 @@ FEDERATION_QUEUE = env_str("FEDERATION_QUEUE", "")
 # Circuit breaker: after this many failures in a row a peer is skipped for COOLDOWN seconds.
 FEDERATION_CIRCUIT_FAILURES = env_int("FEDERATION_CIRCUIT_FAILURES", 5)
 FEDERATION_CIRCUIT_COOLDOWN_SECONDS = env_float("FEDERATION_CIRCUIT_COOLDOWN_SECONDS", 900)
+# A peer query still waiting this long after its search began lost its task: it is queued again.
+FEDERATION_STALLED_SECONDS = env_float("FEDERATION_STALLED_SECONDS", 7200)
 # Shared cases are searched again at the peers every this many days, a batch per beat run.
 FEDERATION_RESEARCH_DAYS = env_float("FEDERATION_RESEARCH_DAYS", 7)
 FEDERATION_RESEARCH_BATCH = env_int("FEDERATION_RESEARCH_BATCH", 1000)
@@ -291,6 +295,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Every ten minutes: queue the next batch of shared cases due for a new search at the peers.
     "research-due-cases": {
         "task": "matchmaker.federation.tasks.research_due_cases",
+        "schedule": 600.0,
+    },
+    # Every ten minutes: queue again the peer queries whose task was lost.
+    "requeue-stalled-searches": {
+        "task": "matchmaker.federation.tasks.requeue_stalled_searches",
         "schedule": 600.0,
     },
     # Every ten minutes: e-mail new matches whose notification could not be queued at the time.

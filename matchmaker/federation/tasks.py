@@ -51,6 +51,14 @@ def query_peer(self: Task, case_id: int, peer_id: int, generation: int) -> str |
 
 
 @shared_task(acks_late=True)
+def requeue_stalled_searches() -> int:
+    """Periodic: ask again where a peer query's task was lost (the search still says waiting)."""
+    from matchmaker.federation.services import outbound
+
+    return outbound.requeue_stalled_searches()
+
+
+@shared_task(acks_late=True)
 def research_due_cases() -> int:
     """Periodic: search the peers again for shared cases not searched for a while."""
     from matchmaker.federation.services import outbound

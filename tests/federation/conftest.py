@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import uuid
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from matchmaker.federation.models import Peer
@@ -20,11 +19,18 @@ MME_V1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache() -> Iterator[None]:
-    """Rate-limit counters and cached metrics live in the cache: start each test without them."""
-    cache.clear()
-    yield
-    cache.clear()
+def _own_cache(settings: Any) -> None:
+    """Each test gets an empty cache of its own (rate-limit counters, cached metrics).
+
+    Not `cache.clear()`: on Redis that is FLUSHDB, which would also empty the Celery queues the
+    other test processes and their workers are using.
+    """
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"federation-test-{uuid.uuid4()}",
+        }
+    }
 
 
 @pytest.fixture

@@ -400,3 +400,20 @@ def test_saving_a_shared_case_fans_out_to_every_peer_through_celery(
     assert Match.objects.filter(case=case, direction="outgoing").count() == 1
     sent = json.loads(good.requests[0].body)
     assert sent["patient"]["id"] == case.public_id
+
+
+def test_a_peer_query_whose_task_was_lost_is_queued_again(
+    eager_tasks, serve, shared_case, settings, django_capture_on_commit_callbacks
+):
+    node = serve(answering(remote_result("far-1")))
+    peer_at(node, "Far Node")
+    generation = search_in_process(shared_case, django_capture_on_commit_callbacks)
+    outbound.start_peer_search(shared_case.pk, generation)  # its query_peer task never runs
+
+    assert outbound.requeue_stalled_searches() == 0  # not stalled yet
+    later = timezone.now() + datetime.timedelta(seconds=settings.FEDERATION_STALLED_SECONDS + 60)
+    with time_machine.travel(later):
+        assert outbound.requeue_stalled_searches() == 1
+
+    assert statuses(shared_case)["Far Node"][:2] == ("answered", 1)
+    assert len(node.requests) == 1

@@ -20,10 +20,13 @@ from tests.conftest import REPO_ROOT, wait_until
 from tests.factories import make_case
 from tests.federation.fake_peers import FakeNodeHandler, answering, remote_result
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("REDIS_URL"),
-    reason="needs Redis and real workers (runs in the PostgreSQL + Redis pass of .ci/run)",
-)
+pytestmark = [
+    pytest.mark.alone,
+    pytest.mark.skipif(
+        not os.environ.get("REDIS_URL"),
+        reason="needs Redis and real workers (runs in the PostgreSQL + Redis pass of .ci/run)",
+    ),
+]
 
 
 def _start_worker(queue: str, log: Path) -> subprocess.Popen[bytes]:

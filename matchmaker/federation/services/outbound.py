@@ -445,3 +445,24 @@ def research_due_cases(*, limit: int | None = None) -> int:
     for case_id in ids:
         request_peer_search(case_id, delay_seconds=0)
     return len(ids)
+
+
+def requeue_stalled_searches() -> int:
+    """Queue again the peer queries still waiting long after every retry should have ended.
+
+    A query's task can be lost (a broker restarted without persistence, a delayed retry dropped);
+    its search would then say "waiting" forever. The task is idempotent, so asking again is safe.
+    """
+    cutoff = timezone.now() - datetime.timedelta(seconds=settings.FEDERATION_STALLED_SECONDS)
+    stalled = list(
+        PeerSearch.objects.filter(status=PeerSearch.Status.WAITING, requested_at__lt=cutoff)
+        .values_list("case_id", "peer_id", "generation")
+        .order_by("requested_at")[:1000]
+    )
+    from matchmaker.federation import tasks  # the tasks import this module
+
+    for case_id, peer_id, generation in stalled:
+        tasks.query_peer.apply_async(
+            (case_id, peer_id, generation), queue=settings.FEDERATION_QUEUE or None
+        )
+    return len(stalled)
