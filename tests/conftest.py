@@ -121,8 +121,6 @@ def celery_worker_process(
     if settings.CELERY_TASK_ALWAYS_EAGER:
         yield None
         return
-    from django.db import connection
-
     worker_name = os.environ.get("PYTEST_XDIST_WORKER", "main")
     queue = f"tests-{worker_name}-{os.getpid()}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue
@@ -130,49 +128,62 @@ def celery_worker_process(
 
     app.conf.task_default_queue = queue
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    environment = {
+    environment = worker_environment(
+        queue,
+        tmp_path_factory.mktemp("index") / "case-index.npz",
+        # Transient peer failures are retried within the test's patience.
+        FEDERATION_RETRY_BACKOFF_SECONDS="0.2",
+        FEDERATION_MAX_RETRIES="1",
+    )
+    worker = start_celery_worker(queue, log, environment=environment)
+    try:
+        yield queue
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def worker_environment(queue: str, index_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a Celery worker serving this test process's database on `queue`."""
+    from django.db import connection
+
+    return {
         **os.environ,
         "POSTGRES_DB": connection.settings_dict["NAME"],
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "GENE_CATALOGUE_PATH": str(settings.GENE_CATALOGUE_PATH),
-        "CASE_INDEX_PATH": str(tmp_path_factory.mktemp("index") / "case-index.npz"),
-        # Transient peer failures are retried within the test's patience.
-        "FEDERATION_RETRY_BACKOFF_SECONDS": "0.2",
-        "FEDERATION_MAX_RETRIES": "1",
+        "CASE_INDEX_PATH": str(index_path),
+        **extra,
     }
-    with log.open("w") as output:
+
+
+def start_celery_worker(
+    queue: str,
+    log: Path,
+    *,
+    environment: dict[str, str],
+    pool: tuple[str, ...] = ("--pool", "solo"),
+    hostname: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """`celery -A matchmaker worker` on `queue`, logging to `log`, once it says it is ready."""
+    with log.open("wb") as output:
         worker = subprocess.Popen(  # noqa: S603 (fixed arguments)
             [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "matchmaker",
-                "worker",
-                "--pool",
-                "solo",
-                "--queues",
-                queue,
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{queue}@%h",
+                sys.executable, "-m", "celery", "-A", "matchmaker", "worker", *pool,
+                "--queues", queue, "--loglevel", "INFO", "--hostname", f"{hostname or queue}@%h",
             ],
             cwd=REPO_ROOT,
             env=environment,
             stdout=output,
             stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "ready" not in log.read_text():
-            if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not start:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield queue
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "ready" not in log.read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise RuntimeError(f"the Celery worker did not start:\n{log.read_text()}")
+        time.sleep(0.2)
+    return worker
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0) -> bool:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.conftest import REPO_ROOT, wait_until
+from tests.conftest import REPO_ROOT, start_celery_worker, wait_until
 from tests.federation.fake_peers import closed_port
 
 # No Django test database here: each node migrates its own, in its own process.
@@ -89,30 +89,14 @@ class Node:
         self.processes.append(web)
         if self.environment.get("REDIS_URL"):
             queue = self.environment["CELERY_TASK_DEFAULT_QUEUE"]
-            worker_log = log_dir / f"{self.name}-worker.log"
             self.processes.append(
-                self._spawn(
-                    [
-                        "-m",
-                        "celery",
-                        "-A",
-                        "matchmaker",
-                        "worker",
-                        "--pool",
-                        "threads",
-                        "--concurrency",
-                        "4",
-                        "--queues",
-                        queue,
-                        "--hostname",
-                        f"{queue}@%h",
-                        "--loglevel",
-                        "INFO",
-                    ],
-                    worker_log,
+                start_celery_worker(
+                    queue,
+                    log_dir / f"{self.name}-worker.log",
+                    environment=self.environment,
+                    pool=("--pool", "threads", "--concurrency", "4"),
                 )
             )
-            assert wait_until(lambda: "ready" in worker_log.read_text(), timeout=60)
         assert wait_until(self._answers, timeout=60), (log_dir / f"{self.name}-web.log").read_text()
 
     def _spawn(self, arguments: list[str], log: Path) -> subprocess.Popen[bytes]:

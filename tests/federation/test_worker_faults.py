@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from matchmaker.federation.models import PeerSearch
 from matchmaker.federation.services import add_peer
 from matchmaker.matching.models import Match
-from tests.conftest import REPO_ROOT, wait_until
+from tests.conftest import start_celery_worker, wait_until, worker_environment
 from tests.factories import make_case
 from tests.federation.fake_peers import FakeNodeHandler, answering, remote_result
 
@@ -30,33 +28,15 @@ pytestmark = [
 
 
 def _start_worker(queue: str, log: Path) -> subprocess.Popen[bytes]:
-    from django.db import connection
-
-    environment = {
-        **os.environ,
-        "POSTGRES_DB": connection.settings_dict["NAME"],
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "GENE_CATALOGUE_PATH": str(settings.GENE_CATALOGUE_PATH),
-        "CASE_INDEX_PATH": str(log.with_suffix(".npz")),
+    environment = worker_environment(
+        queue,
+        log.with_suffix(".npz"),
         # What a dead worker had taken is handed out again after 3 s, not two hours.
-        "CELERY_VISIBILITY_TIMEOUT": "3",
-        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
-        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
-    }
-    with log.open("wb") as output:
-        worker = subprocess.Popen(  # noqa: S603 (fixed arguments)
-            [
-                sys.executable, "-m", "celery", "-A", "matchmaker", "worker",
-                "--pool", "solo", "--queues", queue, "--loglevel", "INFO",
-                "--hostname", f"{log.stem}@%h",
-            ],
-            cwd=REPO_ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    assert wait_until(lambda: "ready" in log.read_text(), timeout=60), log.read_text()
-    return worker
+        CELERY_VISIBILITY_TIMEOUT="3",
+        CELERY_UNACKED_RESTORE_INTERVAL="1",
+        CELERY_UNACKED_RESTORE_THROTTLE="1",
+    )
+    return start_celery_worker(queue, log, environment=environment, hostname=log.stem)
 
 
 @pytest.fixture
