@@ -183,11 +183,13 @@ def query_peer(
     if peer.circuit_open_until is not None and peer.circuit_open_until > now:
         return _finish(search, PeerSearch.Status.SKIPPED, f"{peer.name} is failing; not asked")
 
-    patient = mme_patient_of_case(
+    # With its children: what is sent now is also what its answer is explained against.
+    case = (
         Case.objects.prefetch_related("features", "genomic_features", "disorders")
         .select_related("institution")
         .get(pk=case.pk)
     )
+    patient = mme_patient_of_case(case)
     if patient is None:
         return _finish(search, PeerSearch.Status.FAILED, "the case has no contact to send")
     body = {
@@ -201,7 +203,7 @@ def query_peer(
     try:
         answer = client.match(peer, body)
     except PeerError as error:
-        _record_peer_failure(peer, error, case=case, body=body)
+        _record_peer_failure(peer, error, case=case)
         if error.transient and not final_attempt:
             PeerSearch.objects.filter(pk=search.pk).update(detail=f"retrying: {error.reason}")
             raise RetryableSearchError(error.reason, retry_after=error.retry_after) from None
@@ -218,10 +220,9 @@ def query_peer(
                 latency_ms=(time.perf_counter() - started) * 1000,
             ),
             case=case,
-            body=body,
         )
         return _finish(search, PeerSearch.Status.FAILED, f"internal error: {type(error).__name__}")
-    return _record_answer(search, answer, body=body)
+    return _record_answer(search, case, answer)
 
 
 @functools.cache
@@ -240,7 +241,7 @@ def _finish(
     return PeerSearchOutcome(search.peer.name, status, detail, count)
 
 
-def _record_peer_failure(peer: Peer, error: PeerError, *, case: Case, body: dict[str, Any]) -> None:
+def _record_peer_failure(peer: Peer, error: PeerError, *, case: Case) -> None:
     now = timezone.now()
     Peer.objects.filter(pk=peer.pk).update(
         consecutive_failures=F("consecutive_failures") + 1,
@@ -283,14 +284,11 @@ def _alert_admins_once(peer: Peer, reason: str) -> None:
     )
 
 
-def _record_answer(
-    search: PeerSearch, answer: PeerAnswer, *, body: dict[str, Any]
-) -> PeerSearchOutcome:
-    case, peer = search.case, search.peer
+def _record_answer(search: PeerSearch, case: Case, answer: PeerAnswer) -> PeerSearchOutcome:
+    """`case`: the search's case with its features and genes, as it was sent."""
+    peer = search.peer
     # Explaining reads the ontology and gene catalogue: do it before taking any row lock.
-    own_query = matching.query_of_case(
-        Case.objects.prefetch_related("features", "genomic_features").get(pk=case.pk)
-    )
+    own_query = matching.query_of_case(case)
     explanations = {
         result.patient_id: _explain_remote(own_query, result) for result in answer.results
     }
