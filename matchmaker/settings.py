@@ -76,6 +76,8 @@ SITE_ROOT = env_str("SITE_ROOT", "http://127.0.0.1:8000")
 CASE_PUBLIC_ID_PREFIX = env_str("CASE_PUBLIC_ID_PREFIX", "MM")
 
 INSTALLED_APPS = [
+    # First, so its registration/ templates (login, password reset) win over the admin's.
+    "matchmaker.web",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -88,7 +90,6 @@ INSTALLED_APPS = [
     "matchmaker.cases",
     "matchmaker.matching",
     "matchmaker.federation",
-    "matchmaker.web",
 ]
 
 MIDDLEWARE = [
@@ -115,6 +116,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "matchmaker.web.context_processors.membership",
             ],
         },
     },
@@ -350,4 +352,15 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_HTTPONLY = True
+# Clinicians' sessions: a working day at most, and gone when the browser closes (shared ward PCs).
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Pages send the CSRF token in a header (htmx) or a form field; no script needs the cookie.
+CSRF_COOKIE_HTTPONLY = True
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "case-list"
+LOGOUT_REDIRECT_URL = "login"
+# A password-reset link works for this long (seconds): one working day.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 24 * 3600)
 X_FRAME_OPTIONS = "DENY"

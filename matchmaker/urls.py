@@ -3,7 +3,6 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 admin.site.site_header = "matchmaker administration"
@@ -19,6 +18,5 @@ urlpatterns = [
         staff_member_required(SpectacularSwaggerView.as_view(url_name="schema")),
         name="api-docs",
     ),
-    # Until the clinicians' pages exist, the admin is the node's front door.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", include("matchmaker.web.urls")),
 ]

@@ -245,6 +245,13 @@ class Ontology:
         row = self.ancestor_indices[self.ancestor_indptr[index] : self.ancestor_indptr[index + 1]]
         return frozenset(self.term_ids[i] for i in row.tolist())
 
+    def descendants(self, hpo_id: str) -> frozenset[str]:
+        """All terms below a current term, the term itself included (one scan of the closure)."""
+        index = self.index_of(hpo_id)
+        positions = np.flatnonzero(self.ancestor_indices == index)
+        rows = np.searchsorted(self.ancestor_indptr, positions, side="right") - 1
+        return frozenset(self.term_ids[i] for i in rows.tolist())
+
     def is_a(self, hpo_id: str, ancestor_id: str) -> bool:
         """Whether ``ancestor_id`` is ``hpo_id`` or one of its is_a ancestors."""
         index, ancestor = self.index_of(hpo_id), self.index_of(ancestor_id)

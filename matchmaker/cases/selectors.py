@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from matchmaker.cases.models import Case
+from matchmaker.cases.models import Case, Institution, Membership
 from matchmaker.cases.records import (
     CaseRecord,
     ContactRecord,
@@ -16,6 +17,37 @@ from matchmaker.cases.records import (
     VariantRecord,
 )
 from ontologies.hpo import Ontology, UnknownTermError
+
+
+def membership_of(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
+    """The user's place in an institution; None for anonymous users and staff without one."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    try:
+        return Membership.objects.select_related("institution").get(user_id=user.pk)
+    except Membership.DoesNotExist:
+        return None
+
+
+def institution_of(user: AbstractBaseUser | AnonymousUser) -> Institution | None:
+    membership = membership_of(user)
+    return membership.institution if membership else None
+
+
+def is_institution_admin(user: AbstractBaseUser | AnonymousUser) -> bool:
+    membership = membership_of(user)
+    return membership is not None and membership.role == Membership.Role.ADMIN
+
+
+def cases_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Case]:
+    """The cases a clinician may read and edit: those of their own institution, nothing else.
+
+    Staff without a membership see none here; they work in the admin.
+    """
+    institution = institution_of(user)
+    if institution is None:
+        return Case.objects.none()
+    return Case.objects.filter(institution=institution)
 
 
 def iterate_cases_with_details(cases: QuerySet[Case], *, chunk_size: int = 2000) -> Iterator[Case]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -143,3 +144,32 @@ class Match(models.Model):
     def __str__(self) -> str:
         other = self.matched_case_id or self.remote_patient_id
         return f"{self.case_id} ~ {other} ({self.score:.2f})"
+
+
+class MatchEvent(models.Model):
+    """One triage step on a match: who changed its status or notes, when, and to what.
+
+    The history a clinician reads under a match; never edited, only appended by
+    `matching.services.triage_match`.
+    """
+
+    match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(auto_now_add=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    from_status = models.CharField(max_length=16, choices=Match.Status.choices)
+    to_status = models.CharField(max_length=16, choices=Match.Status.choices)
+    # The notes as they stood after this step (the full text, so the history reads on its own).
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["match", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.match_id}: {self.from_status} -> {self.to_status}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,14 +13,17 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from matchmaker.cases.models import Case
+from matchmaker.lib.errors import FieldValidationError
 from matchmaker.matching import tasks
 from matchmaker.matching.genotype import VariantCall, compare_genotypes
 from matchmaker.matching.index import get_case_index, record_index_change
-from matchmaker.matching.models import Match
+from matchmaker.matching.models import Match, MatchEvent
 from matchmaker.matching.ontology import get_hpo
 from ontologies.similarity import PhenotypeExplanation, PhenotypeScorer, combine_scores
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
     from matchmaker.cases.services.validation import ValidatedCase
 
 # Extra candidates fetched from the index so that variant evidence can re-order the top results.
@@ -369,5 +372,43 @@ def note_case_changed(
     record_index_change(first_case_id, last_case_id)
     if rematch:
         last = first_case_id if last_case_id is None else last_case_id
-        for case_id in range(first_case_id, last + 1):
-            transaction.on_commit(functools.partial(tasks.run_matching.delay, case_id))
+        queue_matching(range(first_case_id, last + 1))
+
+
+def queue_matching(case_ids: Iterable[int]) -> None:
+    """Match each case against the local cases, in a task queued after the transaction commits."""
+    for case_id in case_ids:
+        transaction.on_commit(functools.partial(tasks.run_matching.delay, case_id))
+
+
+MAX_NOTES_LENGTH = 10_000
+
+
+@transaction.atomic
+def triage_match(
+    match: Match, *, status: str, notes: str, by: AbstractBaseUser | None
+) -> MatchEvent | None:
+    """Set a match's triage status and notes, appending the step to its history.
+
+    Returns the new history entry, or None when nothing changed. Raises `FieldValidationError`
+    naming `status` or `notes` for a value the match cannot take (nothing is changed then).
+    """
+    errors = []
+    if status not in Match.Status.values:
+        errors.append(
+            ("status", f"must be one of {', '.join(Match.Status.values)}, not {status!r}")
+        )
+    if len(notes) > MAX_NOTES_LENGTH:
+        errors.append(("notes", f"is longer than {MAX_NOTES_LENGTH} characters"))
+    if errors:
+        raise FieldValidationError(errors)
+    # Lock the row: two clinicians triaging at once must each see the other's step in the history.
+    current = Match.objects.select_for_update().get(pk=match.pk)
+    if current.status == status and current.notes == notes:
+        return None
+    event = MatchEvent.objects.create(
+        match=current, by=by, from_status=current.status, to_status=status, notes=notes
+    )
+    Match.objects.filter(pk=match.pk).update(status=status, notes=notes)
+    match.status, match.notes = status, notes
+    return event

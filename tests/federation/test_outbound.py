@@ -237,7 +237,11 @@ def test_ten_quick_edits_make_one_search(
 
     with django_capture_on_commit_callbacks(execute=False) as queued:
         for number in range(10):
-            update_case(shared_case, make_record(label=f"fam12-proband-v{number}"))
+            last = number == 9
+            update_case(
+                shared_case,
+                make_record(label=f"fam12-proband-v{number}", sex="MALE" if last else "FEMALE"),
+            )
 
     # Each edit queued a search; run them all, in order, as the worker would after the delay.
     searches = [callback for callback in queued if "_queue_search" in repr(callback)]
@@ -247,7 +251,10 @@ def test_ten_quick_edits_make_one_search(
             callback()
 
     assert len(node.requests) == 1
-    assert node.requests[0].json()["patient"]["label"] == "fam12-proband-v9"
+    # The last edit is what was sent (and never the label, which stays home).
+    sent = node.requests[0].json()["patient"]
+    assert sent["sex"] == "MALE"
+    assert "label" not in sent
 
 
 def test_a_withdrawn_or_unconsented_case_is_never_sent(

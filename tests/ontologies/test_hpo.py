@@ -644,3 +644,11 @@ def test_real_cache_round_trip(
         assert loaded.search(query) == real_hpo.search(query)
     assert loaded.resolve("HP:0000057") == real_hpo.resolve("HP:0000057")
     assert loaded.disease_genes["OMIM:154700"] == real_hpo.disease_genes["OMIM:154700"]
+
+
+def test_descendants_are_reflexive_and_the_inverse_of_ancestors(mini_hpo: Ontology) -> None:
+    assert mini_hpo.descendants("HP:0000252") == {"HP:0000252"}
+    assert "HP:0000252" in mini_hpo.descendants("HP:0000240")
+    assert mini_hpo.descendants("HP:0000001") == set(mini_hpo.term_ids)
+    for hpo_id in mini_hpo.term_ids:
+        assert all(hpo_id in mini_hpo.ancestors(below) for below in mini_hpo.descendants(hpo_id))

@@ -17,6 +17,7 @@ from matchmaker.cases.interchange.documents import (
     JSON_LINES_SUFFIXES,
     SourceDocument,
     read_documents,
+    read_stream,
 )
 from matchmaker.cases.interchange.fields import CHROMOSOMES
 from matchmaker.cases.interchange.mme_reader import case_record_from_mme_patient
@@ -44,4 +45,5 @@ __all__ = [
     "mme_patient_from_case_record",
     "phenopacket_from_case_record",
     "read_documents",
+    "read_stream",
 ]

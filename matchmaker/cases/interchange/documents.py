@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from matchmaker.cases.interchange.fields import json_type
 from matchmaker.cases.records import RecordFormatError
@@ -52,23 +51,34 @@ def read_documents(path: Path) -> Iterator[SourceDocument]:
 
 
 def _read_file(path: Path, *, origin: str) -> Iterator[SourceDocument]:
-    is_json_lines = path.name.lower().removesuffix(".gz").endswith(JSON_LINES_SUFFIXES)
     with path.open("rb") as raw:
-        is_gzipped = raw.read(2) == _GZIP_MAGIC
-        raw.seek(0)
-        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzipped else raw
-        try:
-            if is_json_lines:
-                yield from _read_json_lines(stream, origin=origin)
-            else:
-                yield from _read_json_file(stream, origin=origin)
-        except (OSError, EOFError, zlib.error) as error:
-            # A truncated or corrupt gzip stream: what was read so far stands, the rest of this
-            # file is lost, and the next file is still read.
-            yield _failed(origin, f"cannot read the rest of the file ({error})")
+        yield from read_stream(raw, name=path.name, origin=origin)
 
 
-def _read_json_lines(stream: io.BufferedIOBase, *, origin: str) -> Iterator[SourceDocument]:
+def read_stream(
+    raw: IO[bytes], *, name: str, origin: str | None = None
+) -> Iterator[SourceDocument]:
+    """Like `read_documents`, for one file already open (an upload); `name` decides JSON lines.
+
+    The stream must be seekable (Django's uploaded files are).
+    """
+    origin = name if origin is None else origin
+    is_json_lines = name.lower().removesuffix(".gz").endswith(JSON_LINES_SUFFIXES)
+    is_gzipped = raw.read(2) == _GZIP_MAGIC
+    raw.seek(0)
+    stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzipped else raw
+    try:
+        if is_json_lines:
+            yield from _read_json_lines(stream, origin=origin)
+        else:
+            yield from _read_json_file(stream, origin=origin)
+    except (OSError, EOFError, zlib.error) as error:
+        # A truncated or corrupt gzip stream: what was read so far stands, the rest of this
+        # file is lost, and the next file is still read.
+        yield _failed(origin, f"cannot read the rest of the file ({error})")
+
+
+def _read_json_lines(stream: IO[bytes], *, origin: str) -> Iterator[SourceDocument]:
     for number, raw_line in enumerate(stream, start=1):
         line_origin = f"{origin}:{number}"
         try:
@@ -87,7 +97,7 @@ def _read_json_lines(stream: io.BufferedIOBase, *, origin: str) -> Iterator[Sour
         yield _as_source_document(value, origin=line_origin)
 
 
-def _read_json_file(stream: io.BufferedIOBase, *, origin: str) -> Iterator[SourceDocument]:
+def _read_json_file(stream: IO[bytes], *, origin: str) -> Iterator[SourceDocument]:
     try:
         value = json.loads(stream.read().decode("utf-8-sig"))
     except UnicodeDecodeError as error:

@@ -158,6 +158,7 @@ def delete_case(case: Case) -> None:
 @dataclass(slots=True)
 class ImportReport:
     imported: int = 0
+    case_ids: list[int] = field(default_factory=list)  # of the cases imported, in input order
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (origin, reason)
     notes: list[tuple[str, str]] = field(default_factory=list)  # (origin, note)
 
@@ -172,12 +173,17 @@ def import_case_records(
     ownership: CaseOwnership,
     batch_size: int = 1000,
     drop_unknown_terms: bool = False,
+    match_each: bool = False,
 ) -> ImportReport:
     """Import many cases, each all-or-nothing: a document with any problem is reported, not stored.
 
     `items` pairs an origin (file and line) with a parsed record or the error that parsing gave.
     Valid cases are written in batches with the bulk writer, one transaction per batch; a label
     that already exists in the institution (or twice in the input) rejects that document.
+
+    Bulk loads are indexed but not matched: thousands of matching runs would swamp the workers.
+    With `match_each` (an upload of a few cases by a clinician) each new case is matched, and
+    searched at the peers when consented, as if entered by hand.
     """
     report = ImportReport()
     ontology, genes = get_hpo(), get_gene_catalogue()
@@ -207,7 +213,14 @@ def import_case_records(
                 fresh.append(validated)
                 report.notes.extend((origin, note) for note in validated.notes)
         with transaction.atomic():
-            report.imported += bulk_insert_cases(fresh, ownership)
+            case_ids = bulk_insert_cases(fresh, ownership)
+            if match_each:
+                matching.queue_matching(case_ids)
+                if ownership.consented:
+                    for case_id in case_ids:
+                        federation.request_peer_search(case_id)
+        report.imported += len(case_ids)
+        report.case_ids.extend(case_ids)
         batch.clear()
 
     for origin, item in items:

@@ -124,14 +124,16 @@ def write_case_children(case: Case, validated: ValidatedCase) -> None:
     Disorder.objects.bulk_create(Disorder(case=case, **row) for row in disorder_rows(validated))
 
 
-def bulk_insert_cases(validated_cases: Sequence[ValidatedCase], ownership: CaseOwnership) -> int:
-    """Insert many new cases with raw COPY (PostgreSQL) or executemany (SQLite); return the count.
+def bulk_insert_cases(
+    validated_cases: Sequence[ValidatedCase], ownership: CaseOwnership
+) -> list[int]:
+    """Insert many new cases with raw COPY (PostgreSQL) or executemany (SQLite); return their ids.
 
     The caller holds the transaction. Labels must already be known to be free in the institution.
     Case ids are reserved up front so the child rows can be written without reading anything back.
     """
     if not validated_cases:
-        return 0
+        return []
     now = timezone.now()
     case_ids = _reserve_case_ids(len(validated_cases))
     owner_id = ownership.owner.pk if ownership.owner is not None else None
@@ -167,7 +169,7 @@ def bulk_insert_cases(validated_cases: Sequence[ValidatedCase], ownership: CaseO
     # Bulk loads (imports, demo data) are indexed but not matched one by one: thousands of
     # matching runs would swamp the workers; the periodic re-match covers them.
     record_index_change(case_ids[0], case_ids[-1])
-    return len(case_rows)
+    return case_ids
 
 
 def _reserve_case_ids(count: int) -> list[int]:

@@ -121,13 +121,13 @@ def generate_synthetic_cases(
         batch.append(validated)
         if len(batch) >= batch_size:
             with transaction.atomic():
-                inserted += bulk_insert_cases(batch, ownership)
+                inserted += len(bulk_insert_cases(batch, ownership))
             batch.clear()
             if progress is not None:
                 progress(inserted)
     if batch:
         with transaction.atomic():
-            inserted += bulk_insert_cases(batch, ownership)
+            inserted += len(bulk_insert_cases(batch, ownership))
         if progress is not None:
             progress(inserted)
     return inserted

@@ -167,13 +167,14 @@ def _patient_field(name: str) -> str:
 
 
 def mme_patient_of_case(case: Case) -> dict[str, Any] | None:
-    """Our case as an MME patient for a peer: public id, label, contact and the shared data.
+    """Our case as an MME patient for a peer: public id, contact and the shared data.
 
+    Never the label: it is the owning team's own handle, and peers see only the public id.
     Genes go out as Ensembl ids where known (MME recommends them), with the symbol in
     `_geneName`. Free-form extras stay home. A case without a usable contact falls back to its
     institution's; None (and a log line) if there is still no way to reach anyone.
     """
-    record = dataclasses.replace(case_record_of(case, ontology=get_hpo()), extra={})
+    record = dataclasses.replace(case_record_of(case, ontology=get_hpo()), label="", extra={})
     contact = record.contact
     if not contact.name or not (contact.href or contact.email):
         institution = case.institution

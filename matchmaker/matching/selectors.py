@@ -1,0 +1,52 @@
+"""Reads of matches, scoped to what a clinician may see and prefetched for list pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Q, QuerySet
+
+from matchmaker.cases.selectors import institution_of
+from matchmaker.matching.models import Match
+
+
+def matches_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Match]:
+    """Matches of the cases of the user's institution (each owner triages their own copy)."""
+    institution = institution_of(user)
+    if institution is None:
+        return Match.objects.none()
+    return Match.objects.filter(case__institution=institution)
+
+
+def current_matches_of(case_id: int) -> QuerySet[Match]:
+    """A case's matches that the last searches still found, best first, ready to list."""
+    return (
+        Match.objects.filter(case_id=case_id, removed_at__isnull=True)
+        .select_related("matched_case", "matched_case__institution", "peer")
+        .order_by("-score", "id")
+    )
+
+
+def new_match_counts(case_ids: Iterable[int]) -> dict[int, int]:
+    """How many current, untriaged matches each case has (cases without any are left out).
+
+    One grouped query over the (case, status) index, for the cases of one list page.
+    """
+    rows = (
+        Match.objects.filter(
+            case_id__in=list(case_ids), status=Match.Status.NEW, removed_at__isnull=True
+        )
+        .values("case_id")
+        .annotate(count=Count("id"))
+    )
+    return {row["case_id"]: row["count"] for row in rows}
+
+
+def has_new_matches() -> Q:
+    """A filter on cases: at least one current, untriaged match."""
+    return Q(
+        id__in=Match.objects.filter(status=Match.Status.NEW, removed_at__isnull=True).values(
+            "case_id"
+        )
+    )

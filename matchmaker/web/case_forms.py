@@ -1,0 +1,359 @@
+"""The case entry form: what a clinician types, turned into a `CaseRecord` for the case services.
+
+The form checks only the shape of what was typed; whether a term exists or a gene is known is
+decided by `cases.services` (one validator for every way a case arrives), whose errors name
+record fields (`features[2].id`, `genomicFeatures[0].gene.id`). `place_errors` puts each of those
+next to the control it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from django import forms
+from django.forms import BaseFormSet, formset_factory
+
+from matchmaker.cases.models import Case
+from matchmaker.cases.records import (
+    CaseRecord,
+    ContactRecord,
+    DisorderRecord,
+    FeatureRecord,
+    GenomicFeatureRecord,
+    VariantRecord,
+)
+from matchmaker.cases.services.validation import INHERITANCE_ROOT, ONSET_ROOT
+from matchmaker.matching.ontology import get_hpo
+
+_HPO_ID = re.compile(r"^HP:\d{7}$")
+_DISORDER_SPLIT = re.compile(r"[\s,;]+")
+_RECORD_FIELD = re.compile(
+    r"^(?P<list>features|genomicFeatures|disorders)\[(?P<index>\d+)\](?P<rest>.*)$"
+)
+
+CONSENT_STATEMENT = (
+    "The patient (or their guardian) consented to matching with other Matchmaker Exchange "
+    "nodes. Only this case's public id, phenotype terms, candidate genes and variants, sex, "
+    "onset, inheritance, diagnosis codes and the contact below are sent to peers we trust; "
+    "never the label, and never anything else from the record."
+)
+
+
+def _choices_under(root: str) -> list[tuple[str, str]]:
+    """The terms below `root` (an onset or inheritance branch of the HPO), as form choices."""
+    ontology = get_hpo()
+    terms = sorted(ontology.descendants(root) - {root}, key=ontology.label)
+    return [("", "Not stated"), *((hpo_id, ontology.label(hpo_id)) for hpo_id in terms)]
+
+
+class TermListField(forms.Field):
+    """HPO ids from the term picker's hidden inputs; any well-formed id passes.
+
+    Whether the HPO has the term is for the case service to say (one validator for every way a
+    case arrives), so an unknown id comes back as an error naming it, with the other terms kept.
+    """
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[str]:
+        terms: list[str] = []
+        for raw in value or []:
+            hpo_id = str(raw).strip().upper()
+            if not _HPO_ID.match(hpo_id):
+                raise forms.ValidationError(f"{raw!r} is not an HPO id like HP:0001250")
+            if hpo_id not in terms:
+                terms.append(hpo_id)
+        return terms
+
+
+class CaseForm(forms.Form):
+    label = forms.CharField(
+        max_length=255,
+        help_text="A pseudonymous label your team recognises, e.g. <em>fam12-proband</em>. "
+        "No names, dates of birth or record numbers: labels that look like identifiers are "
+        "refused. Never shown to other nodes.",
+    )
+    sex = forms.ChoiceField(
+        choices=[("", "Not stated"), *((value, label) for value, label in Case.Sex.choices)],
+        required=False,
+    )
+    age_of_onset = forms.ChoiceField(label="Age of onset", required=False)
+    inheritance_mode = forms.ChoiceField(label="Mode of inheritance", required=False)
+    # Filled by the term picker: one hidden input per chosen term, named by its state.
+    observed_terms = TermListField(required=False)
+    excluded_terms = TermListField(required=False)
+    disorders = forms.CharField(
+        label="Diagnosis codes",
+        required=False,
+        help_text="If the case is solved: OMIM, ORPHA or MONDO ids, separated by commas "
+        "(e.g. OMIM:615273).",
+    )
+    contact_name = forms.CharField(label="Contact name", max_length=255, required=False)
+    contact_email = forms.CharField(
+        label="Contact e-mail",
+        max_length=255,
+        required=False,
+        help_text="Who a matching clinician should write to. Left empty, your institution's "
+        "contact is used.",
+    )
+    contact_href = forms.CharField(
+        label="Contact URL", max_length=255, required=False, help_text="http(s) or mailto: URL."
+    )
+    external_matching_consent = forms.BooleanField(
+        label="Consent to external matching", required=False, help_text=CONSENT_STATEMENT
+    )
+    consent_note = forms.CharField(
+        label="Consent note",
+        max_length=255,
+        required=False,
+        help_text="Where the consent is documented (e.g. 'signed form in the genetics file').",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["age_of_onset"].choices = _choices_under(ONSET_ROOT)
+        self.fields["inheritance_mode"].choices = _choices_under(INHERITANCE_ROOT)
+
+    def clean_disorders(self) -> list[str]:
+        text = self.cleaned_data.get("disorders", "")
+        return [part.upper() for part in _DISORDER_SPLIT.split(text) if part]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        both = set(cleaned.get("observed_terms", [])) & set(cleaned.get("excluded_terms", []))
+        if both:
+            self.add_error(
+                "observed_terms",
+                f"{', '.join(sorted(both))} cannot be both observed and excluded",
+            )
+        return cleaned
+
+    def chosen_terms(self) -> list[dict[str, Any]]:
+        """The terms to show in the picker, with labels, in the order they were chosen."""
+        ontology = get_hpo()
+        data = self.data if self.is_bound else self.initial
+        chosen = []
+        for name, observed in (("observed_terms", True), ("excluded_terms", False)):
+            values = data.getlist(name) if hasattr(data, "getlist") else data.get(name, [])
+            for hpo_id in values:
+                try:
+                    label = ontology.label(hpo_id)
+                except LookupError:
+                    label = "(not a current HPO term)"
+                chosen.append({"hpo_id": hpo_id, "label": label, "observed": observed})
+        return chosen
+
+
+class GeneForm(forms.Form):
+    gene = forms.CharField(
+        label="Gene",
+        max_length=64,
+        required=False,
+        help_text="Symbol (NGLY1), HGNC id, Entrez id or Ensembl id.",
+    )
+    zygosity = forms.TypedChoiceField(
+        choices=[("", "Not stated"), ("1", "Heterozygous or hemizygous"), ("2", "Homozygous")],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    assembly = forms.ChoiceField(
+        choices=[("GRCh38", "GRCh38"), ("GRCh37", "GRCh37")], required=False, initial="GRCh38"
+    )
+    chromosome = forms.CharField(max_length=2, required=False)
+    position = forms.IntegerField(
+        label="Position",
+        min_value=1,
+        required=False,
+        help_text="1-based, as in a VCF file.",
+    )
+    reference_bases = forms.CharField(label="Ref", max_length=1000, required=False)
+    alternate_bases = forms.CharField(label="Alt", max_length=1000, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        has_variant = any(
+            cleaned.get(name) for name in ("chromosome", "position", "reference_bases")
+        ) or bool(cleaned.get("alternate_bases"))
+        if has_variant and not cleaned.get("gene"):
+            self.add_error("gene", "a variant needs its gene")
+        if has_variant:
+            for name in ("chromosome", "position"):
+                if not cleaned.get(name):
+                    self.add_error(name, "is required for a variant")
+        return cleaned
+
+    def genomic_feature(self) -> GenomicFeatureRecord | None:
+        data = self.cleaned_data
+        if not data.get("gene"):
+            return None
+        variant = None
+        if data.get("position"):
+            variant = VariantRecord(
+                assembly=data.get("assembly") or "GRCh38",
+                reference_name=data.get("chromosome", "").upper().removeprefix("CHR"),
+                start=data["position"] - 1,  # MME and our storage are 0-based
+                reference_bases=data.get("reference_bases", "").upper(),
+                alternate_bases=data.get("alternate_bases", "").upper(),
+            )
+        return GenomicFeatureRecord(
+            gene_id=data["gene"].strip(), variant=variant, zygosity=data.get("zygosity")
+        )
+
+
+class _GeneFormSet(BaseFormSet):  # type: ignore[type-arg]
+    pass
+
+
+GeneFormSet = formset_factory(GeneForm, formset=_GeneFormSet, extra=1, max_num=20)
+
+
+def record_from_forms(
+    form: CaseForm,
+    genes: BaseFormSet,
+    *,
+    previous: CaseRecord | None = None,  # type: ignore[type-arg]
+) -> tuple[CaseRecord, list[int]]:
+    """The record the forms describe, and the gene form index of each genomic feature.
+
+    Editing keeps what the form does not show (onsets of kept terms, external references,
+    pass-through fields, the test flag, variant types of unchanged genes).
+    """
+    data = form.cleaned_data
+    onsets = {f.hpo_id: f.onset_hpo_id for f in previous.features} if previous else {}
+    features = [
+        FeatureRecord(hpo_id=hpo_id, observed=True, onset_hpo_id=onsets.get(hpo_id, ""))
+        for hpo_id in data["observed_terms"]
+    ] + [
+        FeatureRecord(hpo_id=hpo_id, observed=False, onset_hpo_id=onsets.get(hpo_id, ""))
+        for hpo_id in data["excluded_terms"]
+    ]
+    previous_genes = {g.gene_id.upper(): g for g in previous.genomic_features} if previous else {}
+    genomic_features, gene_rows = [], []
+    for row, gene_form in enumerate(genes.forms):
+        feature = gene_form.genomic_feature()
+        if feature is None:
+            continue
+        before = previous_genes.get(feature.gene_id.upper())
+        if before is not None and before.variant == feature.variant:
+            feature = dataclasses.replace(
+                feature,
+                variant_type_id=before.variant_type_id,
+                variant_type_label=before.variant_type_label,
+            )
+        genomic_features.append(feature)
+        gene_rows.append(row)
+    previous_labels = {d.disorder_id: d.label for d in previous.disorders} if previous else {}
+    record = CaseRecord(
+        label=data["label"],
+        features=tuple(features),
+        genomic_features=tuple(genomic_features),
+        disorders=tuple(
+            DisorderRecord(disorder_id=d, label=previous_labels.get(d, ""))
+            for d in data["disorders"]
+        ),
+        contact=ContactRecord(
+            name=data["contact_name"],
+            institution=previous.contact.institution if previous else "",
+            href=data["contact_href"],
+            email=data["contact_email"],
+        ),
+        sex=data["sex"],
+        age_of_onset=data["age_of_onset"],
+        inheritance_mode=data["inheritance_mode"],
+        external_references=previous.external_references if previous else (),
+        extra=dict(previous.extra) if previous else {},
+        is_test=previous.is_test if previous else False,
+    )
+    return record, gene_rows
+
+
+def initial_from_case(
+    case: Case, record: CaseRecord
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Initial values of the case form and the gene forms, to edit a stored case."""
+    initial = {
+        "label": record.label,
+        "sex": record.sex,
+        "age_of_onset": record.age_of_onset,
+        "inheritance_mode": record.inheritance_mode,
+        "observed_terms": [f.hpo_id for f in record.features if f.observed],
+        "excluded_terms": [f.hpo_id for f in record.features if not f.observed],
+        "disorders": ", ".join(d.disorder_id for d in record.disorders),
+        "contact_name": record.contact.name,
+        "contact_email": record.contact.email,
+        "contact_href": record.contact.href,
+        "external_matching_consent": case.external_matching_consent,
+        "consent_note": case.consent_note,
+    }
+    genes = []
+    for feature in record.genomic_features:
+        row: dict[str, Any] = {"gene": feature.gene_id, "zygosity": feature.zygosity}
+        if feature.variant is not None:
+            row.update(
+                assembly=feature.variant.assembly,
+                chromosome=feature.variant.reference_name,
+                position=feature.variant.start + 1,
+                reference_bases=feature.variant.reference_bases,
+                alternate_bases=feature.variant.alternate_bases,
+            )
+        genes.append(row)
+    return initial, genes
+
+
+# Record field -> form field, for the errors that the case services name.
+_CASE_FIELDS = {
+    "label": "label",
+    "sex": "sex",
+    "ageOfOnset": "age_of_onset",
+    "inheritanceMode": "inheritance_mode",
+    "contact.email": "contact_email",
+    "contact.href": "contact_href",
+    "contact.name": "contact_name",
+    "features": "observed_terms",
+}
+_GENE_FIELDS = {
+    ".gene.id": "gene",
+    ".zygosity": "zygosity",
+    ".variant.assembly": "assembly",
+    ".variant.referenceName": "chromosome",
+    ".variant.start": "position",
+    ".variant.end": "position",
+    ".variant.referenceBases": "reference_bases",
+    ".variant.alternateBases": "alternate_bases",
+}
+
+
+def place_errors(
+    form: CaseForm,
+    genes: BaseFormSet,  # type: ignore[type-arg]
+    errors: Sequence[tuple[str, str]],
+    *,
+    record: CaseRecord,
+    gene_rows: Sequence[int],
+) -> None:
+    """Attach each service error to the control it concerns (the form's top when none fits)."""
+    for field, message in errors:
+        if field in _CASE_FIELDS:
+            form.add_error(_CASE_FIELDS[field], message)
+            continue
+        located = _RECORD_FIELD.match(field)
+        if located is None:
+            form.add_error(None, f"{field}: {message}" if field else message)
+            continue
+        index, rest = int(located["index"]), located["rest"]
+        if located["list"] == "features" and index < len(record.features):
+            feature = record.features[index]
+            name = "observed_terms" if feature.observed else "excluded_terms"
+            text = message if feature.hpo_id in message else f"{feature.hpo_id}: {message}"
+            form.add_error(name, text)
+        elif located["list"] == "genomicFeatures" and index < len(gene_rows):
+            gene_form = genes.forms[gene_rows[index]]
+            gene_form.add_error(_GENE_FIELDS.get(rest, "gene"), message)
+        elif located["list"] == "disorders":
+            form.add_error("disorders", message)
+        else:
+            form.add_error(None, f"{field}: {message}")

@@ -1,0 +1,323 @@
+"""Case pages: the list, entry and editing, status changes, and the form's lookups (terms, genes).
+
+Every page reads cases through `cases_visible_to`, so another institution's case is a 404.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from matchmaker.cases import services
+from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
+from matchmaker.cases.selectors import case_record_of, cases_visible_to, institution_of
+from matchmaker.lib.errors import DomainError, FieldValidationError
+from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
+from matchmaker.matching.selectors import has_new_matches, new_match_counts
+from matchmaker.web.case_forms import (
+    CONSENT_STATEMENT,
+    CaseForm,
+    GeneFormSet,
+    initial_from_case,
+    place_errors,
+    record_from_forms,
+)
+from ontologies.genes import GeneLookupError
+from ontologies.hpo import ObsoleteTermError, UnknownTermError
+
+CASES_PER_PAGE = 50
+TERM_SUGGESTIONS = 15
+_HPO_ID = re.compile(r"^HP:\d{7}$", re.IGNORECASE)
+
+
+def _visible_case(request: HttpRequest, public_id: str) -> Case:
+    return get_object_or_404(
+        cases_visible_to(request.user).select_related("institution", "owner"),
+        public_id=public_id,
+    )
+
+
+def _term_filter(text: str) -> Q | None:
+    """Cases with the HPO term `text` names (an id or an exact label) or any term below it."""
+    ontology = get_hpo()
+    hpo_id = ""
+    if _HPO_ID.match(text):
+        try:
+            hpo_id = ontology.resolve(text.upper()).hpo_id
+        except (UnknownTermError, ObsoleteTermError):
+            return None
+    else:
+        best = ontology.search(text, limit=1)
+        if best and best[0].matched_text.casefold() == text.casefold():
+            hpo_id = best[0].hpo_id
+    if not hpo_id:
+        return None
+    terms = ontology.descendants(hpo_id)
+    return Q(
+        id__in=PhenotypeFeature.objects.filter(hpo_id__in=terms, observed=True).values("case_id")
+    )
+
+
+def search_cases(cases: QuerySet[Case], text: str) -> QuerySet[Case]:
+    """One search box: label or public id (substring), gene symbol, or HPO term (with children)."""
+    text = text.strip()
+    if not text:
+        return cases
+    condition = Q(label__icontains=text) | Q(public_id__icontains=text)
+    condition |= Q(id__in=GenomicFeature.objects.filter(gene_symbol__iexact=text).values("case_id"))
+    term = _term_filter(text)
+    if term is not None:
+        condition |= term
+    return cases.filter(condition)
+
+
+@login_required
+@require_GET
+def case_list(request: HttpRequest) -> HttpResponse:
+    cases = cases_visible_to(request.user)
+    query = request.GET.get("q", "")
+    cases = search_cases(cases, query)
+    status = request.GET.get("status", "active")
+    if status in Case.Status.values:
+        cases = cases.filter(status=status)
+    consent = request.GET.get("consent", "")
+    if consent in ("yes", "no"):
+        cases = cases.filter(external_matching_consent=consent == "yes")
+    only_new = request.GET.get("new_matches") == "1"
+    if only_new:
+        cases = cases.filter(has_new_matches())
+
+    page = Paginator(cases.only(*_LIST_COLUMNS), CASES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list.prefetch_related("genomic_features"))
+    new_counts = new_match_counts(case.pk for case in rows)
+    for case in rows:
+        case.new_match_count = new_counts.get(case.pk, 0)
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    return render(
+        request,
+        "web/cases/list.html",
+        {
+            "nav": "cases",
+            "page": page,
+            "cases": rows,
+            "query": query,
+            "status": status,
+            "consent": consent,
+            "only_new": only_new,
+            "filters": filters.urlencode(),
+        },
+    )
+
+
+_LIST_COLUMNS = (
+    "id",
+    "public_id",
+    "label",
+    "status",
+    "external_matching_consent",
+    "updated_at",
+    "institution_id",
+)
+
+
+def _case_form_page(
+    request: HttpRequest, *, case: Case | None, form: CaseForm, genes: Any
+) -> HttpResponse:
+    return render(
+        request,
+        "web/cases/form.html",
+        {
+            "nav": "new" if case is None else "cases",
+            "case": case,
+            "form": form,
+            "genes": genes,
+            "chosen_terms": form.chosen_terms(),
+            "consent_statement": CONSENT_STATEMENT,
+        },
+        status=400 if form.is_bound else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_create(request: HttpRequest) -> HttpResponse:
+    institution = institution_of(request.user)
+    if institution is None:
+        messages.error(request, "Only members of an institution can enter cases.")
+        return redirect("case-list")
+    if request.method == "GET":
+        return _case_form_page(
+            request, case=None, form=CaseForm(), genes=GeneFormSet(prefix="genes")
+        )
+    form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
+    if not (form.is_valid() and genes.is_valid()):
+        return _case_form_page(request, case=None, form=form, genes=genes)
+    record, gene_rows = record_from_forms(form, genes)
+    try:
+        case = services.submit_case(
+            record,
+            institution=institution,
+            owner=request.user,
+            consented=form.cleaned_data["external_matching_consent"],
+            consent_note=form.cleaned_data["consent_note"],
+        )
+    except DomainError as error:
+        _place_domain_error(form, genes, error, record=record, gene_rows=gene_rows)
+        return _case_form_page(request, case=None, form=form, genes=genes)
+    messages.success(
+        request, f"Case {case.public_id} saved. Matching runs now; matches appear below."
+    )
+    return redirect("case-detail", public_id=case.public_id)
+
+
+def _place_domain_error(
+    form: CaseForm, genes: Any, error: DomainError, *, record: Any, gene_rows: list[int]
+) -> None:
+    errors = (
+        error.errors if isinstance(error, FieldValidationError) else [(error.field, error.message)]
+    )
+    place_errors(form, genes, errors, record=record, gene_rows=gene_rows)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
+    case = _visible_case(request, public_id)
+    previous = case_record_of(case)
+    if request.method == "GET":
+        initial, gene_rows = initial_from_case(case, previous)
+        return _case_form_page(
+            request,
+            case=case,
+            form=CaseForm(initial=initial),
+            genes=GeneFormSet(initial=gene_rows, prefix="genes"),
+        )
+    form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
+    if not (form.is_valid() and genes.is_valid()):
+        return _case_form_page(request, case=case, form=form, genes=genes)
+    record, gene_rows = record_from_forms(form, genes, previous=previous)
+    consented = form.cleaned_data["external_matching_consent"]
+    note = form.cleaned_data["consent_note"]
+    try:
+        with transaction.atomic():
+            services.update_case(case, record)
+            if consented != case.external_matching_consent or note != case.consent_note:
+                services.record_consent(case, consented=consented, by=request.user, note=note)
+    except DomainError as error:
+        _place_domain_error(form, genes, error, record=record, gene_rows=gene_rows)
+        return _case_form_page(request, case=case, form=form, genes=genes)
+    messages.success(request, f"Case {case.public_id} updated; its matches are being refreshed.")
+    return redirect("case-detail", public_id=case.public_id)
+
+
+@login_required
+@require_GET
+def case_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    case = _visible_case(request, public_id)
+    ontology = get_hpo()
+    features = list(case.features.all())
+    for feature in features:
+        try:
+            feature.label = ontology.label(feature.hpo_id)
+        except LookupError:
+            feature.label = "(not in the loaded HPO release)"
+    counts = new_match_counts([case.pk])
+    return render(
+        request,
+        "web/cases/detail.html",
+        {
+            "nav": "cases",
+            "case": case,
+            "observed": [f for f in features if f.observed],
+            "excluded": [f for f in features if not f.observed],
+            "genes": list(case.genomic_features.all()),
+            "disorders": list(case.disorders.all()),
+            "onset": _term_text(case.age_of_onset),
+            "inheritance": _term_text(case.inheritance_mode),
+            "new_match_count": counts.get(case.pk, 0),
+            "match_count": case.matches.filter(removed_at__isnull=True).count(),
+        },
+    )
+
+
+def _term_text(hpo_id: str) -> str:
+    if not hpo_id:
+        return ""
+    try:
+        return f"{get_hpo().label(hpo_id)} ({hpo_id})"
+    except LookupError:
+        return hpo_id
+
+
+@login_required
+@require_POST
+def case_change_status(request: HttpRequest, public_id: str) -> HttpResponse:
+    """Withdraw, reactivate or delete (GDPR erasure, after a typed confirmation) a case."""
+    case = _visible_case(request, public_id)
+    action = request.POST.get("action", "")
+    if action == "withdraw":
+        services.withdraw_case(case)
+        messages.success(request, f"Case {case.public_id} withdrawn: it is no longer matched.")
+    elif action == "reactivate":
+        services.reactivate_case(case)
+        messages.success(request, f"Case {case.public_id} is active again and being matched.")
+    elif action == "delete":
+        if request.POST.get("confirm", "").strip() != case.public_id:
+            messages.error(
+                request, f"To delete, type the case's public id ({case.public_id}) to confirm."
+            )
+            return redirect("case-detail", public_id=case.public_id)
+        services.delete_case(case)
+        messages.success(request, f"Case {public_id} and everything stored with it were deleted.")
+        return redirect("case-list")
+    else:
+        messages.error(request, "Unknown action.")
+    return redirect("case-detail", public_id=case.public_id)
+
+
+@login_required
+@require_GET
+def term_search(request: HttpRequest) -> JsonResponse:
+    """HPO terms whose label or synonym matches `q`, best first, for the term picker."""
+    text = request.GET.get("q", "")[:100]
+    if len(text.strip()) < 2:
+        return JsonResponse({"terms": []})
+    ontology = get_hpo()
+    terms = [
+        {
+            "id": match.hpo_id,
+            "label": match.label,
+            "synonym": match.matched_text if match.is_synonym else "",
+        }
+        for match in ontology.search(text, limit=TERM_SUGGESTIONS)
+    ]
+    return JsonResponse({"terms": terms})
+
+
+@login_required
+@require_GET
+def gene_check(request: HttpRequest) -> HttpResponse:
+    """What a typed gene identifier resolves to, or why it does not (an htmx fragment).
+
+    The gene input sends itself under its form name (`genes-0-gene`), so any parameter whose
+    name ends in "gene" is read.
+    """
+    text = next((value for key, value in request.GET.items() if key.endswith("gene")), "")
+    text = text.strip()[:64]
+    context: dict[str, Any] = {"text": text}
+    if text:
+        try:
+            context["gene"] = get_gene_catalogue().resolve(text)
+        except GeneLookupError as error:
+            context["problem"] = str(error)
+    return render(request, "web/cases/gene_status.html", context)

@@ -1,0 +1,281 @@
+"""The case pages: list and search, entry and editing with errors next to the field, status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from matchmaker.cases.models import Case, Institution
+from matchmaker.matching.models import Match
+from tests.factories import make_case
+
+pytestmark = pytest.mark.django_db
+
+
+def case_form_data(**overrides: Any) -> dict[str, Any]:
+    """What the browser posts for a case with two observed terms, one excluded, and NGLY1."""
+    data: dict[str, Any] = {
+        "label": "fam40-proband",
+        "sex": "FEMALE",
+        "age_of_onset": "HP:0003593",  # Infantile onset
+        "inheritance_mode": "HP:0000007",  # Autosomal recessive inheritance
+        "observed_terms": ["HP:0001250", "HP:0001263"],
+        "excluded_terms": ["HP:0000252"],
+        "disorders": "",
+        "contact_name": "",
+        "contact_email": "",
+        "contact_href": "",
+        "consent_note": "",
+        "genes-TOTAL_FORMS": "1",
+        "genes-INITIAL_FORMS": "0",
+        "genes-MIN_NUM_FORMS": "0",
+        "genes-MAX_NUM_FORMS": "20",
+        "genes-0-gene": "ngly1",
+        "genes-0-zygosity": "2",
+        "genes-0-assembly": "GRCh38",
+        "genes-0-chromosome": "",
+        "genes-0-position": "",
+        "genes-0-reference_bases": "",
+        "genes-0-alternate_bases": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_pages_need_a_login(client: Client) -> None:
+    response = client.get("/cases/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert client.get("/").status_code == 302
+
+
+def test_entering_a_case_stores_it_normalised_and_shows_it(
+    alice_client: Client, alice: User, institution: Institution
+) -> None:
+    form = alice_client.get("/cases/new/")
+    assert form.status_code == 200
+    assert b'role="combobox"' in form.content
+    assert b"Consent to external matching" in form.content
+
+    response = alice_client.post(
+        "/cases/new/",
+        case_form_data(
+            external_matching_consent="on",
+            consent_note="signed form",
+            **{"genes-0-chromosome": "3", "genes-0-position": "25750426"},
+        ),
+    )
+    assert response.status_code == 302, (
+        response.context["form"].errors,
+        response.context["genes"].errors,
+    )
+    case = Case.objects.get(label="fam40-proband")
+    assert response["Location"] == f"/cases/{case.public_id}/"
+    assert case.institution == institution
+    assert case.owner == alice
+    assert case.age_of_onset == "HP:0003593"
+    assert case.inheritance_mode == "HP:0000007"
+    assert case.external_matching_consent
+    assert case.consent_recorded_by == alice
+    assert {(f.hpo_id, f.observed) for f in case.features.all()} == {
+        ("HP:0001250", True),
+        ("HP:0001263", True),
+        ("HP:0000252", False),
+    }
+    gene = case.genomic_features.get()
+    assert (gene.gene_symbol, gene.zygosity) == ("NGLY1", 2)
+    # Typed 1-based as in a VCF, stored 0-based as MME wants it.
+    assert (gene.reference_name, gene.start) == ("3", 25750425)
+
+    detail = alice_client.get(response["Location"])
+    assert detail.status_code == 200
+    assert "Seizure" in detail.content.decode()
+    assert "Infantile onset" in detail.content.decode()
+
+
+def test_errors_from_the_case_services_appear_next_to_their_field_and_nothing_is_stored(
+    alice_client: Client,
+) -> None:
+    response = alice_client.post(
+        "/cases/new/",
+        case_form_data(
+            label="John Smith 1984-03-02",
+            observed_terms=["HP:0001250", "HP:9999999"],
+            **{"genes-0-gene": "NOTAGENE1"},
+        ),
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    form = response.context["form"]
+    genes = response.context["genes"]
+    assert form.errors["label"]
+    assert any("HP:9999999" in error for error in form.errors["observed_terms"])
+    assert genes.forms[0].errors["gene"]
+    # The chosen terms survive the round trip, with their labels.
+    assert "Seizure" in page
+    assert "HP:9999999" in page
+    assert not Case.objects.exists()
+
+
+def test_a_malformed_term_id_or_a_term_both_observed_and_excluded_is_refused(
+    alice_client: Client,
+) -> None:
+    response = alice_client.post(
+        "/cases/new/", case_form_data(observed_terms=["seizure"], excluded_terms=[])
+    )
+    assert response.status_code == 400
+    assert "not an HPO id" in response.context["form"].errors["observed_terms"][0]
+    response = alice_client.post("/cases/new/", case_form_data(excluded_terms=["HP:0001250"]))
+    assert response.status_code == 400
+    assert "both observed and excluded" in response.context["form"].errors["observed_terms"][0]
+    assert not Case.objects.exists()
+
+
+def test_a_variant_without_position_is_refused_next_to_the_position(alice_client: Client) -> None:
+    response = alice_client.post("/cases/new/", case_form_data(**{"genes-0-reference_bases": "A"}))
+    assert response.status_code == 400
+    errors = response.context["genes"].forms[0].errors
+    assert "position" in errors
+    assert "chromosome" in errors
+    assert not Case.objects.exists()
+
+
+def test_a_duplicate_label_is_an_error_on_the_label(
+    alice_client: Client, institution: Institution
+) -> None:
+    make_case(institution=institution, label="fam40-proband")
+    response = alice_client.post("/cases/new/", case_form_data())
+    assert response.status_code == 400
+    assert "already exists" in response.context["form"].errors["label"][0]
+    assert Case.objects.count() == 1
+
+
+def test_editing_keeps_what_the_form_does_not_show_and_records_consent(
+    alice_client: Client, alice: User, institution: Institution
+) -> None:
+    case = make_case(institution=institution, owner=alice, external_references=("PMID:1",))
+    page = alice_client.get(f"/cases/{case.public_id}/edit/")
+    assert page.status_code == 200
+    assert page.context["form"].initial["observed_terms"] == ["HP:0001250", "HP:0001263"]
+
+    response = alice_client.post(
+        f"/cases/{case.public_id}/edit/",
+        case_form_data(
+            label="fam12-proband",
+            observed_terms=["HP:0001250"],
+            excluded_terms=[],
+            external_matching_consent="on",
+            **{"genes-INITIAL_FORMS": "1"},
+        ),
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert [f.hpo_id for f in case.features.all()] == ["HP:0001250"]
+    assert case.external_references == ["PMID:1"]
+    assert case.external_matching_consent
+    assert case.consent_recorded_by == alice
+
+
+def test_the_list_searches_by_label_gene_term_and_filters(
+    alice_client: Client, institution: Institution, django_assert_max_num_queries: Any
+) -> None:
+    seizures = make_case(institution=institution, label="fam1-seizures")
+    other = make_case(
+        institution=institution,
+        label="fam2-other",
+        features=(),
+        consented=True,
+    )
+    for number in range(30):
+        make_case(institution=institution, label=f"bulk-{number}")
+
+    def listed(**params: str) -> set[str]:
+        response = alice_client.get("/cases/", params)
+        assert response.status_code == 200
+        return {case.label for case in response.context["cases"]}
+
+    assert listed(q="fam1") == {"fam1-seizures"}
+    assert listed(q=seizures.public_id) == {"fam1-seizures"}
+    # An HPO term by name finds cases with it or a term below it.
+    assert "fam1-seizures" in listed(q="Seizure")
+    assert "fam1-seizures" in listed(q="Abnormal nervous system physiology")
+    assert "fam2-other" not in listed(q="Seizure")
+    assert "fam2-other" in listed(q="ngly1")
+    assert listed(consent="yes") == {"fam2-other"}
+    Match.objects.create(
+        case=other,
+        matched_case=seizures,
+        direction=Match.Direction.LOCAL,
+        score=0.9,
+        phenotype_score=0.8,
+        genotype_score=1.0,
+        last_seen=other.created_at,
+    )
+    assert listed(new_matches="1") == {"fam2-other"}
+    with django_assert_max_num_queries(8):
+        response = alice_client.get("/cases/", {"page": "1"})
+    assert len(response.context["cases"]) == 32
+    counts = {case.label: case.new_match_count for case in response.context["cases"]}
+    assert counts["fam2-other"] == 1
+    assert counts["fam1-seizures"] == 0
+
+
+def test_withdrawing_reactivating_and_deleting_a_case(
+    alice_client: Client, institution: Institution
+) -> None:
+    case = make_case(institution=institution)
+    url = f"/cases/{case.public_id}/status/"
+    assert alice_client.get(url).status_code == 405
+    alice_client.post(url, {"action": "withdraw"})
+    case.refresh_from_db()
+    assert case.status == Case.Status.WITHDRAWN
+    alice_client.post(url, {"action": "reactivate"})
+    case.refresh_from_db()
+    assert case.status == Case.Status.ACTIVE
+    alice_client.post(url, {"action": "delete", "confirm": "wrong"})
+    assert Case.objects.filter(pk=case.pk).exists()
+    response = alice_client.post(url, {"action": "delete", "confirm": case.public_id})
+    assert response["Location"] == "/cases/"
+    assert not Case.objects.filter(pk=case.pk).exists()
+
+
+def test_a_clinician_cannot_see_or_change_another_institutions_case(
+    carol_client: Client, institution: Institution
+) -> None:
+    case = make_case(institution=institution)
+    assert case.label not in carol_client.get("/cases/").content.decode()
+    assert carol_client.get("/cases/", {"q": case.public_id}).context["cases"] == []
+    for url in (f"/cases/{case.public_id}/", f"/cases/{case.public_id}/edit/"):
+        assert carol_client.get(url).status_code == 404
+    edit = carol_client.post(f"/cases/{case.public_id}/edit/", case_form_data(label="mine"))
+    assert edit.status_code == 404
+    for action in ("withdraw", "delete"):
+        response = carol_client.post(
+            f"/cases/{case.public_id}/status/", {"action": action, "confirm": case.public_id}
+        )
+        assert response.status_code == 404
+    case.refresh_from_db()
+    assert case.label == "fam12-proband"
+    assert case.status == Case.Status.ACTIVE
+
+
+def test_term_search_offers_seizure_and_its_children_for_seiz(alice_client: Client) -> None:
+    response = alice_client.get("/terms/search/", {"q": "seiz"})
+    terms = response.json()["terms"]
+    assert terms[0] == {"id": "HP:0001250", "label": "Seizure", "synonym": ""}
+    assert len(terms) > 5
+    assert all("seiz" in (t["label"] + t["synonym"]).lower() for t in terms)
+    assert alice_client.get("/terms/search/", {"q": "s"}).json() == {"terms": []}
+
+
+def test_gene_check_shows_the_normalised_gene_or_why_not(alice_client: Client) -> None:
+    known = alice_client.get("/genes/check/", {"genes-0-gene": "ngly1"}).content.decode()
+    assert "NGLY1" in known
+    assert "✓" in known
+    unknown = alice_client.get("/genes/check/", {"genes-0-gene": "NOTAGENE1"}).content.decode()
+    assert "✗" in unknown
+    assert "NOTAGENE1" in unknown
+    assert alice_client.get("/genes/check/", {"genes-0-gene": ""}).content.strip() == b""
