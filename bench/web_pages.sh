@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The clinicians' pages at 100k cases (docs/benchmarks.md, "Web pages at 100k cases"): a
 # PostgreSQL database with CASES synthetic cases owned by one institution and its clinician
-# (bench-clinician), matches recorded for MATCHED of them, then bench/web_pages.py.
-# Safe to run again: the database, the cases and their matches are reused.
+# (bench-clinician), local matching run for MATCHED of them (each local match is stored for
+# both of its cases, so about ten times as many cases end up with matches), then
+# bench/web_pages.py, whose arguments (--runs N) follow ours. Exits non-zero when a page misses
+# its target. Safe to run again: the database, the cases and their matches are reused.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -49,7 +51,8 @@ python manage.py generate_cases "$CASES" --institution "Bench Hospital" --owner 
 if [ ! -s "${CASE_INDEX_PATH:-$DATA_DIR/case-index.npz}" ]; then
   python manage.py build_index
 fi
-# Matches for a sample of the cases, as the matching task records them after an edit.
+# Matches for a sample of the cases, as the matching task records them after an edit. Counted
+# by the cases holding matches, so a second run does not match again.
 python manage.py shell --verbosity 0 -c "from matchmaker.cases.models import Case
 from matchmaker.matching.models import Match
 from matchmaker.matching.services import run_matching

@@ -6,6 +6,7 @@ alice and bob are clinicians at the same institution; carol works elsewhere.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -184,6 +185,40 @@ def start_celery_worker(
             raise RuntimeError(f"the Celery worker did not start:\n{log.read_text()}")
         time.sleep(0.2)
     return worker
+
+
+@pytest.fixture(autouse=True)
+def _worker_idle_at_teardown(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that used the real worker ends only when the worker is idle again.
+
+    Otherwise a task still running (a second matching run, a notification) holds row locks
+    while the test database is flushed, and the flush deadlocks with it.
+    """
+    yield
+    if "celery_worker_process" in request.fixturenames:
+        queue = request.getfixturevalue("celery_worker_process")
+        if queue is not None and not wait_for_idle_worker(queue):
+            pytest.fail(f"the Celery worker on {queue} was still busy 30 s after the test")
+
+
+def wait_for_idle_worker(queue: str, *, timeout: float = 30.0) -> bool:
+    """Wait until nothing is queued for, reserved by or running on the test worker of `queue`."""
+    from matchmaker.celery import app
+
+    destination = [f"{queue}@{socket.gethostname()}"]
+
+    def idle() -> bool:
+        with app.connection_for_write() as connection:
+            if connection.default_channel.client.llen(queue):
+                return False
+        inspector = app.control.inspect(destination=destination, timeout=1.0)
+        active, reserved = inspector.active(), inspector.reserved()
+        # A solo-pool worker answers control messages only between tasks: no answer = busy.
+        if not active or not reserved:
+            return False
+        return not any(active.values()) and not any(reserved.values())
+
+    return wait_until(idle, timeout=timeout)
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0) -> bool:

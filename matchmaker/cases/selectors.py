@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from matchmaker.cases.models import Case, Institution, Membership
+from matchmaker.cases.interchange import mme_patient_from_case_record, phenopacket_from_case_record
+from matchmaker.cases.models import Case, GenomicFeature, Institution, Membership, PhenotypeFeature
 from matchmaker.cases.records import (
     CaseRecord,
     ContactRecord,
@@ -16,7 +19,11 @@ from matchmaker.cases.records import (
     GenomicFeatureRecord,
     VariantRecord,
 )
-from ontologies.hpo import Ontology, UnknownTermError
+from ontologies.hpo import ObsoleteTermError, Ontology, UnknownTermError
+
+# What a case can be exported as: a GA4GH Phenopacket v2, or an MME patient.
+DOCUMENT_FORMATS = ("phenopacket", "mme")
+_HPO_ID = re.compile(r"^HP:\d{7}$", re.IGNORECASE)
 
 
 def membership_of(user: AbstractBaseUser | AnonymousUser) -> Membership | None:
@@ -48,6 +55,58 @@ def cases_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Case]:
     if institution is None:
         return Case.objects.none()
     return Case.objects.filter(institution=institution)
+
+
+def cases_with_term(hpo_id: str, *, ontology: Ontology) -> Q:
+    """A filter on cases: `hpo_id`, or any term below it, observed in the patient.
+
+    A search for "Seizure" should find a case coded with "Focal seizure". `hpo_id` must be a
+    current term of `ontology` (resolve alternative ids first).
+    """
+    return Q(
+        id__in=PhenotypeFeature.objects.filter(
+            hpo_id__in=ontology.descendants(hpo_id), observed=True
+        ).values("case_id")
+    )
+
+
+def search_cases(cases: QuerySet[Case], text: str, *, ontology: Ontology) -> QuerySet[Case]:
+    """One search box: label or public id (substring), gene symbol, or HPO term (with children).
+
+    The term is named by its id or its exact label; text naming no term searches the rest.
+    """
+    text = text.strip()
+    if not text:
+        return cases
+    # One set of ids, each kind found through its own index (cases/migrations/0002): an OR
+    # across the case's columns and subqueries made PostgreSQL read every case, twice.
+    found = (
+        Case.objects.filter(Q(label__icontains=text) | Q(public_id__icontains=text))
+        .order_by()
+        .values("id")
+    )
+    also = [GenomicFeature.objects.filter(gene_symbol__iexact=text).order_by().values("case_id")]
+    hpo_id = _term_named(text, ontology=ontology)
+    if hpo_id:
+        also.append(
+            PhenotypeFeature.objects.filter(hpo_id__in=ontology.descendants(hpo_id), observed=True)
+            .order_by()
+            .values("case_id")
+        )
+    return cases.filter(id__in=found.union(*also))
+
+
+def _term_named(text: str, *, ontology: Ontology) -> str:
+    """The current id of the HPO term `text` names (an id or an exact label); "" for none."""
+    if _HPO_ID.match(text):
+        try:
+            return ontology.resolve(text.upper()).hpo_id
+        except (UnknownTermError, ObsoleteTermError):
+            return ""
+    best = ontology.search(text, limit=1)
+    if best and best[0].matched_text.casefold() == text.casefold():
+        return best[0].hpo_id
+    return ""
 
 
 def iterate_cases_with_details(cases: QuerySet[Case], *, chunk_size: int = 2000) -> Iterator[Case]:
@@ -117,4 +176,25 @@ def case_record_of(case: Case, *, ontology: Ontology | None = None) -> CaseRecor
         external_references=tuple(case.external_references),
         extra=dict(case.extra),
         is_test=case.is_test,
+    )
+
+
+def case_document(case: Case, *, fmt: str, ontology: Ontology) -> dict[str, Any]:
+    """The case as a GA4GH phenopacket or an MME patient (`fmt`, one of DOCUMENT_FORMATS).
+
+    The subject (the MME patient) is identified by the case's public id. Raises ValueError when
+    the case cannot be written so (MME requires a contact, which a case of an institution
+    without contact details lacks) or `fmt` is no such format. To export many cases, prefetch
+    their features, genomic features, disorders and institution.
+    """
+    if fmt not in DOCUMENT_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(DOCUMENT_FORMATS)}")
+    record = case_record_of(case, ontology=ontology)
+    if fmt == "mme":
+        return mme_patient_from_case_record(record, patient_id=case.public_id)
+    return phenopacket_from_case_record(
+        record,
+        subject_id=case.public_id,
+        created_by=case.institution.name,
+        hpo_release=case.hpo_release,
     )

@@ -19,12 +19,16 @@ def matches_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Match
     return Match.objects.filter(case__institution=institution)
 
 
-def current_matches_of(case_id: int) -> QuerySet[Match]:
-    """A case's matches that the last searches still found, best first, ready to list."""
-    return (
-        Match.objects.filter(case_id=case_id, removed_at__isnull=True)
-        .select_related("matched_case", "matched_case__institution", "peer")
-        .order_by("-score", "id")
+def matches_of(case_id: int, *, include_removed: bool = False) -> QuerySet[Match]:
+    """A case's matches, best first, ready to list.
+
+    Only those the last searches still found, unless `include_removed`.
+    """
+    matches = Match.objects.filter(case_id=case_id)
+    if not include_removed:
+        matches = matches.filter(removed_at__isnull=True)
+    return matches.select_related("matched_case", "matched_case__institution", "peer").order_by(
+        "-score", "id"
     )
 
 

@@ -11,8 +11,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from matchmaker.web.api.authentication import revoke_api_token
 from matchmaker.web.models import ApiToken
+from matchmaker.web.services import revoke_api_token
 
 
 @admin.register(ApiToken)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import gzip
+import io
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -19,11 +20,18 @@ from typing import Any
 import pytest
 
 from matchmaker.cases.interchange import (
+    SourceDocument,
+    TooManyDocumentsError,
+    UnpackedTooLargeError,
     case_record_from_mme_patient,
     case_record_from_phenopacket,
+    documents,
     mme_patient_from_case_record,
+    parse_documents,
     phenopacket_from_case_record,
     read_documents,
+    read_uploads,
+    unpacked_size,
 )
 from matchmaker.cases.records import (
     CaseRecord,
@@ -805,3 +813,98 @@ def test_it_reads_a_single_json_list(tmp_path: Path) -> None:
     assert items[1].origin == "patients.json[1]"
     assert items[1].error is not None
     assert "is a JSON string, not an object" in items[1].error.message
+
+
+# --- Reading uploads ---------------------------------------------------------------------------
+
+
+def test_a_plain_stream_counts_its_size_and_is_left_at_its_start() -> None:
+    stream = io.BytesIO(b'{"id": "a"}')
+    stream.read(3)
+
+    assert unpacked_size(stream, limit=5) == 11
+    assert stream.tell() == 0
+
+
+def test_a_gzip_stream_counts_its_unpacked_size() -> None:
+    stream = io.BytesIO(gzip.compress(b"x" * 5000))
+
+    assert unpacked_size(stream, limit=10_000) == 5000
+    assert stream.tell() == 0
+
+
+def test_a_gzip_bomb_is_counted_only_just_past_the_limit() -> None:
+    stream = io.BytesIO(gzip.compress(b" " * (8 * 1024 * 1024), compresslevel=1))
+
+    size = unpacked_size(stream, limit=10)
+
+    # One chunk is read, not the whole bomb.
+    assert 10 < size <= 1024 * 1024
+    assert stream.tell() == 0
+
+
+def test_a_corrupt_gzip_stream_counts_what_could_be_read() -> None:
+    packed = gzip.compress(b"x" * 100_000)
+    stream = io.BytesIO(packed[: len(packed) // 2])
+
+    assert unpacked_size(stream, limit=1_000_000) < 100_000
+
+
+def test_uploads_are_read_in_order_and_files_of_one_name_are_told_apart() -> None:
+    files = [
+        ("cases.jsonl", io.BytesIO(b'{"id": "a"}\n{"id": "b"}\n')),
+        ("cases.jsonl", io.BytesIO(gzip.compress(b'{"id": "c"}\n'))),
+        ("", io.BytesIO(b'[{"id": "d"}]')),
+    ]
+
+    read = read_uploads(files, max_documents=10)
+
+    assert [item.origin for item in read] == [
+        "cases.jsonl (file 1):1",
+        "cases.jsonl (file 1):2",
+        "cases.jsonl (file 2):1",
+        "upload[0]",
+    ]
+    assert [item.document for item in read] == [{"id": "a"}, {"id": "b"}, {"id": "c"}, {"id": "d"}]
+
+
+def test_uploads_past_the_document_cap_name_the_file_that_passed_it() -> None:
+    files = [
+        ("one.json", io.BytesIO(b'{"id": "a"}')),
+        ("many.jsonl", io.BytesIO(b'{"id": "b"}\n{"id": "c"}\n')),
+    ]
+
+    with pytest.raises(TooManyDocumentsError) as raised:
+        read_uploads(files, max_documents=2)
+
+    assert (raised.value.name, raised.value.limit) == ("many.jsonl", 2)
+
+
+def test_uploads_that_unpack_past_the_limit_together_are_refused_before_any_is_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(documents, "MAX_UNPACKED_BYTES", 1000)
+    files = [
+        ("a.json.gz", io.BytesIO(gzip.compress(b" " * 600 + b"{}"))),
+        ("b.json", io.BytesIO(b"{not json" + b" " * 600)),
+    ]
+
+    with pytest.raises(UnpackedTooLargeError) as raised:
+        read_uploads(files, max_documents=10)
+
+    assert (raised.value.name, raised.value.limit) == ("b.json", 1000)
+
+
+def test_parsing_documents_pairs_each_origin_with_its_record_or_error() -> None:
+    sources = [
+        SourceDocument(origin="a.json", document=phenopacket()),
+        SourceDocument(origin="b.json", error=RecordFormatError("not valid JSON")),
+        SourceDocument(origin="c.json", document=phenopacket(subject={"id": "p", "sex": "F"})),
+    ]
+
+    parsed = list(parse_documents(sources, case_record_from_phenopacket))
+
+    assert [origin for origin, _ in parsed] == ["a.json", "b.json", "c.json"]
+    assert isinstance(parsed[0][1], CaseRecord)
+    assert parsed[1][1] is sources[1].error
+    assert isinstance(parsed[2][1], RecordFormatError)

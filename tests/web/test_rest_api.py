@@ -24,6 +24,7 @@ from django.test import Client
 from django.utils import timezone
 
 from matchmaker.cases.interchange import case_record_from_phenopacket, phenopacket_from_case_record
+from matchmaker.cases.interchange import documents as interchange_documents
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import FeatureRecord
 from matchmaker.cases.services import CaseOwnership, import_case_records
@@ -32,8 +33,8 @@ from matchmaker.lib.secrets import hash_token
 from matchmaker.matching.models import Match, MatchEvent
 from matchmaker.matching.services import run_matching
 from matchmaker.web.api import views as api_views
-from matchmaker.web.api.authentication import create_api_token, revoke_api_token
 from matchmaker.web.models import ApiToken
+from matchmaker.web.services import create_api_token, revoke_api_token
 from tests.factories import make_case, make_record
 
 pytestmark = pytest.mark.django_db
@@ -716,13 +717,13 @@ def test_an_upload_may_give_consent_as_a_form_field(alice_api: ApiClient) -> Non
 def test_too_large_a_body_or_upload_is_refused_before_it_is_read(
     alice_api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api_views, "MAX_IMPORT_EXPANDED_BYTES", 10_000)
+    monkeypatch.setattr(interchange_documents, "MAX_UNPACKED_BYTES", 10_000)
     # Compresses to a few hundred bytes, expands past the limit.
     bomb = gzip.compress(json.dumps(phenopacket("pp-1")).encode() + b" " * 20_000)
     upload = SimpleUploadedFile("cases.json.gz", bomb)
 
     expanded = alice_api.upload("/api/v1/cases/import/", {"file": upload})
-    monkeypatch.setattr(api_views, "MAX_IMPORT_BYTES", 1000)
+    monkeypatch.setattr(api_views, "MAX_UPLOAD_BYTES", 1000)
     sent = alice_api.post("/api/v1/cases/import/", [phenopacket("pp-2"), phenopacket("pp-3")])
 
     assert expanded.status_code == 400

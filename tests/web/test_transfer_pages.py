@@ -13,15 +13,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from matchmaker.cases.interchange import case_record_from_mme_patient, phenopacket_from_case_record
+from matchmaker.cases.interchange import (
+    MAX_UNPACKED_BYTES,
+    MAX_UPLOAD_BYTES,
+    case_record_from_mme_patient,
+    phenopacket_from_case_record,
+)
 from matchmaker.cases.models import Case, Institution, Membership
 from matchmaker.cases.records import DisorderRecord
 from matchmaker.matching.models import Match
-from matchmaker.web.transfer_forms import (
-    MAX_IMPORT_BYTES,
-    MAX_IMPORT_DOCUMENTS,
-    MAX_IMPORT_EXPANDED_BYTES,
-)
+from matchmaker.web.transfer_forms import MAX_IMPORT_DOCUMENTS
 from tests.factories import make_case, make_record
 
 IMPORT_URL = reverse("case-import")
@@ -224,7 +225,7 @@ def test_an_upload_over_the_size_limit_is_refused_and_nothing_is_stored(
     alice_client: Client,
 ) -> None:
     good = json.dumps(phenopacket("small")).encode()
-    padding = b" " * (MAX_IMPORT_BYTES - len(good) + 1)
+    padding = b" " * (MAX_UPLOAD_BYTES - len(good) + 1)
 
     response = alice_client.post(
         IMPORT_URL, {"files": [upload("small.json", good), upload("big.json", good + padding)]}
@@ -250,8 +251,8 @@ def test_too_many_documents_are_refused_and_nothing_is_stored(alice_client: Clie
 
 
 def test_a_gzip_file_that_unpacks_past_the_limit_is_refused(alice_client: Client) -> None:
-    bomb = gzip.compress(b" " * (MAX_IMPORT_EXPANDED_BYTES + 1), compresslevel=1)
-    assert len(bomb) < MAX_IMPORT_BYTES
+    bomb = gzip.compress(b" " * (MAX_UNPACKED_BYTES + 1), compresslevel=1)
+    assert len(bomb) < MAX_UPLOAD_BYTES
 
     response = alice_client.post(IMPORT_URL, {"files": [upload("bomb.json.gz", bomb)]})
 

@@ -15,9 +15,16 @@ from __future__ import annotations
 from matchmaker.cases.interchange.documents import (
     FOLDER_SUFFIXES,
     JSON_LINES_SUFFIXES,
+    MAX_UNPACKED_BYTES,
+    MAX_UPLOAD_BYTES,
     SourceDocument,
+    TooManyDocumentsError,
+    UnpackedTooLargeError,
+    parse_documents,
     read_documents,
     read_stream,
+    read_uploads,
+    unpacked_size,
 )
 from matchmaker.cases.interchange.fields import CHROMOSOMES
 from matchmaker.cases.interchange.mme_reader import case_record_from_mme_patient
@@ -39,11 +46,18 @@ __all__ = [
     "HETEROZYGOUS",
     "HOMOZYGOUS",
     "JSON_LINES_SUFFIXES",
+    "MAX_UNPACKED_BYTES",
+    "MAX_UPLOAD_BYTES",
     "SourceDocument",
+    "TooManyDocumentsError",
+    "UnpackedTooLargeError",
     "case_record_from_mme_patient",
     "case_record_from_phenopacket",
     "mme_patient_from_case_record",
+    "parse_documents",
     "phenopacket_from_case_record",
     "read_documents",
     "read_stream",
+    "read_uploads",
+    "unpacked_size",
 ]

@@ -1,22 +1,33 @@
-"""Read JSON documents from a file or a folder of files, gzipped or not, one at a time."""
+"""Read JSON documents from a file, a folder of files or an upload, gzipped or not, one at a time.
+
+Uploads (the import page, the REST API) are read whole before anything is stored, so they have
+limits; bulk loads go through `manage.py import_phenopackets`, which streams.
+"""
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from matchmaker.cases.interchange.fields import json_type
-from matchmaker.cases.records import RecordFormatError
+from matchmaker.cases.records import CaseRecord, RecordFormatError
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 # What read_documents picks up from a folder (compared in lower case).
 FOLDER_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # all files of one upload (or one request body), as sent
+# After gunzipping: the documents of an upload are held in memory, and a small gzip file can
+# expand a thousandfold.
+MAX_UNPACKED_BYTES = 64 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,3 +135,97 @@ def _as_source_document(value: Any, *, origin: str) -> SourceDocument:
 def _failed(origin: str, message: str) -> SourceDocument:
     # The origin travels next to the error, and importers print both: it is not repeated here.
     return SourceDocument(origin=origin, error=RecordFormatError(message))
+
+
+def parse_documents(
+    sources: Iterable[SourceDocument], parse: Callable[[Mapping[str, Any]], CaseRecord]
+) -> Iterator[tuple[str, CaseRecord | RecordFormatError]]:
+    """Each document's origin with its record, or with why it could not be read or parsed.
+
+    The pairs are what `cases.services.import_case_records` takes.
+    """
+    for source in sources:
+        if source.error is not None:
+            yield source.origin, source.error
+            continue
+        try:
+            yield source.origin, parse(source.document or {})
+        except RecordFormatError as error:
+            yield source.origin, error
+
+
+class UploadLimitError(ValueError):
+    """An upload holds more than one request may; none of it is to be imported."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        super().__init__(name, limit)
+        self.name = name  # of the file being read when the limit was passed
+        self.limit = limit
+
+
+class UnpackedTooLargeError(UploadLimitError):
+    """Gunzipped, the files hold more than `limit` bytes."""
+
+
+class TooManyDocumentsError(UploadLimitError):
+    """The files hold more than `limit` documents."""
+
+
+def read_uploads(
+    files: Sequence[tuple[str, IO[bytes]]], *, max_documents: int
+) -> list[SourceDocument]:
+    """Every document of the uploaded (name, stream) pairs, read before anything is stored.
+
+    Raises `UnpackedTooLargeError` past MAX_UNPACKED_BYTES (checked before any file is parsed,
+    so a gzip bomb is never unpacked into memory) and `TooManyDocumentsError` past
+    `max_documents`. Each document's origin starts with its file's name; two files of one name
+    are told apart by their number in the upload.
+    """
+    unpacked = 0
+    for name, stream in files:
+        unpacked += unpacked_size(stream, limit=MAX_UNPACKED_BYTES - unpacked)
+        if unpacked > MAX_UNPACKED_BYTES:
+            raise UnpackedTooLargeError(name, MAX_UNPACKED_BYTES)
+    documents: list[SourceDocument] = []
+    names = [name for name, _ in files]
+    for (name, stream), origin in zip(files, _origins(names), strict=True):
+        for document in read_stream(stream, name=name, origin=origin):
+            documents.append(document)
+            if len(documents) > max_documents:
+                raise TooManyDocumentsError(name, max_documents)
+    return documents
+
+
+def _origins(names: Sequence[str]) -> list[str]:
+    """The name each file is reported under; two files with one name are told apart by number."""
+    shown = [name or "upload" for name in names]
+    repeated = {name for name, count in Counter(shown).items() if count > 1}
+    return [
+        f"{name} (file {number})" if name in repeated else name
+        for number, name in enumerate(shown, start=1)
+    ]
+
+
+def unpacked_size(stream: IO[bytes], *, limit: int) -> int:
+    """The stream's size once gunzipped, counted up to just past `limit` (a gzip bomb stops early).
+
+    A stream that is not gzipped counts as its plain size. A corrupt gzip stream counts as what
+    could be read: `read_stream` reports the rest as a failed document. The stream must be
+    seekable; it is left at its start.
+    """
+    stream.seek(0)
+    is_gzipped = stream.read(2) == _GZIP_MAGIC
+    if not is_gzipped:
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(0)
+        return size
+    stream.seek(0)
+    size = 0
+    try:
+        with gzip.GzipFile(fileobj=stream, mode="rb") as unpacked:
+            while size <= limit and (chunk := unpacked.read(_CHUNK_BYTES)):
+                size += len(chunk)
+    except (OSError, EOFError, zlib.error):
+        pass
+    stream.seek(0)
+    return size

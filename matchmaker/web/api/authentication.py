@@ -7,8 +7,7 @@ credential are checked by different classes on different views.
 
 from __future__ import annotations
 
-import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -25,31 +24,10 @@ from matchmaker.lib.secrets import hash_token
 from matchmaker.web.models import ApiToken
 
 KEYWORDS = ("token", "bearer")  # compared in lower case
-KEY_PREFIX = "mmapi_"  # lets secret scanners and people recognise a leaked key
 MAX_KEY_LENGTH = 255
 # last_used_at is a hint for operators ("is this script still running?"), not an audit log:
 # refreshing it at most once a minute spares a write on every request of a busy script.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def create_api_token(
-    user: AbstractBaseUser, *, name: str, expires_at: datetime | None = None
-) -> tuple[ApiToken, str]:
-    """Issue a new token for `user`; return it with its key, which is not stored and never shown again."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user,
-        name=name.strip(),
-        key_hash=hash_token(key),
-        hint=key[-4:],
-        expires_at=expires_at,
-    )
-    return token, key
-
-
-def revoke_api_token(token: ApiToken) -> None:
-    """Stop accepting the token from now on (it stays listed, with when it was revoked)."""
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 class ApiTokenAuthentication(BaseAuthentication):

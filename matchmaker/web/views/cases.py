@@ -5,21 +5,24 @@ Every page reads cases through `cases_visible_to`, so another institution's case
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from matchmaker.cases import services
-from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
-from matchmaker.cases.selectors import case_record_of, cases_visible_to, institution_of
+from matchmaker.cases.models import Case
+from matchmaker.cases.selectors import (
+    case_record_of,
+    cases_visible_to,
+    institution_of,
+    search_cases,
+)
 from matchmaker.lib.errors import DomainError, FieldValidationError
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from matchmaker.matching.selectors import has_new_matches, new_match_counts
@@ -32,11 +35,9 @@ from matchmaker.web.case_forms import (
     record_from_forms,
 )
 from ontologies.genes import GeneLookupError
-from ontologies.hpo import ObsoleteTermError, UnknownTermError
 
 CASES_PER_PAGE = 50
 TERM_SUGGESTIONS = 15
-_HPO_ID = re.compile(r"^HP:\d{7}$", re.IGNORECASE)
 
 
 def _visible_case(request: HttpRequest, public_id: str) -> Case:
@@ -46,46 +47,12 @@ def _visible_case(request: HttpRequest, public_id: str) -> Case:
     )
 
 
-def _term_filter(text: str) -> Q | None:
-    """Cases with the HPO term `text` names (an id or an exact label) or any term below it."""
-    ontology = get_hpo()
-    hpo_id = ""
-    if _HPO_ID.match(text):
-        try:
-            hpo_id = ontology.resolve(text.upper()).hpo_id
-        except (UnknownTermError, ObsoleteTermError):
-            return None
-    else:
-        best = ontology.search(text, limit=1)
-        if best and best[0].matched_text.casefold() == text.casefold():
-            hpo_id = best[0].hpo_id
-    if not hpo_id:
-        return None
-    terms = ontology.descendants(hpo_id)
-    return Q(
-        id__in=PhenotypeFeature.objects.filter(hpo_id__in=terms, observed=True).values("case_id")
-    )
-
-
-def search_cases(cases: QuerySet[Case], text: str) -> QuerySet[Case]:
-    """One search box: label or public id (substring), gene symbol, or HPO term (with children)."""
-    text = text.strip()
-    if not text:
-        return cases
-    condition = Q(label__icontains=text) | Q(public_id__icontains=text)
-    condition |= Q(id__in=GenomicFeature.objects.filter(gene_symbol__iexact=text).values("case_id"))
-    term = _term_filter(text)
-    if term is not None:
-        condition |= term
-    return cases.filter(condition)
-
-
 @login_required
 @require_GET
 def case_list(request: HttpRequest) -> HttpResponse:
     cases = cases_visible_to(request.user)
     query = request.GET.get("q", "")
-    cases = search_cases(cases, query)
+    cases = search_cases(cases, query, ontology=get_hpo())
     status = request.GET.get("status", "active")
     if status in Case.Status.values:
         cases = cases.filter(status=status)

@@ -16,7 +16,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -30,7 +30,7 @@ from matchmaker.lib.errors import FieldValidationError
 from matchmaker.matching import services as matching
 from matchmaker.matching.models import Match
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
-from matchmaker.matching.selectors import current_matches_of, matches_visible_to
+from matchmaker.matching.selectors import matches_of, matches_visible_to
 from matchmaker.web import comparison
 from ontologies.genes import GeneLookupError
 
@@ -122,23 +122,13 @@ def _row_of(match: Match) -> MatchRow:
     )
 
 
-def _matches_of(case: Case, *, include_removed: bool) -> QuerySet[Match]:
-    if not include_removed:
-        return current_matches_of(case.pk)
-    return (
-        Match.objects.filter(case_id=case.pk)
-        .select_related("matched_case", "matched_case__institution", "peer")
-        .order_by("-score", "id")
-    )
-
-
 @login_required
 @require_GET
 def case_matches(request: HttpRequest, public_id: str) -> HttpResponse:
     case = _visible_case(request, public_id)
     filters = MatchFilterForm(request.GET)
     wanted = filters.cleaned_data if filters.is_valid() else {}
-    matches = _matches_of(case, include_removed=bool(wanted.get("removed")))
+    matches = matches_of(case.pk, include_removed=bool(wanted.get("removed")))
     if wanted.get("direction"):
         matches = matches.filter(direction=wanted["direction"])
     if wanted.get("status"):

@@ -18,14 +18,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from matchmaker.cases import services
-from matchmaker.cases.interchange import (
-    case_record_from_phenopacket,
-    mme_patient_from_case_record,
-    phenopacket_from_case_record,
-)
+from matchmaker.cases.interchange import case_record_from_phenopacket, parse_documents
 from matchmaker.cases.models import Case
 from matchmaker.cases.records import CaseRecord, RecordFormatError
-from matchmaker.cases.selectors import case_record_of, cases_visible_to, institution_of
+from matchmaker.cases.selectors import case_document, cases_visible_to, institution_of
 from matchmaker.matching.ontology import get_hpo
 from matchmaker.web.transfer_forms import CaseImportForm
 
@@ -59,17 +55,10 @@ def case_import(request: HttpRequest) -> HttpResponse:
     records: dict[str, CaseRecord] = {}
 
     def items() -> Iterator[tuple[str, CaseRecord | RecordFormatError]]:
-        for source in form.documents:
-            if source.error is not None:
-                yield source.origin, source.error
-                continue
-            try:
-                record = case_record_from_phenopacket(source.document or {})
-            except RecordFormatError as error:
-                yield source.origin, error
-                continue
-            records[source.origin] = record
-            yield source.origin, record
+        for origin, parsed in parse_documents(form.documents, case_record_from_phenopacket):
+            if isinstance(parsed, CaseRecord):
+                records[origin] = parsed
+            yield origin, parsed
 
     consented = form.cleaned_data["consented"]
     ownership = services.CaseOwnership(
@@ -133,17 +122,8 @@ def case_export(request: HttpRequest, public_id: str, fmt: str) -> HttpResponse:
         .prefetch_related("features", "genomic_features", "disorders"),
         public_id=public_id,
     )
-    record = case_record_of(case, ontology=get_hpo())
     try:
-        if fmt == "mme":
-            document = mme_patient_from_case_record(record, patient_id=case.public_id)
-        else:
-            document = phenopacket_from_case_record(
-                record,
-                subject_id=case.public_id,
-                created_by=case.institution.name,
-                hpo_release=case.hpo_release,
-            )
+        document = case_document(case, fmt=fmt, ontology=get_hpo())
     except ValueError as error:
         # e.g. MME needs a contact, and a case of an institution without contact details has none.
         messages.error(request, f"This case cannot be written as {EXPORT_FORMATS[fmt]}: {error}.")

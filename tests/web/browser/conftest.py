@@ -5,7 +5,6 @@ Screenshots go to test-artifacts/screenshots/ at the top of the checkout.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,13 +28,21 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "correct horse battery staple"  # tests/conftest.py gives every member this one
 
-# Playwright's sync API keeps an event loop in this thread; Django then refuses ORM calls from
-# the test body unless told that this (test-only) mix is intended.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(autouse=True)
+def _orm_beside_playwright(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Playwright's sync API keeps an event loop in this thread; Django then refuses ORM calls
+    from the test body unless told that this (test-only) mix is intended. Only for the test:
+    the variable must not leak into subprocesses of other tests (`check --deploy` refuses it).
+    """
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
+    """A Chromium for one test. Not shared across tests: while Playwright runs, this thread has
+    an event loop, and every other test in this process would then find Django's ORM refusing
+    to work."""
     if not CHROMIUM.exists():
         pytest.fail("the browser tests need /usr/bin/chromium (scripts/ensure-chromium)")
     with sync_playwright() as playwright:
@@ -45,8 +52,11 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: Any, eager_tasks: None) -> Iterator[Page]:
-    """A fresh browser tab at 1280x900, its base URL the live server; matching runs in-process."""
+def page(live_server: Any, eager_tasks: None, browser: Browser) -> Iterator[Page]:
+    """A fresh browser tab at 1280x900, its base URL the live server; matching runs in-process.
+
+    The live server (and the test database) come up before the browser and go after it.
+    """
     context = browser.new_context(
         base_url=live_server.url, viewport={"width": 1280, "height": 900}, accept_downloads=True
     )

@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 import time
 from argparse import ArgumentParser
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from matchmaker.cases.interchange import read_documents
-from matchmaker.cases.records import CaseRecord, RecordFormatError
+from matchmaker.cases.interchange import parse_documents, read_documents
+from matchmaker.cases.records import CaseRecord
 from matchmaker.cases.services import CaseOwnership, ensure_institution, import_case_records
 
 DEFAULT_INSTITUTION = "Local institution"
@@ -67,19 +67,11 @@ def run_import(
     if not path.exists():
         raise CommandError(f"{path}: no such file or folder")
 
-    def items() -> Iterator[tuple[str, CaseRecord | RecordFormatError]]:
-        for source in read_documents(path):
-            if source.error is not None:
-                yield source.origin, source.error
-                continue
-            try:
-                yield source.origin, parse(source.document or {})
-            except RecordFormatError as error:
-                yield source.origin, error
-
     started = time.perf_counter()
     report = import_case_records(
-        items(), ownership=ownership, drop_unknown_terms=drop_unknown_terms
+        parse_documents(read_documents(path), parse),
+        ownership=ownership,
+        drop_unknown_terms=drop_unknown_terms,
     )
     elapsed = time.perf_counter() - started
     for origin, reason in report.rejected:

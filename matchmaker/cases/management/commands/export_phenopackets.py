@@ -11,9 +11,12 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import QuerySet
 
-from matchmaker.cases.interchange import mme_patient_from_case_record, phenopacket_from_case_record
 from matchmaker.cases.models import Case
-from matchmaker.cases.selectors import case_record_of, iterate_cases_with_details
+from matchmaker.cases.selectors import (
+    DOCUMENT_FORMATS,
+    case_document,
+    iterate_cases_with_details,
+)
 from matchmaker.matching.ontology import get_hpo
 from ontologies.hpo import Ontology
 
@@ -28,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("output", help="file to write (.jsonl or .jsonl.gz), or - for stdout")
         parser.add_argument("--institution", help="only the cases of this institution")
         parser.add_argument("--public-id", action="append", default=[], help="only these cases")
-        parser.add_argument("--format", choices=["phenopacket", "mme"], default="phenopacket")
+        parser.add_argument("--format", choices=DOCUMENT_FORMATS, default="phenopacket")
         parser.add_argument(
             "--include-withdrawn", action="store_true", help="also export withdrawn cases"
         )
@@ -60,17 +63,8 @@ class Command(BaseCommand):
     ) -> int:
         count = 0
         for case in iterate_cases_with_details(cases):
-            record = case_record_of(case, ontology=ontology)
             try:
-                if format_name == "mme":
-                    document = mme_patient_from_case_record(record, patient_id=case.public_id)
-                else:
-                    document = phenopacket_from_case_record(
-                        record,
-                        subject_id=case.public_id,
-                        created_by=case.institution.name,
-                        hpo_release=case.hpo_release,
-                    )
+                document = case_document(case, fmt=format_name, ontology=ontology)
             except ValueError as error:
                 # e.g. MME requires a contact, which an institution without contact details lacks.
                 self.stderr.write(f"skipped {case.public_id} ({case.label}): {error}")

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from matchmaker.cases.selectors import membership_of
-from matchmaker.web.api.authentication import create_api_token
+from matchmaker.web.services import create_api_token
 
 
 class Command(BaseCommand):
