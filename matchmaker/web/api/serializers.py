@@ -27,12 +27,16 @@ from rest_framework.settings import api_settings
 from matchmaker.cases.interchange import case_record_from_mme_patient
 from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.cases.records import SEX_VALUES, CaseRecord, ContactRecord, RecordFormatError
+from matchmaker.lib.api import MAX_DISORDERS, MAX_FEATURES, MAX_GENOMIC_FEATURES
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.matching.models import MatchEvent
 from matchmaker.matching.ontology import get_hpo
 from ontologies.hpo import UnknownTermError
 
 OBSERVED_CHOICES = ("yes", "no")
+# Longer than any human chromosome (chr1: 248,956,422 bases); a larger number would not even fit
+# the database column.
+MAX_POSITION = 1_000_000_000
 
 
 # --- Reading input -----------------------------------------------------------------------------
@@ -128,9 +132,11 @@ class GeneInputSerializer(serializers.Serializer):
 class VariantSerializer(serializers.Serializer):
     assembly = serializers.CharField(help_text="GRCh37, GRCh38 or NCBI36 (hg19/hg38/hg18 too)")
     referenceName = serializers.CharField(help_text="chromosome: 1-22, X, Y, MT")
-    start = serializers.IntegerField(min_value=0, help_text="0-based, as in MME")
+    start = serializers.IntegerField(
+        min_value=0, max_value=MAX_POSITION, help_text="0-based, as in MME"
+    )
     end = serializers.IntegerField(
-        min_value=0, required=False, allow_null=True, help_text="exclusive"
+        min_value=0, max_value=MAX_POSITION, required=False, allow_null=True, help_text="exclusive"
     )
     referenceBases = serializers.CharField(required=False, allow_blank=True)
     alternateBases = serializers.CharField(required=False, allow_blank=True)
@@ -198,9 +204,11 @@ class CaseInputSerializer(serializers.Serializer):
     inheritanceMode = serializers.CharField(
         required=False, allow_blank=True, help_text="HPO mode of inheritance (under HP:0000005)"
     )
-    features = FeatureInputSerializer(many=True, required=False)
-    genomicFeatures = GenomicFeatureInputSerializer(many=True, required=False)
-    disorders = DisorderInputSerializer(many=True, required=False)
+    features = FeatureInputSerializer(many=True, required=False, max_length=MAX_FEATURES)
+    genomicFeatures = GenomicFeatureInputSerializer(
+        many=True, required=False, max_length=MAX_GENOMIC_FEATURES
+    )
+    disorders = DisorderInputSerializer(many=True, required=False, max_length=MAX_DISORDERS)
     contact = ContactSerializer(
         required=False, help_text="who to contact about the case; defaults to the institution's"
     )

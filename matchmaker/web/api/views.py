@@ -10,9 +10,7 @@ field (`matchmaker.lib.api.exception_handler`).
 
 from __future__ import annotations
 
-import gzip
 import itertools
-import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -26,7 +24,7 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -35,23 +33,32 @@ from rest_framework.views import APIView
 
 from matchmaker.cases import services as cases
 from matchmaker.cases.interchange import (
+    MAX_UPLOAD_BYTES,
     SourceDocument,
+    TooManyDocumentsError,
+    UnpackedTooLargeError,
     case_record_from_phenopacket,
-    mme_patient_from_case_record,
-    phenopacket_from_case_record,
-    read_stream,
+    parse_documents,
+    read_uploads,
 )
-from matchmaker.cases.models import Case, GenomicFeature, Institution, PhenotypeFeature
-from matchmaker.cases.records import CaseRecord, RecordFormatError
-from matchmaker.cases.selectors import case_record_of, cases_visible_to, institution_of
+from matchmaker.cases.models import Case, GenomicFeature, Institution
+from matchmaker.cases.records import RecordFormatError
+from matchmaker.cases.selectors import (
+    DOCUMENT_FORMATS,
+    case_document,
+    cases_visible_to,
+    cases_with_term,
+    institution_of,
+)
 from matchmaker.cases.services import CaseOwnership
+from matchmaker.lib.api import JSONParser
 from matchmaker.lib.errors import ConflictError, FieldValidationError
 from matchmaker.matching import services as matching
 from matchmaker.matching.models import Match, MatchEvent
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from matchmaker.matching.selectors import (
-    current_matches_of,
     has_new_matches,
+    matches_of,
     matches_visible_to,
     new_match_counts,
 )
@@ -70,11 +77,6 @@ from ontologies.hpo import ObsoleteTermError, UnknownTermError
 # One request imports at most this many documents: each is matched as it lands, and a bigger
 # load belongs to `manage.py import_phenopackets` (which does not swamp the workers).
 MAX_IMPORT_DOCUMENTS = 1000
-MAX_IMPORT_BYTES = 20 * 1024 * 1024  # the request body, as sent
-# After gunzipping: the documents are held in memory, and a small gzip file can expand a
-# thousandfold.
-MAX_IMPORT_EXPANDED_BYTES = 64 * 1024 * 1024
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -173,12 +175,7 @@ def _filtered_cases(cases: QuerySet[Case], filters: dict[str, Any]) -> QuerySet[
         except (UnknownTermError, ObsoleteTermError) as error:
             errors.append(("hpo", str(error)))
         else:
-            # A search for "Seizure" should find a case coded with "Focal seizure".
-            cases = cases.filter(
-                id__in=PhenotypeFeature.objects.filter(
-                    hpo_id__in=ontology.descendants(term), observed=True
-                ).values("case_id")
-            )
+            cases = cases.filter(cases_with_term(term, ontology=ontology))
     if errors:
         raise FieldValidationError(errors)
     if filters.get("status"):
@@ -392,7 +389,7 @@ class CaseReactivateApi(LocalApi):
 
 class CaseExportApi(LocalApi):
     class InputSerializer(serializers.Serializer):
-        format = serializers.ChoiceField(choices=["phenopacket", "mme"], default="phenopacket")
+        format = serializers.ChoiceField(choices=DOCUMENT_FORMATS, default="phenopacket")
 
     @extend_schema(
         tags=["cases"],
@@ -408,17 +405,8 @@ class CaseExportApi(LocalApi):
     def get(self, request: Request, public_id: str) -> Response:
         options = validated(self.InputSerializer(data=request.query_params))
         case = _visible_case(request, public_id)
-        record = case_record_of(case, ontology=get_hpo())
         try:
-            if options["format"] == "mme":
-                document = mme_patient_from_case_record(record, patient_id=case.public_id)
-            else:
-                document = phenopacket_from_case_record(
-                    record,
-                    subject_id=case.public_id,
-                    created_by=self.institution().name,
-                    hpo_release=case.hpo_release,
-                )
+            document = case_document(case, fmt=options["format"], ontology=get_hpo())
         except ValueError as error:
             # e.g. MME requires a way to reach the contact, which the case may lack.
             raise ConflictError(str(error), field="format") from None
@@ -490,9 +478,9 @@ class CaseImportApi(LocalApi):
             consented = consented or upload["consented"]
             documents = _uploaded_documents(upload["file"])
         else:
-            documents = _at_most(_body_documents(request.data), field="")
+            documents = _at_most(_body_documents(request.data))
         report = cases.import_case_records(
-            _parsed(documents),
+            parse_documents(documents, case_record_from_phenopacket),
             ownership=CaseOwnership(
                 institution=self.institution(),
                 owner=request.user,
@@ -519,30 +507,33 @@ class CaseImportApi(LocalApi):
 def _refuse_a_large_body(request: Request) -> None:
     # Checked before DRF reads the body: its JSON parser would read any length.
     length = int(request.META.get("CONTENT_LENGTH") or 0)
-    if length > MAX_IMPORT_BYTES:
+    if length > MAX_UPLOAD_BYTES:
         raise FieldValidationError(
             [
                 (
                     "",
                     f"the request holds {_megabytes(length)}; send at most "
-                    f"{_megabytes(MAX_IMPORT_BYTES)} at once",
+                    f"{_megabytes(MAX_UPLOAD_BYTES)} at once",
                 )
             ]
         )
 
 
 def _uploaded_documents(file: UploadedFile) -> list[SourceDocument]:
-    if _expanded_size(file, limit=MAX_IMPORT_EXPANDED_BYTES) > MAX_IMPORT_EXPANDED_BYTES:
+    try:
+        return read_uploads([(file.name or "", file)], max_documents=MAX_IMPORT_DOCUMENTS)
+    except UnpackedTooLargeError as error:
         raise FieldValidationError(
             [
                 (
                     "file",
-                    f"unpacked, the file holds more than {_megabytes(MAX_IMPORT_EXPANDED_BYTES)}; "
+                    f"unpacked, the file holds more than {_megabytes(error.limit)}; "
                     "send it in smaller parts",
                 )
             ]
-        )
-    return _at_most(read_stream(file, name=file.name or "upload"), field="file")
+        ) from None
+    except TooManyDocumentsError:
+        raise _too_many_documents(field="file") from None
 
 
 def _body_documents(body: Any) -> Iterator[SourceDocument]:
@@ -565,54 +556,24 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def _expanded_size(upload: UploadedFile, *, limit: int) -> int:
-    """The file's size once gunzipped, counted up to just past `limit` (a gzip bomb stops early).
-
-    A corrupt gzip stream counts as what could be read: the reader reports it as a document.
-    """
-    upload.seek(0)
-    is_gzipped = upload.read(2) == _GZIP_MAGIC
-    upload.seek(0)
-    if not is_gzipped:
-        return upload.size or 0
-    size = 0
-    try:
-        with gzip.GzipFile(fileobj=upload, mode="rb") as stream:
-            while size <= limit and (chunk := stream.read(1024 * 1024)):
-                size += len(chunk)
-    except (OSError, EOFError, zlib.error):
-        pass
-    upload.seek(0)
-    return size
-
-
-def _at_most(documents: Iterable[SourceDocument], *, field: str) -> list[SourceDocument]:
+def _at_most(documents: Iterable[SourceDocument]) -> list[SourceDocument]:
     """All the documents, read before anything is stored: a request over the cap stores none."""
     read = list(itertools.islice(documents, MAX_IMPORT_DOCUMENTS + 1))
     if len(read) > MAX_IMPORT_DOCUMENTS:
-        raise FieldValidationError(
-            [
-                (
-                    field,
-                    f"more than {MAX_IMPORT_DOCUMENTS} documents in one request; send them in "
-                    "smaller parts, or load them with `manage.py import_phenopackets`",
-                )
-            ]
-        )
+        raise _too_many_documents(field="")
     return read
 
 
-def _parsed(
-    documents: list[SourceDocument],
-) -> Iterator[tuple[str, CaseRecord | RecordFormatError]]:
-    for source in documents:
-        if source.error is not None:
-            yield source.origin, source.error
-            continue
-        try:
-            yield source.origin, case_record_from_phenopacket(source.document or {})
-        except RecordFormatError as error:
-            yield source.origin, error
+def _too_many_documents(*, field: str) -> FieldValidationError:
+    return FieldValidationError(
+        [
+            (
+                field,
+                f"more than {MAX_IMPORT_DOCUMENTS} documents in one request; send them in "
+                "smaller parts, or load them with `manage.py import_phenopackets`",
+            )
+        ]
+    )
 
 
 # --- Matches -----------------------------------------------------------------------------------
@@ -672,7 +633,7 @@ class CaseMatchListApi(LocalApi):
         case = _visible_case(request, public_id)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(
-            current_matches_of(case.pk).select_related("case"), request, view=self
+            matches_of(case.pk).select_related("case"), request, view=self
         )
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
