@@ -7,6 +7,10 @@ import os
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready
 
+# Connects its handlers: request ids from a web request to its tasks, task failure counters, and
+# the log format of workers.
+from matchmaker.observability import celery_signals  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matchmaker.settings")
 
 app = Celery("matchmaker")

@@ -7,6 +7,7 @@ comment each, in `.env.example`). With none set, the node runs on the embedded d
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -78,7 +79,8 @@ CASE_PUBLIC_ID_PREFIX = env_str("CASE_PUBLIC_ID_PREFIX", "MM")
 INSTALLED_APPS = [
     # First, so its registration/ templates (login, password reset) win over the admin's.
     "matchmaker.web",
-    "django.contrib.admin",
+    # django.contrib.admin, its site behind the node's own login (lockout, two-factor).
+    "matchmaker.security.apps.SecureAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -87,17 +89,27 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "matchmaker.cases",
     "matchmaker.matching",
     "matchmaker.federation",
+    "matchmaker.security",
+    "matchmaker.observability",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of a request, even of a redirect or an error, carries its id.
+    "matchmaker.observability.middleware.RequestIdMiddleware",
+    "matchmaker.observability.middleware.MmeMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "matchmaker.security.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "matchmaker.security.middleware.TwoFactorRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -183,6 +195,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+# Production: `collectstatic` (deploy/entrypoint.sh web) names each file after a hash of its
+# content (app.cb78b34abe6e.css), so nginx lets browsers keep static files for good and a new
+# release is fetched at once. Off by default: pages then need no collectstatic first.
+if env_bool("STATIC_MANIFEST", False):
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
 
 # Who hears about trouble (e.g. a peer returning malformed answers): "a@x.org,b@x.org".
 ADMINS = [("", address.strip()) for address in env_str("ADMINS").split(",") if address.strip()]
@@ -266,7 +286,11 @@ SECRET_ENCRYPTION_KEYS = [
 
 # Celery: Redis when configured, otherwise tasks run in-process (eagerly) for a first run.
 CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = REDIS_URL or None
+# No result backend: nothing reads task results, and with one every `delay()` subscribes to its
+# result over Redis, which while Redis was down held the caller ~19 s and then failed (without:
+# 0.6 s, then an error the callers handle).
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -289,6 +313,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # The queue tasks go to by default (tests give each test process its own worker and queue).
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Once a day: delete what the retention settings say (old audit rows, removed matches).
+    "apply-retention-policy": {
+        "task": "matchmaker.security.tasks.apply_retention_policy",
+        "schedule": 86400.0,
+    },
     # Once an hour: clear stored peer queries whose retention period has ended.
     "purge-expired-query-payloads": {
         "task": "matchmaker.federation.tasks.purge_expired_query_payloads",
@@ -335,11 +364,53 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Health and metrics (docs/scaling.md, "Monitoring"). /metrics answers only a request with
+# `Authorization: Bearer <METRICS_TOKEN>`, or a direct (not proxied) one from METRICS_ALLOWED_IPS
+# (addresses or networks, comma-separated); with neither set it is a 404.
+METRICS_TOKEN = env_secret("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = [ip.strip() for ip in env_str("METRICS_ALLOWED_IPS").split(",") if ip.strip()]
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_network!r} is not an address") from None
+# Where the counters shared by every process live; empty (no Redis): each process counts alone.
+METRICS_REDIS_URL = env_str(
+    "METRICS_REDIS_URL", env_str("REDIS_CACHE_URL", REDIS_URL) if REDIS_URL else ""
+)
+METRICS_KEY_PREFIX = env_str(
+    "METRICS_KEY_PREFIX", f"{env_str('CACHE_KEY_PREFIX', 'matchmaker')}:metrics:"
+)
+# /health/ready fails (503) when Redis does not answer. False: it reports Redis but stays 200, for
+# a load balancer that should keep sending peers' queries, which are answered without Redis.
+HEALTH_REDIS_REQUIRED = env_bool("HEALTH_REDIS_REQUIRED", True)
+# Probes and scrapes reach the web processes directly, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+
+# "json": one JSON object per line (time, level, logger, message, request_id, extra fields) for
+# log collectors, in web processes and Celery workers alike; "plain" for a terminal.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "matchmaker.observability.logs.RequestIdFilter"},
+        # Passwords, tokens and secrets never reach a log line (matchmaker/security/scrubbing.py).
+        "scrub_secrets": {"()": "matchmaker.security.scrubbing.SecretScrubbingFilter"},
+    },
+    "formatters": {
+        "plain": {"()": "matchmaker.observability.logs.PlainFormatter"},
+        "json": {"()": "matchmaker.observability.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "scrub_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
@@ -348,6 +419,10 @@ if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # __Host-: the browser keeps such a cookie only if it is Secure, for this host alone (no
+    # Domain) and path /, so a sibling subdomain cannot plant or overwrite it.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -364,3 +439,32 @@ LOGOUT_REDIRECT_URL = "login"
 # A password-reset link works for this long (seconds): one working day.
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 24 * 3600)
 X_FRAME_OPTIONS = "DENY"
+# Also sent by SecurityMiddleware in development: a page's URL (case ids) stays on this node.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# Security (docs/security.md). Login lockout: after LOGIN_MAX_FAILURES failed logins for one
+# username, or LOGIN_MAX_FAILURES_PER_IP from one address, within LOGIN_FAILURE_WINDOW_SECONDS,
+# logging in is refused for LOGIN_LOCKOUT_SECONDS (counted in the cache: Redis in production).
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 5)
+LOGIN_MAX_FAILURES_PER_IP = env_int("LOGIN_MAX_FAILURES_PER_IP", 50)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+# The header in which the reverse proxy passes the client's address (nginx: X-Real-IP); empty:
+# REMOTE_ADDR. Behind a proxy, leaving it empty counts every client as the proxy.
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "")
+# Every user must log in with a one-time code (set up on first login); otherwise it is optional.
+REQUIRE_TWO_FACTOR = env_bool("REQUIRE_TWO_FACTOR", False)
+OTP_TOTP_ISSUER = SITE_NAME  # the name authenticator apps show next to the code
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # the admin never shows a user's TOTP secret
+# Django's 500 reports and error e-mails hide credentials (headers, POST fields, query string).
+DEFAULT_EXCEPTION_REPORTER_FILTER = (
+    "matchmaker.security.scrubbing.SecretScrubbingExceptionReporterFilter"
+)
+DEFAULT_EXCEPTION_REPORTER = "matchmaker.security.scrubbing.SecretScrubbingExceptionReporter"
+# Retention (daily job): MME audit log rows are deleted after AUDIT_LOG_RETENTION_DAYS, and
+# matches a later search no longer returned (they keep a copy of the other patient) after
+# MATCH_RETENTION_DAYS; 0 keeps them for good.
+AUDIT_LOG_RETENTION_DAYS = env_int("AUDIT_LOG_RETENTION_DAYS", 0)
+MATCH_RETENTION_DAYS = env_int("MATCH_RETENTION_DAYS", 365)

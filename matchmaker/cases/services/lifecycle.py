@@ -20,6 +20,7 @@ from matchmaker.cases.services.storage import (
 )
 from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
 from matchmaker.federation.services import outbound as federation
+from matchmaker.federation.services.audit import erase_case_from_audit_log
 from matchmaker.lib.errors import ConflictError, FieldValidationError
 from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
@@ -149,10 +150,19 @@ def reactivate_case(case: Case) -> Case:
 
 
 @transaction.atomic
+@transaction.atomic
 def delete_case(case: Case) -> None:
-    """Delete a case and everything stored with it, for good (GDPR erasure)."""
+    """Delete a case and everything stored with it, for good (GDPR erasure).
+
+    Every process's index drops it (IndexChange); its matches go with it in both directions
+    (ours, the other owners' local matches to it, peers' incoming matches: foreign keys cascade);
+    the audit log keeps that requests happened but loses the case's public id and the patient we
+    sent about it.
+    """
+    public_id = case.public_id
     matching.note_case_changed(case.pk, rematch=False)
     case.delete()
+    erase_case_from_audit_log(public_id)
 
 
 @dataclass(slots=True)

@@ -6,6 +6,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("matchmaker.web.urls.accounts")),
+    path("", include("matchmaker.web.urls.security")),
     path("", include("matchmaker.web.urls.members")),
     path("", include("matchmaker.web.urls.transfer")),
     path("", include("matchmaker.web.urls.cases")),

@@ -1,14 +1,19 @@
-"""Signing in and out, password change and reset (Django's views, our templates)."""
+"""Signing in and out, password change and reset (Django's views, our templates).
+
+The login view is ours: Django's, plus the lockout and the one-time code (views/security.py).
+"""
 
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from matchmaker.web.views.security import LoginView
+
 urlpatterns = [
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        LoginView.as_view(),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,115 @@
+"""Two-factor login with time-based one-time codes (TOTP, RFC 6238) through django-otp.
+
+A user has at most one authenticator: an unconfirmed device while setting up (its secret shown
+once as a QR code and as text), then a confirmed one once a first code proved the app holds the
+secret. Only confirmed devices are asked for at login. django-otp's TOTPDevice refuses a code
+used before (replay) and slows down guessing after wrong codes (OTP_TOTP_THROTTLE_FACTOR); the
+login lockout counts wrong codes as failed logins too.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import segno
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from matchmaker.lib.errors import FieldValidationError
+
+DEVICE_NAME = "Authenticator app"
+WRONG_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now."
+
+
+def confirmed_device_of(user: AbstractBaseUser | AnonymousUser) -> TOTPDevice | None:
+    if not user.is_authenticated:
+        return None
+    return TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).first()
+
+
+def pending_device_of(user: AbstractBaseUser) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user_id=user.pk, confirmed=False).first()
+
+
+def needs_code(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether this signed-in user's session still lacks the code it must have.
+
+    True for a user with an authenticator whose session was not verified with a code (a session
+    from before it was set up, or one that got only as far as the password), and, under
+    REQUIRE_TWO_FACTOR, for any unverified user.
+    """
+    if not user.is_authenticated:
+        return False
+    is_verified = getattr(user, "is_verified", None)
+    if is_verified is not None and is_verified():
+        return False
+    return settings.REQUIRE_TWO_FACTOR or confirmed_device_of(user) is not None
+
+
+@transaction.atomic
+def start_two_factor_setup(user: AbstractBaseUser) -> TOTPDevice:
+    """A new secret for the user's authenticator app, unconfirmed until `confirm_two_factor`.
+
+    Starting again replaces an unconfirmed secret; a confirmed one must be disabled first.
+    """
+    if confirmed_device_of(user) is not None:
+        raise FieldValidationError([("", "Two-factor login is already on for your account.")])
+    TOTPDevice.objects.filter(user_id=user.pk, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+
+
+def confirm_two_factor(user: AbstractBaseUser, *, code: str) -> TOTPDevice:
+    """Turn two-factor login on once the app shows a right code; raises naming `code`."""
+    device = pending_device_of(user)
+    if device is None:
+        raise FieldValidationError([("code", "Start the set-up first: there is no secret yet.")])
+    if not _verify(device, code):
+        raise FieldValidationError([("code", WRONG_CODE)])
+    TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
+    device.confirmed = True
+    return device
+
+
+def disable_two_factor(user: AbstractBaseUser, *, code: str) -> None:
+    """Turn two-factor login off; a right code proves it is the user, not a left-open session."""
+    device = confirmed_device_of(user)
+    if device is None:
+        raise FieldValidationError([("", "Two-factor login is not on for your account.")])
+    if not _verify(device, code):
+        raise FieldValidationError([("code", WRONG_CODE)])
+    TOTPDevice.objects.filter(user_id=user.pk).delete()
+
+
+def verify_login_code(user: AbstractBaseUser, code: str) -> TOTPDevice | None:
+    """The confirmed device that accepts `code`, or None."""
+    device = confirmed_device_of(user)
+    if device is None or not _verify(device, code):
+        return None
+    return device
+
+
+def _verify(device: TOTPDevice, code: str) -> bool:
+    code = "".join(code.split())  # apps show "123 456"
+    if not code.isdigit() or len(code) != device.digits:
+        return False
+    with transaction.atomic():
+        # Locked: two requests with the same code cannot both pass the replay check.
+        locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        verified = bool(locked.verify_token(code))
+    device.refresh_from_db()
+    return verified
+
+
+def secret_of(device: TOTPDevice) -> str:
+    """The base-32 secret, in groups of four, for typing into an app without a camera."""
+    secret = base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def qr_code_svg(device: TOTPDevice) -> str:
+    """The otpauth:// URI as an inline SVG QR code: markup only, no image request, no style."""
+    qr = segno.make(device.config_url, error="m")
+    svg = qr.svg_inline(scale=4, omitsize=True, dark="#000", light="#fff")
+    return str(svg).replace("<svg ", '<svg role="img" aria-label="QR code" ', 1)
