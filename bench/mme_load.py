@@ -22,7 +22,10 @@ saturated server shows in the figures instead of slowing the senders down. A war
 counted, lets every server process load the HPO, the gene catalogue and the case index.
 
 One asyncio process: the server shares the machine's cores with this script, which should take
-as little CPU as it can; its own CPU time is printed. The last line is one JSON object.
+as little CPU as it can; its own CPU time is printed. After the run (real queries only), it
+waits for the node's worker to record the incoming matches, reading the node's database, and
+reports `lost`: results of the answers (each patient's last) with no incoming match recorded.
+The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class Outcome:
     latency: float  # seconds, from the scheduled start (open loop) or the actual send
     status: str  # "200", "500", ... or the exception's class name
     results: int
+    query: int = -1  # index of the query patient sent
 
 
 def build_queries(path: Path, count: int, seed: int, *, test: bool, id_prefix: str) -> QuerySet:
@@ -177,7 +181,8 @@ async def run_phase(
                     await asyncio.sleep(scheduled - now)
             if scheduled >= ends:
                 return
-            body = bodies[next(order) % len(bodies)]
+            query = next(order) % len(bodies)
+            body = bodies[query]
             results = 0
             try:
                 response = await client.post("match", content=body)
@@ -190,7 +195,7 @@ async def run_phase(
                 status = type(error).__name__
                 examples.setdefault(status, str(error)[:300])
             finished = time.perf_counter()
-            outcomes.append(Outcome(finished, finished - scheduled, status, results))
+            outcomes.append(Outcome(finished, finished - scheduled, status, results, query))
 
     await asyncio.gather(*(send_requests() for _ in range(concurrency)))
     return outcomes, examples, started
@@ -266,7 +271,15 @@ async def run(arguments: argparse.Namespace, queries: QuerySet) -> dict[str, Any
     if cpu_before and cpu_after:
         machine_busy = (cpu_after[0] - cpu_before[0]) / (cpu_after[1] - cpu_before[1])
     warmup_statuses = Counter(outcome.status for outcome in warmup)
+    # What the node must have recorded: one incoming match per result of each patient's last
+    # answer (a patient asked again gets the same results; its matches are refreshed, not added).
+    last_results = {
+        outcome.query: outcome.results
+        for outcome in sorted(warmup + outcomes, key=lambda outcome: outcome.finished)
+        if outcome.status == "200"
+    }
     return {
+        "last_results": last_results,
         "requests": len(outcomes),
         "errors": errors,
         "statuses": dict(sorted(statuses.items())),
@@ -295,6 +308,44 @@ async def run(arguments: argparse.Namespace, queries: QuerySet) -> dict[str, Any
     }
 
 
+def count_lost_matches(
+    bodies: list[bytes], last_results: dict[int, int], *, timeout: float
+) -> dict[str, Any]:
+    """Wait for the node's worker to record the incoming matches; how many never were.
+
+    Reads the node's database directly (this process has its settings): the incoming matches of
+    each query patient (ids are new each run), against the results of its last answer.
+    """
+    from django.db import close_old_connections
+
+    from matchmaker.matching.models import Match
+
+    expected = {
+        json.loads(bodies[query])["patient"]["id"]: results
+        for query, results in last_results.items()
+    }
+    started = time.monotonic()
+    while True:
+        close_old_connections()
+        recorded = Counter(
+            Match.objects.filter(
+                direction=Match.Direction.INCOMING,
+                remote_patient_id__in=list(expected),
+                removed_at__isnull=True,
+            ).values_list("remote_patient_id", flat=True)
+        )
+        lost = sum(max(0, count - recorded[patient]) for patient, count in expected.items())
+        if lost == 0 or time.monotonic() - started > timeout:
+            break
+        time.sleep(5)
+    return {
+        "incoming_expected": sum(expected.values()),
+        "incoming_recorded": sum(recorded[patient] for patient in expected),
+        "lost": lost,
+        "drain_s": round(time.monotonic() - started, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help="the node's MME base URL, e.g. .../mme")
@@ -308,6 +359,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("--phenopackets", type=Path, default=DATA)
     parser.add_argument("--test-queries", action="store_true", help='send them as "test": true')
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=900.0,
+        help="seconds to wait after the run for the worker to record every incoming match",
+    )
     parser.add_argument(
         "--id-prefix",
         default=f"load-{secrets.token_hex(3)}-",
@@ -342,6 +399,16 @@ def main() -> None:
         f"then {arguments.duration:g} s measured"
     )
     figures = asyncio.run(run(arguments, queries))
+    last_results = figures.pop("last_results")
+    if not arguments.test_queries:
+        figures.update(
+            count_lost_matches(queries.bodies, last_results, timeout=arguments.drain_timeout)
+        )
+        print(
+            f"incoming matches recorded after the run: {figures['incoming_recorded']} of "
+            f"{figures['incoming_expected']} (answers' results), lost {figures['lost']}, "
+            f"after waiting {figures['drain_s']} s for the worker"
+        )
 
     print(
         f"warm-up: {figures['warmup_requests']} requests {figures['warmup_statuses']}, "

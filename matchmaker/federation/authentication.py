@@ -6,6 +6,7 @@ nothing else; clinicians and scripts authenticate elsewhere with their own crede
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,10 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
 from matchmaker.federation.models import MAX_TOKEN_LENGTH, Peer
+from matchmaker.lib.api import warn_degraded
 from matchmaker.lib.secrets import hash_token
+
+logger = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Auth-Token"  # noqa: S105 (a header name, not a secret)
 
@@ -80,7 +84,13 @@ class PeerRateThrottle(SimpleRateThrottle):
         self.num_requests = peer.rate_limit_per_minute or settings.MME_RATE_LIMIT_PER_MINUTE
         self.duration = 60
         self.rate = f"{self.num_requests}/min"
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except Exception as error:
+            # The counters live in the shared cache (Redis). Without it, peers are still
+            # answered, unthrottled, rather than refused: the MME service matters more.
+            warn_degraded(logger, "MME rate limit not applied: the cache failed: %r", error)
+            return True
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}

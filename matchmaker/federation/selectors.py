@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +12,10 @@ from django.utils import timezone
 
 from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.federation.models import MmeRequestLog
+from matchmaker.lib.api import warn_degraded
 from matchmaker.matching.models import Match
+
+logger = logging.getLogger(__name__)
 
 _METRICS_CACHE_KEY = "mme-metrics"
 
@@ -30,10 +34,18 @@ def mme_metrics() -> dict[str, Any]:
     the network gains from this node. Cached for MME_METRICS_CACHE_SECONDS: the counts scan
     every case.
     """
-    metrics = cache.get(_METRICS_CACHE_KEY)
+    try:
+        metrics = cache.get(_METRICS_CACHE_KEY)
+    except Exception as error:
+        # Redis down: count afresh (slower), never fail the peer's request.
+        warn_degraded(logger, "MME metrics not cached: the cache failed: %r", error)
+        return _count_metrics()
     if metrics is None:
         metrics = _count_metrics()
-        cache.set(_METRICS_CACHE_KEY, metrics, settings.MME_METRICS_CACHE_SECONDS)
+        try:
+            cache.set(_METRICS_CACHE_KEY, metrics, settings.MME_METRICS_CACHE_SECONDS)
+        except Exception as error:
+            warn_degraded(logger, "MME metrics not cached: the cache failed: %r", error)
     return metrics
 
 

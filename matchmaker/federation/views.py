@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -45,8 +47,14 @@ from matchmaker.federation.versioning import (
     media_type_for,
     negotiate_version,
 )
-from matchmaker.lib.api import error_body
-from matchmaker.lib.errors import DomainError
+from matchmaker.lib.api import (
+    MAX_DISORDERS,
+    MAX_FEATURES,
+    MAX_GENOMIC_FEATURES,
+    database_unavailable,
+    error_body,
+)
+from matchmaker.lib.errors import DomainError, FieldValidationError
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +167,9 @@ class MmeApiView(APIView):
             return Response(
                 {"message": str(message), **extra}, status=exc.status_code, headers=headers
             )
+        if isinstance(exc, OperationalError | InterfaceError):
+            # The database is down or restarting: the peer may retry; we reconnect by ourselves.
+            return database_unavailable()
         # Never a stack trace to a peer; the log has it.
         logger.exception("MME %s failed", self.endpoint)
         return Response({"message": "internal error"}, status=500)
@@ -252,7 +263,10 @@ class MatchApi(MmeApiView):
                 "(or application/json)"
             )
         document = self._read_json(request)
-        violations = schema.request_violations(document)
+        # Before the payload is kept for the audit log: the database could not store it.
+        if unstorable := _unstorable_text(document):
+            raise FieldValidationError(unstorable)
+        violations = _oversized_lists(document) or schema.request_violations(document)
         if isinstance(document, dict):
             self.audit["payload"] = document
             patient = document.get("patient")
@@ -277,7 +291,12 @@ class MatchApi(MmeApiView):
         if len(body) > settings.MME_MAX_REQUEST_BYTES:
             raise RequestTooLarge(f"request body over {settings.MME_MAX_REQUEST_BYTES} bytes")
         try:
-            return json.loads(body, parse_constant=_refuse_constant)
+            return json.loads(
+                body,
+                parse_constant=_refuse_constant,
+                parse_float=_finite_float,
+                object_pairs_hook=_object_without_duplicate_keys,
+            )
         except UnicodeDecodeError:
             raise UnreadableJson("request body is not UTF-8 text") from None
         except json.JSONDecodeError as error:
@@ -288,6 +307,85 @@ class MatchApi(MmeApiView):
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
+
+
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON leaves duplicate keys undefined: a proxy or log reader may see the first value where
+    # we would see the last. Refused rather than guessed.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key[:40]!r} appears twice in one object")
+            seen.add(key)
+    return document
+
+
+# How many items of each list of a patient we read (matchmaker.lib.api): past them the request
+# is refused before the schema check walks every item.
+_LIST_LIMITS = {
+    "features": MAX_FEATURES,
+    "genomicFeatures": MAX_GENOMIC_FEATURES,
+    "disorders": MAX_DISORDERS,
+}
+_MAX_REPORTED_PROBLEMS = 20
+
+
+def _oversized_lists(document: Any) -> list[schema.SchemaViolation]:
+    patient = document.get("patient") if isinstance(document, dict) else None
+    if not isinstance(patient, dict):
+        return []
+    return [
+        schema.SchemaViolation(
+            f"patient.{name}", f"holds {len(items)} items; at most {limit} are accepted"
+        )
+        for name, limit in _LIST_LIMITS.items()
+        if isinstance(items := patient.get(name), list) and len(items) > limit
+    ]
+
+
+def _unstorable_text(document: Any) -> list[tuple[str, str]]:
+    """Strings and keys the database cannot store, with their paths (`patient.contact.name`).
+
+    NUL characters (PostgreSQL's text and jsonb refuse them) and lone surrogates ("\\ud800" is
+    valid JSON but no Unicode character, so it has no UTF-8 form). Walked with a stack, not
+    recursion: the parser accepts nesting close to Python's recursion limit.
+    """
+    problems: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack and len(problems) < _MAX_REPORTED_PROBLEMS:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if problem := _text_problem(value):
+                problems.append((path, problem))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else key
+                if problem := _text_problem(key):
+                    problems.append((path, f"a key {problem}"))
+                    continue
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return sorted(problems)
+
+
+def _text_problem(text: str) -> str:
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (a lone surrogate)"
+    return ""
 
 
 class HeartbeatApi(MmeApiView):

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from matchmaker.cases.interchange import case_record_from_mme_patient, mme_patient_from_case_record
 from matchmaker.cases.models import Case
@@ -19,6 +20,7 @@ from matchmaker.cases.records import ContactRecord, RecordFormatError
 from matchmaker.cases.selectors import case_record_of
 from matchmaker.cases.services.validation import validate_case_record
 from matchmaker.federation.models import Peer
+from matchmaker.lib.api import warn_degraded
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.matching import notifications
 from matchmaker.matching import services as matching
@@ -129,10 +131,18 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
 def _queue_recording(*, peer_id: int, patient: dict[str, Any], scored: list[list[Any]]) -> None:
     from matchmaker.federation import tasks  # the tasks import this module
 
-    # argsrepr: Celery would otherwise render the whole patient for its logs on every request.
-    tasks.record_incoming_matches.apply_async(
-        (peer_id, patient, scored), argsrepr=f"(peer {peer_id}, patient {patient.get('id')!r})"
-    )
+    try:
+        # argsrepr: Celery would otherwise render the whole patient for its logs on every request.
+        tasks.record_incoming_matches.apply_async(
+            (peer_id, patient, scored), argsrepr=f"(peer {peer_id}, patient {patient.get('id')!r})"
+        )
+    except KombuOperationalError as error:
+        # The broker (Redis) is down. The peer has its answer; the owners must still get their
+        # matches, so they are recorded here, at the cost of this request's time.
+        warn_degraded(
+            logger, "broker unreachable, incoming matches recorded in the request: %r", error
+        )
+        record_incoming_matches(peer_id, patient, scored)
 
 
 def query_of_mme_patient(

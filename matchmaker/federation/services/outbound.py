@@ -22,6 +22,7 @@ from django.core.mail import mail_admins
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from matchmaker.cases.models import Case
 from matchmaker.federation.client import MmeClient, PeerAnswer, PeerError, RemoteResult
@@ -97,7 +98,14 @@ def request_peer_search(
 def _queue_search(*, case_id: int, generation: int, delay: float) -> None:
     from matchmaker.federation import tasks  # the tasks import this module
 
-    tasks.search_peers.apply_async((case_id, generation), countdown=delay)
+    try:
+        tasks.search_peers.apply_async((case_id, generation), countdown=delay)
+    except KombuOperationalError as error:
+        # The broker (Redis) is down: the case is saved all the same, and its request stays in
+        # CaseSearchSchedule, due; research_due_cases queues it again once it is overdue.
+        logger.warning(
+            "broker unreachable, search of case %s at the peers postponed: %r", case_id, error
+        )
 
 
 def start_peer_search(case_id: int, generation: int) -> list[int]:
@@ -420,12 +428,13 @@ def cases_due_for_research(*, limit: int) -> list[int]:
     ).values_list("pk", flat=True)[:limit]
     ids = list(never)
     if len(ids) < limit:
-        # Not searched for a while, or a request that never ran (its task was lost).
+        # Not searched for a while (and no search pending), or a request that never ran: its
+        # task was lost (e.g. the broker was down), however recently the case was searched.
         stale = Q(last_searched_at__lt=cutoff) | Q(last_searched_at__isnull=True)
-        stuck = Q(due_at__isnull=True) | Q(due_at__lt=timezone.now() - datetime.timedelta(hours=1))
+        lost = Q(due_at__lt=timezone.now() - datetime.timedelta(hours=1))
         ids += list(
             CaseSearchSchedule.objects.filter(
-                stale & stuck,
+                (stale & Q(due_at__isnull=True)) | lost,
                 case__status=Case.Status.ACTIVE,
                 case__external_matching_consent=True,
             )
