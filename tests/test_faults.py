@@ -254,15 +254,16 @@ def test_a_search_that_could_not_be_queued_runs_once_it_is_overdue_and_redis_is_
 
 @pytest.mark.alone
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="matching.services.queue_matching queues run_matching in a non-robust on_commit: "
-    "with the broker down the case is stored but the request fails (500)",
-)
-def test_a_case_saved_through_the_api_while_redis_is_down_is_stored_and_answered(
-    alice: Any, on_spare_redis: SpareRedis, django_capture_on_commit_callbacks: Any
+def test_a_case_saved_through_the_api_while_redis_is_down_is_stored_answered_and_matched(
+    alice: Any,
+    institution: Institution,
+    on_spare_redis: SpareRedis,
+    django_capture_on_commit_callbacks: Any,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    earlier = make_case(institution=institution, label="fam7-proband")
     on_spare_redis.stop()
+    caplog.set_level(logging.WARNING)
     api = Client(raise_request_exception=False)
     body = {
         "label": "fam23-proband",
@@ -277,8 +278,13 @@ def test_a_case_saved_through_the_api_while_redis_is_down_is_stored_and_answered
             content_type="application/json",
             headers={"Authorization": f"Token {create_api_token(alice, name='lims')[1]}"},
         )
-    assert Case.objects.filter(label="fam23-proband").exists()
-    assert response.status_code == 201
+    assert response.status_code == 201, response.content
+    saved = Case.objects.get(label="fam23-proband")
+    # Its matching task could not be queued, so it was matched in the request instead.
+    assert "cases matched in the request instead" in caplog.text
+    assert Match.objects.filter(
+        case=saved, matched_case=earlier, direction=Match.Direction.LOCAL
+    ).exists()
 
 
 @pytest.mark.django_db
@@ -424,8 +430,17 @@ def test_a_node_answers_503_while_postgresql_is_away_and_recovers_without_a_rest
     def cases() -> httpx.Response:
         return http.get("/api/v1/cases/", headers={"Authorization": f"Token {api_key}"})
 
+    # alice signed in with her browser: her session is a row in the database.
+    signed_in = Client()
+    signed_in.force_login(alice)
+    session_cookie = f"__Host-sessionid={signed_in.session.session_key}"
+
+    def case_page() -> httpx.Response:
+        return http.get("/cases/", headers={"Cookie": session_cookie})
+
     assert len(match().json()["results"]) == 2
     assert cases().status_code == 200
+    assert case_page().status_code == 200
 
     # A restart: the node's persistent connections are gone; the next requests reconnect.
     assert _terminate_node_connections(database, own_pid) >= 1
@@ -443,6 +458,12 @@ def test_a_node_answers_503_while_postgresql_is_away_and_recovers_without_a_rest
             assert response.json()["message"]
             assert response.headers["Retry-After"]
             assert "Traceback" not in response.text
+        # The clinicians' pages too: a page that says so, not a bare server error.
+        page = case_page()
+        assert page.status_code == 503, page.text
+        assert page.headers["Retry-After"]
+        assert "text/html" in page.headers["Content-Type"]
+        assert "Temporarily unavailable" in page.text
     finally:
         _allow_connections(database, True)
 
@@ -450,3 +471,4 @@ def test_a_node_answers_503_while_postgresql_is_away_and_recovers_without_a_rest
     assert answered.status_code == 200, answered.text
     assert len(answered.json()["results"]) == 2
     assert cases().status_code == 200
+    assert case_page().status_code == 200

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from matchmaker.cases.models import Case
+from matchmaker.lib.api import warn_degraded
 from matchmaker.lib.errors import FieldValidationError
+from matchmaker.lib.transactions import after_commit
 from matchmaker.matching import tasks
 from matchmaker.matching.genotype import VariantCall, compare_genotypes
 from matchmaker.matching.index import get_case_index, record_index_change
@@ -25,6 +29,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
     from matchmaker.cases.services.validation import ValidatedCase
+
+logger = logging.getLogger(__name__)
 
 # Extra candidates fetched from the index so that variant evidence can re-order the top results.
 _RERANK_FACTOR = 2
@@ -335,14 +341,14 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
                 "removed_at": None,
             }
             if match is None:
-                created = Match.objects.create(
-                    case_id=owner_case,
-                    matched_case_id=other_case,
-                    direction=Match.Direction.LOCAL,
+                created_id = _create_local_match(
+                    owner_case,
+                    other_case,
                     notified_at=None if notify and not case.is_test else now,
-                    **values,
+                    values=values,
                 )
-                new_ids.append(created.pk)
+                if created_id is not None:
+                    new_ids.append(created_id)
             else:
                 Match.objects.filter(pk=match.pk).update(**values)
     gone = Match.objects.filter(direction=Match.Direction.LOCAL, removed_at__isnull=True).filter(
@@ -351,10 +357,28 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
     )
     gone.update(removed_at=now)
     if new_ids and notify and not case.is_test:
-        transaction.on_commit(
-            functools.partial(tasks.notify_new_matches.delay, new_ids), robust=True
-        )
+        queue_notifications(new_ids)
     return len(new_ids)
+
+
+def _create_local_match(
+    owner_case: int, other_case: int, *, notified_at: Any, values: dict[str, Any]
+) -> int | None:
+    """Insert the pair's match and return its id; or, when a concurrent run of the other case
+    inserted the pair first (it matched this case at the same moment), update that row and
+    return None: the match is not new."""
+    try:
+        with transaction.atomic():  # a savepoint: the failed insert must not end the transaction
+            return Match.objects.create(
+                case_id=owner_case,
+                matched_case_id=other_case,
+                direction=Match.Direction.LOCAL,
+                notified_at=notified_at,
+                **values,
+            ).pk
+    except IntegrityError:
+        Match.objects.filter(case_id=owner_case, matched_case_id=other_case).update(**values)
+        return None
 
 
 def _explanation_from_other_side(owner: Case, other: Case) -> dict[str, Any]:
@@ -376,9 +400,42 @@ def note_case_changed(
 
 
 def queue_matching(case_ids: Iterable[int]) -> None:
-    """Match each case against the local cases, in a task queued after the transaction commits."""
-    for case_id in case_ids:
-        transaction.on_commit(functools.partial(tasks.run_matching.delay, case_id))
+    """Match each case against the local cases, in a task queued after the transaction commits.
+
+    With the broker (Redis) down, the cases are matched in this process instead: the save has
+    been committed and must get its matches, at the cost of the caller's time.
+    """
+    after_commit(_send_matching_tasks, list(case_ids))
+
+
+def _send_matching_tasks(case_ids: list[int]) -> None:
+    for position, case_id in enumerate(case_ids):
+        try:
+            tasks.run_matching.delay(case_id)
+        except KombuOperationalError as error:
+            warn_degraded(
+                logger, "broker unreachable, cases matched in the request instead: %r", error
+            )
+            for unsent_case_id in case_ids[position:]:
+                run_matching(unsent_case_id)
+            return
+
+
+def queue_notifications(match_ids: list[int]) -> None:
+    """E-mail the owners of new matches, in a task queued after the transaction commits.
+
+    With the broker down nothing is lost: `notify_pending_matches` (beat) sends them later.
+    """
+    after_commit(_send_notification_task, list(match_ids))
+
+
+def _send_notification_task(match_ids: list[int]) -> None:
+    try:
+        tasks.notify_new_matches.delay(match_ids)
+    except KombuOperationalError as error:
+        warn_degraded(
+            logger, "broker unreachable, new-match e-mails left to the periodic sweep: %r", error
+        )
 
 
 MAX_NOTES_LENGTH = 10_000

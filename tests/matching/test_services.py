@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord, VariantRecord
@@ -207,6 +208,38 @@ def test_run_matching_is_idempotent_and_marks_lost_matches(institution: Institut
     run_matching(query.pk)
     lost = Match.objects.get(case=query, matched_case=twin)
     assert lost.removed_at is not None or lost.score < 0.3
+
+
+@pytest.mark.django_db
+def test_run_matching_takes_over_a_pair_recorded_meanwhile_by_the_other_cases_run(
+    institution: Institution, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers matching A and B at once both insert the pair (A, B): the second must update
+    the first one's row, not fail on the unique constraint and lose its run."""
+    from matchmaker.matching import services
+
+    query = ngly1_case(institution, "query")
+    twin = ngly1_case(institution, "twin")
+    explain_other_side = services._explanation_from_other_side
+
+    def twin_run_inserts_first(owner: Case, other: Case) -> dict[str, object]:
+        # What the twin's concurrent run committed after this run read the existing matches.
+        for case, matched in ((query, twin), (twin, query)):
+            Match.objects.get_or_create(
+                case=case, matched_case=matched, direction=Match.Direction.LOCAL,
+                defaults={
+                    "score": 0.01, "phenotype_score": 0.01, "genotype_score": 0.0,
+                    "last_seen": timezone.now(),
+                },
+            )  # fmt: skip
+        return explain_other_side(owner, other)
+
+    monkeypatch.setattr(services, "_explanation_from_other_side", twin_run_inserts_first)
+    assert run_matching(query.pk) == 0  # the pair is not new: the twin's run found it
+    forward = Match.objects.get(case=query, matched_case=twin)
+    backward = Match.objects.get(case=twin, matched_case=query)
+    assert forward.score > 0.3
+    assert backward.explanation["term_matches"]
 
 
 @pytest.mark.django_db

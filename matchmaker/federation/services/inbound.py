@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from matchmaker.cases.services.validation import validate_case_record
 from matchmaker.federation.models import Peer
 from matchmaker.lib.api import warn_degraded
 from matchmaker.lib.errors import FieldValidationError
+from matchmaker.lib.transactions import after_commit
 from matchmaker.matching import notifications
 from matchmaker.matching import services as matching
 from matchmaker.matching.models import Match
@@ -119,12 +119,7 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
             [result.case.pk, result.score, result.phenotype_score, result.genotype_score]
             for result, _ in answered
         ]
-        transaction.on_commit(
-            functools.partial(
-                _queue_recording, peer_id=peer.pk, patient=dict(patient), scored=scored
-            ),
-            robust=True,
-        )
+        after_commit(_queue_recording, peer_id=peer.pk, patient=dict(patient), scored=scored)
     return answer
 
 

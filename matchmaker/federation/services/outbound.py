@@ -30,8 +30,8 @@ from matchmaker.federation.models import CaseSearchSchedule, MmeRequestLog, Peer
 from matchmaker.federation.services.audit import log_request
 from matchmaker.federation.services.inbound import mme_patient_of_case, query_of_mme_patient
 from matchmaker.lib.errors import FieldValidationError
+from matchmaker.lib.transactions import after_commit
 from matchmaker.matching import services as matching
-from matchmaker.matching import tasks as matching_tasks
 from matchmaker.matching.models import Match
 
 logger = logging.getLogger(__name__)
@@ -86,12 +86,7 @@ def request_peer_search(
         generation = schedule.generation
         if not queue_task:
             return generation
-        transaction.on_commit(
-            functools.partial(
-                _queue_search, case_id=case_id, generation=generation, delay=delay_seconds
-            ),
-            robust=True,
-        )
+        after_commit(_queue_search, case_id=case_id, generation=generation, delay=delay_seconds)
     return generation
 
 
@@ -337,9 +332,7 @@ def _record_answer(search: PeerSearch, case: Case, answer: PeerAnswer) -> PeerSe
             is_test=case.is_test,
         )
         if new_ids and not case.is_test:
-            transaction.on_commit(
-                functools.partial(matching_tasks.notify_new_matches.delay, new_ids), robust=True
-            )
+            matching.queue_notifications(new_ids)
     return PeerSearchOutcome(peer.name, PeerSearch.Status.ANSWERED, "", count)
 
 
