@@ -2,37 +2,18 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.test import override_settings
 
 from matchmaker.matching.models import ReferenceRelease
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo, reset_reference_data
-from matchmaker.matching.services import get_phenotype_scorer
+from matchmaker.matching.ontology import get_gene_catalogue
+from tests.matching.conftest import FIXTURES, load_mini_release, run
 
-pytestmark = pytest.mark.django_db
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture(autouse=True)
-def _forget_loaded_reference_data() -> Iterator[None]:
-    # These tests switch releases; later tests must see the session's defaults again.
-    reset_reference_data()
-    get_phenotype_scorer.cache_clear()
-    yield
-    reset_reference_data()
-    get_phenotype_scorer.cache_clear()
-
-
-def run(*args: str) -> str:
-    out = io.StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("forget_loaded_reference_data")]
 
 
 def test_load_hpo_records_the_bundled_release_once(tmp_path: Path) -> None:
@@ -49,14 +30,7 @@ def test_load_hpo_records_the_bundled_release_once(tmp_path: Path) -> None:
 
 def test_load_hpo_with_other_files_switches_every_later_load(tmp_path: Path) -> None:
     with override_settings(HPO_CACHE_DIR=tmp_path):
-        run(
-            "load_hpo",
-            "--obo",
-            str(FIXTURES / "mini_hpo.obo"),
-            "--annotations",
-            str(FIXTURES / "mini_phenotype.hpoa"),
-        )
-        assert get_hpo().release == "2000-01-01"
+        load_mini_release()
         assert ReferenceRelease.objects.first().version == "2000-01-01"  # type: ignore[union-attr]
 
 
