@@ -7,15 +7,17 @@ nothing else; clinicians and scripts authenticate elsewhere with their own crede
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 
 from matchmaker.federation.models import MAX_TOKEN_LENGTH, Peer
 from matchmaker.lib.api import warn_degraded
@@ -68,32 +70,43 @@ class IsPeer(BasePermission):
         return isinstance(request.auth, Peer)
 
 
-class PeerRateThrottle(SimpleRateThrottle):
-    """At most `Peer.rate_limit_per_minute` requests a minute per peer (shared cache)."""
+class PeerRateThrottle(BaseThrottle):
+    """At most `Peer.rate_limit_per_minute` requests per clock minute per peer.
 
-    scope = "mme"
+    One counter per peer and minute in the shared cache (Redis), raised with an atomic INCR, so
+    every web process counts the same requests and no two overwrite each other's count (DRF's
+    SimpleRateThrottle reads, edits and writes back a list of timestamps). A fixed window: across
+    a minute boundary a peer may send up to twice its rate in a short while.
+    """
+
+    WINDOW_SECONDS = 60
 
     def __init__(self) -> None:
-        # The rate depends on the peer, known only in allow_request.
-        self.rate = None
+        self.seconds_left = 0.0
 
     def allow_request(self, request: Request, view: Any) -> bool:
         peer = request.auth
         if not isinstance(peer, Peer):
             return True
-        self.num_requests = peer.rate_limit_per_minute or settings.MME_RATE_LIMIT_PER_MINUTE
-        self.duration = 60
-        self.rate = f"{self.num_requests}/min"
+        limit = peer.rate_limit_per_minute or settings.MME_RATE_LIMIT_PER_MINUTE
+        now = time.time()
+        window, elapsed = divmod(now, self.WINDOW_SECONDS)
+        self.seconds_left = self.WINDOW_SECONDS - elapsed
+        key = f"mme-rate:{peer.pk}:{int(window)}"
         try:
-            return super().allow_request(request, view)
+            cache.add(key, 0, timeout=2 * self.WINDOW_SECONDS)
+            count = cache.incr(key)
+        except ValueError:  # the counter expired between add and incr
+            return True
         except Exception as error:
             # The counters live in the shared cache (Redis). Without it, peers are still
             # answered, unthrottled, rather than refused: the MME service matters more.
             warn_degraded(logger, "MME rate limit not applied: the cache failed: %r", error)
             return True
+        return count <= limit
 
-    def get_cache_key(self, request: Request, view: Any) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.pk}
+    def wait(self) -> float:
+        return self.seconds_left
 
 
 class PeerTokenScheme(OpenApiAuthenticationExtension):
