@@ -30,3 +30,6 @@ urlpatterns = [
     ),
     path("", include("matchmaker.web.urls")),
 ]
+
+# A database outage is a 503 with Retry-After on every path, pages and APIs alike.
+handler500 = "matchmaker.web.views.errors.server_error"
