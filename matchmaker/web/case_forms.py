@@ -208,7 +208,17 @@ class _GeneFormSet(BaseFormSet):  # type: ignore[type-arg]
     pass
 
 
-GeneFormSet = formset_factory(GeneForm, formset=_GeneFormSet, extra=1, max_num=20)
+MAX_GENES_PER_CASE = 20
+# absolute_max: a forged TOTAL_FORMS (say 100,000) must not build that many forms; beyond the
+# limit the formset is refused with "Please submit at most 20 forms."
+GeneFormSet = formset_factory(
+    GeneForm,
+    formset=_GeneFormSet,
+    extra=1,
+    max_num=MAX_GENES_PER_CASE,
+    absolute_max=MAX_GENES_PER_CASE,
+    validate_max=True,
+)
 
 
 def record_from_forms(

@@ -143,6 +143,21 @@ def test_a_variant_without_position_is_refused_next_to_the_position(alice_client
     assert not Case.objects.exists()
 
 
+def test_a_forged_count_of_gene_rows_is_refused_without_building_them(
+    alice_client: Client,
+) -> None:
+    rows = {f"genes-{row}-gene": "NGLY1" for row in range(1, 25)}
+    response = alice_client.post(
+        "/cases/new/", case_form_data(**{"genes-TOTAL_FORMS": "100000"}, **rows)
+    )
+    assert response.status_code == 400
+    genes = response.context["genes"]
+    assert len(genes.forms) == 20
+    assert "at most 20" in str(genes.non_form_errors())
+    assert b"at most 20" in response.content
+    assert not Case.objects.exists()
+
+
 def test_a_duplicate_label_is_an_error_on_the_label(
     alice_client: Client, institution: Institution
 ) -> None:
