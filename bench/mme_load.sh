@@ -20,22 +20,8 @@ BENCH_DB="${BENCH_DB:-matchmaker_mme_bench_$CASES}"
 # log) lives here, apart from the dev node's var/: the index belongs to this database only.
 BENCH_DIR="${BENCH_DIR:-$ROOT/var/mme-bench-$CASES}"
 
-# The gene catalogue source is shared with the dev node (var/reference, not patient data).
-env -u DATA_DIR "$ROOT/scripts/fetch-reference-data"
-mkdir -p "$BENCH_DIR"
-if [ -d "$ROOT/var/reference" ] && [ ! -e "$BENCH_DIR/reference" ]; then
-  ln -s "$ROOT/var/reference" "$BENCH_DIR/reference"
-fi
-
-export POSTGRES_HOST="${POSTGRES_HOST:-127.0.0.1}"
-export POSTGRES_USER="${POSTGRES_USER:-postgres}"
-export POSTGRES_DB="$BENCH_DB"
-export DATA_DIR="$BENCH_DIR"
-# Production behaviour (no per-query SQL log as with DEBUG=True) over plain HTTP on loopback:
-# gunicorn runs no system checks, so the bench-only key and the missing TLS are accepted.
-export DEBUG=False
-export SECURE_SSL_REDIRECT=False
-export SECRET_KEY="mme-load-bench-only-not-a-secret"
+source "$ROOT/bench/_bench_db.sh"
+bench_node_environment mme-load "$BENCH_DB" "$BENCH_DIR"
 export ALLOWED_HOSTS=127.0.0.1
 # As in production, work after the answer (explaining new incoming matches, e-mailing owners)
 # goes to Redis and a Celery worker; the worker runs at the lowest CPU priority here, since it
@@ -48,19 +34,11 @@ else
   export CELERY_TASK_DEFAULT_QUEUE=mme-load-bench
   export CACHE_KEY_PREFIX=mme-load-bench
 fi
-# The dummy backend drops the mail. The rate limit would answer 429 after 300 requests a minute.
-export EMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend
+# The rate limit would answer 429 after 300 requests a minute.
 export MME_RATE_LIMIT_PER_MINUTE=1000000
 export LOG_LEVEL=WARNING
 
-if ! psql -h "$POSTGRES_HOST" -U "$POSTGRES_USER" -d postgres -tAc \
-  "SELECT 1 FROM pg_database WHERE datname = '$BENCH_DB'" | grep -q 1; then
-  echo "Creating database $BENCH_DB"
-  createdb -h "$POSTGRES_HOST" -U "$POSTGRES_USER" "$BENCH_DB"
-fi
-python manage.py migrate --no-input --verbosity 0
-python manage.py load_hpo
-python manage.py load_genes --if-missing
+bench_prepare_database
 python manage.py generate_cases "$CASES" --consented --if-empty --seed 1
 if [ ! -s "${CASE_INDEX_PATH:-$DATA_DIR/case-index.npz}" ]; then
   python manage.py build_index

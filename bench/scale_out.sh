@@ -24,28 +24,16 @@ PORT_A="${PORT_A:-8771}"
 PORT_B="${PORT_B:-8772}"
 BENCH_DB="${BENCH_DB:-matchmaker_scale_out_$CASES}"
 BENCH_DIR="${BENCH_DIR:-$ROOT/var/scale-out-$CASES}"
-mkdir -p "$BENCH_DIR"
-if [ -d "$ROOT/var/reference" ] && [ ! -e "$BENCH_DIR/reference" ]; then
-  ln -s "$ROOT/var/reference" "$BENCH_DIR/reference"
-fi
-
 # One configuration for all four processes, as on several machines sharing the same .env.
-export POSTGRES_HOST="${POSTGRES_HOST:-127.0.0.1}"
-export POSTGRES_USER="${POSTGRES_USER:-postgres}"
-export POSTGRES_DB="$BENCH_DB"
-export DATA_DIR="$BENCH_DIR"
+source "$ROOT/bench/_bench_db.sh"
+bench_node_environment scale-out "$BENCH_DB" "$BENCH_DIR"
 export REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/13}"
 export CELERY_TASK_DEFAULT_QUEUE=scale-out-demo
 export CACHE_KEY_PREFIX=scale-out-demo
 export LOG_FORMAT=json
-# Production behaviour over plain HTTP on loopback (gunicorn runs no system checks).
-export DEBUG=False
-export SECURE_SSL_REDIRECT=False
-export SECRET_KEY="scale-out-bench-only-not-a-secret"
 export ALLOWED_HOSTS=127.0.0.1
 export METRICS_TOKEN="scale-out-metrics-$RANDOM$RANDOM$RANDOM"
 export FEDERATION_DEBOUNCE_SECONDS=0
-export EMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend
 export MME_RATE_LIMIT_PER_MINUTE=100000
 
 step() { printf '\n== %s\n' "$*"; }
@@ -56,13 +44,7 @@ expect() {  # expect DESCRIPTION ACTUAL EXPECTED
 }
 
 step "Database $BENCH_DB with $CASES synthetic cases, Redis $REDIS_URL"
-if ! psql -h "$POSTGRES_HOST" -U "$POSTGRES_USER" -d postgres -tAc \
-  "SELECT 1 FROM pg_database WHERE datname = '$BENCH_DB'" | grep -q 1; then
-  createdb -h "$POSTGRES_HOST" -U "$POSTGRES_USER" "$BENCH_DB"
-fi
-python manage.py migrate --no-input --verbosity 0
-python manage.py load_hpo >/dev/null
-python manage.py load_genes --if-missing >/dev/null
+bench_prepare_database
 python manage.py generate_cases "$CASES" --consented --if-empty --seed 1
 if [ ! -s "$DATA_DIR/case-index.npz" ]; then
   python manage.py build_index

@@ -14,33 +14,13 @@ CASES="${CASES:-100000}"
 MATCHED="${MATCHED:-300}"
 BENCH_DB="${BENCH_DB:-matchmaker_web_bench_$CASES}"
 BENCH_DIR="${BENCH_DIR:-$ROOT/var/web-bench-$CASES}"
-env -u DATA_DIR "$ROOT/scripts/fetch-reference-data"
-mkdir -p "$BENCH_DIR"
-if [ -d "$ROOT/var/reference" ] && [ ! -e "$BENCH_DIR/reference" ]; then
-  ln -s "$ROOT/var/reference" "$BENCH_DIR/reference"
-fi
-
-export POSTGRES_HOST="${POSTGRES_HOST:-127.0.0.1}"
-export POSTGRES_USER="${POSTGRES_USER:-postgres}"
-export POSTGRES_DB="$BENCH_DB"
-export DATA_DIR="$BENCH_DIR"
-# Production behaviour: no per-query SQL log, templates cached. No system checks run here.
-export DEBUG=False
-export SECRET_KEY="web-pages-bench-only-not-a-secret"
-export SECURE_SSL_REDIRECT=False
+source "$ROOT/bench/_bench_db.sh"
+bench_node_environment web-pages "$BENCH_DB" "$BENCH_DIR"
 export ALLOWED_HOSTS=testserver
-export EMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend
 export LOG_LEVEL=WARNING
 unset REDIS_URL
 
-if ! psql -h "$POSTGRES_HOST" -U "$POSTGRES_USER" -d postgres -tAc \
-  "SELECT 1 FROM pg_database WHERE datname = '$BENCH_DB'" | grep -q 1; then
-  echo "Creating database $BENCH_DB"
-  createdb -h "$POSTGRES_HOST" -U "$POSTGRES_USER" "$BENCH_DB"
-fi
-python manage.py migrate --no-input --verbosity 0
-python manage.py load_hpo
-python manage.py load_genes --if-missing
+bench_prepare_database
 python manage.py shell --verbosity 0 -c "from django.contrib.auth.models import User
 from matchmaker.cases.models import Membership
 from matchmaker.cases.services import ensure_institution

@@ -57,6 +57,19 @@ def cases_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Case]:
     return Case.objects.filter(institution=institution)
 
 
+def visible_case(user: AbstractBaseUser | AnonymousUser, public_id: str) -> Case | None:
+    """The case with this public id if `user` may see it (their institution's), else None.
+
+    Pages and API answer None with 404: another institution's case looks like no case at all.
+    """
+    return (
+        cases_visible_to(user)
+        .select_related("institution", "owner")
+        .filter(public_id=public_id)
+        .first()
+    )
+
+
 def cases_with_term(hpo_id: str, *, ontology: Ontology) -> Q:
     """A filter on cases: `hpo_id`, or any term below it, observed in the patient.
 

@@ -49,6 +49,7 @@ from matchmaker.cases.selectors import (
     cases_visible_to,
     cases_with_term,
     institution_of,
+    visible_case,
 )
 from matchmaker.cases.services import CaseOwnership
 from matchmaker.lib.api import JSONParser
@@ -130,7 +131,7 @@ class LocalApi(APIView):
 
 
 def _visible_case(request: Request, public_id: str) -> Case:
-    case = cases_visible_to(request.user).filter(public_id=public_id).first()
+    case = visible_case(request.user, public_id)
     if case is None:
         raise NotFound("no such case in your institution")
     return case

@@ -11,8 +11,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from matchmaker.cases import services
@@ -22,6 +22,7 @@ from matchmaker.cases.selectors import (
     cases_visible_to,
     institution_of,
     search_cases,
+    visible_case,
 )
 from matchmaker.lib.errors import DomainError, FieldValidationError
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
@@ -40,11 +41,12 @@ CASES_PER_PAGE = 50
 TERM_SUGGESTIONS = 15
 
 
-def _visible_case(request: HttpRequest, public_id: str) -> Case:
-    return get_object_or_404(
-        cases_visible_to(request.user).select_related("institution", "owner"),
-        public_id=public_id,
-    )
+def visible_case_or_404(request: HttpRequest, public_id: str) -> Case:
+    """The signed-in clinician's case with this public id; 404 for any other (pages)."""
+    case = visible_case(request.user, public_id)
+    if case is None:
+        raise Http404("no such case in your institution")
+    return case
 
 
 @login_required
@@ -159,7 +161,7 @@ def _place_domain_error(
 @login_required
 @require_http_methods(["GET", "POST"])
 def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
-    case = _visible_case(request, public_id)
+    case = visible_case_or_404(request, public_id)
     previous = case_record_of(case)
     if request.method == "GET":
         initial, gene_rows = initial_from_case(case, previous)
@@ -190,7 +192,7 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def case_detail(request: HttpRequest, public_id: str) -> HttpResponse:
-    case = _visible_case(request, public_id)
+    case = visible_case_or_404(request, public_id)
     ontology = get_hpo()
     features = list(case.features.all())
     for feature in features:
@@ -230,7 +232,7 @@ def _term_text(hpo_id: str) -> str:
 @require_POST
 def case_change_status(request: HttpRequest, public_id: str) -> HttpResponse:
     """Withdraw, reactivate or delete (GDPR erasure, after a typed confirmation) a case."""
-    case = _visible_case(request, public_id)
+    case = visible_case_or_404(request, public_id)
     action = request.POST.get("action", "")
     if action == "withdraw":
         services.withdraw_case(case)

@@ -23,7 +23,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from matchmaker.cases.models import Case
-from matchmaker.cases.selectors import cases_visible_to
 from matchmaker.federation.models import CaseSearchSchedule, PeerSearch
 from matchmaker.federation.services import outbound as federation
 from matchmaker.lib.errors import FieldValidationError
@@ -32,6 +31,7 @@ from matchmaker.matching.models import Match
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from matchmaker.matching.selectors import matches_of, matches_visible_to
 from matchmaker.web import comparison
+from matchmaker.web.views.cases import visible_case_or_404
 from ontologies.genes import GeneLookupError
 
 MATCHES_PER_PAGE = 50
@@ -85,12 +85,6 @@ def _is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _visible_case(request: HttpRequest, public_id: str) -> Case:
-    return get_object_or_404(
-        cases_visible_to(request.user).select_related("institution"), public_id=public_id
-    )
-
-
 def _visible_match(request: HttpRequest, pk: int) -> Match:
     return get_object_or_404(
         matches_visible_to(request.user).select_related(
@@ -125,7 +119,7 @@ def _row_of(match: Match) -> MatchRow:
 @login_required
 @require_GET
 def case_matches(request: HttpRequest, public_id: str) -> HttpResponse:
-    case = _visible_case(request, public_id)
+    case = visible_case_or_404(request, public_id)
     filters = MatchFilterForm(request.GET)
     wanted = filters.cleaned_data if filters.is_valid() else {}
     matches = matches_of(case.pk, include_removed=bool(wanted.get("removed")))
@@ -178,7 +172,7 @@ def _peer_status_context(case: Case, *, notice: str = "", problem: str = "") -> 
 @require_GET
 def case_peer_status(request: HttpRequest, public_id: str) -> HttpResponse:
     """The peer-status block alone, for htmx to poll while a search runs."""
-    case = _visible_case(request, public_id)
+    case = visible_case_or_404(request, public_id)
     return render(request, "web/matches/peer_status.html", _peer_status_context(case))
 
 
@@ -202,7 +196,7 @@ def _why_not_searchable(case: Case) -> str:
 @require_POST
 def case_peer_search(request: HttpRequest, public_id: str) -> HttpResponse:
     """Search every peer for this case now (the periodic re-search would do it in days)."""
-    case = _visible_case(request, public_id)
+    case = visible_case_or_404(request, public_id)
     problem = _why_not_searchable(case)
     notice = ""
     if not problem:
@@ -225,7 +219,7 @@ def case_peer_search(request: HttpRequest, public_id: str) -> HttpResponse:
 @require_POST
 def case_rematch(request: HttpRequest, public_id: str) -> HttpResponse:
     """Match the case against this node's cases again (after a change elsewhere, say)."""
-    case = _visible_case(request, public_id)
+    case = visible_case_or_404(request, public_id)
     if case.status != Case.Status.ACTIVE:
         messages.error(request, f"Case {case.public_id} is withdrawn, so it is not matched.")
     else:
