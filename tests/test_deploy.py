@@ -289,11 +289,26 @@ def self_signed_certificate(tmp_path: Path) -> Path:
     return tls
 
 
-NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+# Installed, or Debian's package unpacked by scripts/fetch-nginx (which scripts/test runs).
+UNPACKED_NGINX = REPO_ROOT / "var" / "tools" / "nginx"
+NGINX = (
+    shutil.which("nginx")
+    or shutil.which("nginx", path="/usr/sbin:/sbin")
+    or shutil.which("nginx", path=str(UNPACKED_NGINX / "usr" / "sbin"))
+)
+MIME_TYPES = next(
+    (
+        path
+        for path in (Path("/etc/nginx/mime.types"), UNPACKED_NGINX / "etc/nginx/mime.types")
+        if path.exists()
+    ),
+    None,
+)
 
 
 @pytest.mark.skipif(
-    NGINX is None, reason="nginx is not installed (deploy/try-by-hand.sh installs it)"
+    NGINX is None or MIME_TYPES is None,
+    reason="nginx is neither installed nor unpacked (scripts/fetch-nginx needs apt-get)",
 )
 def test_nginx_accepts_the_site_file(tmp_path: Path, self_signed_certificate: Path) -> None:
     assert NGINX is not None
@@ -303,7 +318,13 @@ def test_nginx_accepts_the_site_file(tmp_path: Path, self_signed_certificate: Pa
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nevents {{}}\n"
-        f"http {{\n include /etc/nginx/mime.types;\n include {tmp_path}/site.conf;\n}}\n"
+        f"http {{\n include {MIME_TYPES};\n include {tmp_path}/site.conf;\n"
+        # Temporary folders of our own: an unpacked nginx has no /var/lib/nginx.
+        + "".join(
+            f" {kind}_temp_path {tmp_path}/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        + "}\n"
     )
 
     result = subprocess.run(  # noqa: S603 (fixed arguments)
