@@ -125,6 +125,19 @@ class TermMatch:
     is_synonym: bool
 
 
+def _transpose_closure(indptr: IntArray, indices: IntArray) -> tuple[IntArray, IntArray]:
+    """Term -> ancestors CSR into ancestor -> terms CSR (rows ascending within each ancestor)."""
+    n_terms = len(indptr) - 1
+    terms = np.repeat(np.arange(n_terms, dtype=indices.dtype), np.diff(indptr))
+    order = np.argsort(indices, kind="stable")  # stable: each ancestor's terms stay ascending
+    transposed_indptr = np.zeros(n_terms + 1, dtype=indptr.dtype)
+    np.cumsum(np.bincount(indices, minlength=n_terms), out=transposed_indptr[1:])
+    transposed_indices = terms[order]
+    transposed_indptr.flags.writeable = False
+    transposed_indices.flags.writeable = False
+    return transposed_indptr, transposed_indices
+
+
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Ontology:
     """One HPO release with its disease annotations, as read-only arrays.
@@ -161,6 +174,7 @@ class Ontology:
     _disease_index: dict[str, int] = field(init=False)
     _search_index: _SearchIndex | None = field(init=False, default=None)
     _search_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _descendant_closure: tuple[IntArray, IntArray] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         for name in _ARRAY_FIELDS:
@@ -246,11 +260,25 @@ class Ontology:
         return frozenset(self.term_ids[i] for i in row.tolist())
 
     def descendants(self, hpo_id: str) -> frozenset[str]:
-        """All terms below a current term, the term itself included (one scan of the closure)."""
+        """All terms below a current term, the term itself included."""
         index = self.index_of(hpo_id)
-        positions = np.flatnonzero(self.ancestor_indices == index)
-        rows = np.searchsorted(self.ancestor_indptr, positions, side="right") - 1
-        return frozenset(self.term_ids[i] for i in rows.tolist())
+        indptr, indices = self.descendant_closure()
+        return frozenset(self.term_ids[i] for i in indices[indptr[index] : indptr[index + 1]])
+
+    def descendant_closure(self) -> tuple[IntArray, IntArray]:
+        """The is-a closure the other way round, as CSR: ``indices[indptr[a] : indptr[a + 1]]``
+        are the terms whose ancestors include ``a`` (``a`` itself too), in ascending order.
+
+        Built on first use (~20 ms: most processes never need it), then shared and read-only.
+        """
+        closure = self._descendant_closure
+        if closure is None:
+            with self._search_lock:
+                closure = self._descendant_closure
+                if closure is None:
+                    closure = _transpose_closure(self.ancestor_indptr, self.ancestor_indices)
+                    object.__setattr__(self, "_descendant_closure", closure)
+        return closure
 
     def is_a(self, hpo_id: str, ancestor_id: str) -> bool:
         """Whether ``ancestor_id`` is ``hpo_id`` or one of its is_a ancestors."""

@@ -652,3 +652,27 @@ def test_descendants_are_reflexive_and_the_inverse_of_ancestors(mini_hpo: Ontolo
     assert mini_hpo.descendants("HP:0000001") == set(mini_hpo.term_ids)
     for hpo_id in mini_hpo.term_ids:
         assert all(hpo_id in mini_hpo.ancestors(below) for below in mini_hpo.descendants(hpo_id))
+
+
+def test_the_descendant_closure_is_the_ancestor_closure_turned_round(real_hpo: Ontology) -> None:
+    indptr, indices = real_hpo.descendant_closure()
+    assert real_hpo.descendant_closure()[1] is indices  # built once
+    assert len(indices) == len(real_hpo.ancestor_indices)
+    pairs_down = {
+        (term, ancestor)
+        for ancestor in range(len(real_hpo))
+        for term in indices[indptr[ancestor] : indptr[ancestor + 1]].tolist()
+    }
+    pairs_up = {
+        (term, ancestor)
+        for term in range(len(real_hpo))
+        for ancestor in real_hpo.ancestor_indices[
+            real_hpo.ancestor_indptr[term] : real_hpo.ancestor_indptr[term + 1]
+        ].tolist()
+    }
+    assert pairs_down == pairs_up
+    seizure = real_hpo.index_of("HP:0001250")
+    below_seizure = indices[indptr[seizure] : indptr[seizure + 1]]
+    assert np.all(np.diff(below_seizure) > 0)
+    assert real_hpo.index_of("HP:0007359") in below_seizure.tolist()  # Focal-onset seizure
+    assert "HP:0007359" in real_hpo.descendants("HP:0001250")
