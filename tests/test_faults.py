@@ -33,7 +33,7 @@ import redis
 import time_machine
 from django.conf import settings as django_settings
 from django.db import connection
-from django.test import Client
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from matchmaker.cases.models import Case, Institution
@@ -47,6 +47,7 @@ from tests.factories import make_case
 from tests.federation.fake_peers import answering, remote_result, serve  # noqa: F401 (fixture)
 
 PEER_TOKEN = "faults-peer-token-3e8d1c7b9a5f2e4d6c0a"
+NODE_SECRET_KEY = "faults-test-only-not-a-secret"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 MME_V1_1 = "application/vnd.ga4gh.matchmaker.v1.1+json"
 
@@ -363,7 +364,7 @@ def node(tmp_path: Path) -> Iterator[str]:
         POSTGRES_DB=connection.settings_dict["NAME"],
         DEBUG="False",
         SECURE_SSL_REDIRECT="False",
-        SECRET_KEY="faults-test-only-not-a-secret",
+        SECRET_KEY=NODE_SECRET_KEY,
         ALLOWED_HOSTS="127.0.0.1",
         GENE_CATALOGUE_PATH=str(django_settings.GENE_CATALOGUE_PATH),
         CASE_INDEX_PATH=str(tmp_path / "case-index.npz"),
@@ -430,10 +431,12 @@ def test_a_node_answers_503_while_postgresql_is_away_and_recovers_without_a_rest
     def cases() -> httpx.Response:
         return http.get("/api/v1/cases/", headers={"Authorization": f"Token {api_key}"})
 
-    # alice signed in with her browser: her session is a row in the database.
-    signed_in = Client()
-    signed_in.force_login(alice)
-    session_cookie = f"__Host-sessionid={signed_in.session.session_key}"
+    # alice signed in with her browser: her session is a row in the database, signed with the
+    # node's key.
+    with override_settings(SECRET_KEY=NODE_SECRET_KEY):
+        signed_in = Client()
+        signed_in.force_login(alice)
+        session_cookie = f"__Host-sessionid={signed_in.session.session_key}"
 
     def case_page() -> httpx.Response:
         return http.get("/cases/", headers={"Cookie": session_cookie})
