@@ -297,16 +297,17 @@ def test_resnik_bma_by_hand(mini_hpo: Ontology) -> None:
     assert score == pytest.approx(min(1.0, expected), rel=1e-6)
 
 
-def test_bma_jaccard_adds_0_3_of_the_exact_term_jaccard_by_hand(mini_hpo: Ontology) -> None:
+def test_bma_jaccard_adds_0_4_of_the_exact_term_jaccard_by_hand(mini_hpo: Ontology) -> None:
     tonic, focal, microcephaly = _index(mini_hpo, "HP:0002069", "HP:0007359", "HP:0000252")
     profiles = CaseProfiles.from_lists([[tonic, focal], [focal], [tonic, microcephaly]])
-    bma = PhenotypeScorer(mini_hpo, method=RESNIK_BMA_EXACT)
+    # bma_jaccard's BMA part is resnik_bma_exact with the query->case direction weighted 0.8.
+    bma = PhenotypeScorer(mini_hpo, method=RESNIK_BMA_EXACT, query_weight=0.8)
     mixed = PhenotypeScorer(mini_hpo, method=BMA_JACCARD)
     bma_scores = bma.score(bma.prepare([tonic, microcephaly]), profiles)
     query = mixed.prepare([tonic, microcephaly])
     scores = mixed.score(query, profiles)
     # Jaccard: {tonic} of {tonic, microcephaly, focal}; nothing shared; the same two terms.
-    expected = 0.7 * bma_scores.astype(np.float64) + 0.3 * np.array([1 / 3, 0.0, 1.0])
+    expected = 0.6 * bma_scores.astype(np.float64) + 0.4 * np.array([1 / 3, 0.0, 1.0])
     np.testing.assert_allclose(scores, expected, rtol=1e-6)
     assert scores[2] == 1.0
     bounds = mixed.score_upper_bounds(query, profiles)
@@ -332,9 +333,13 @@ def test_jaccard_weight_0_and_1_give_each_part_bit_for_bit(
         scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise, **options)
         return scorer.score(scorer.prepare(query), profiles)
 
-    np.testing.assert_array_equal(scores(BMA_JACCARD, jaccard_weight=0.0), scores(RESNIK_BMA_EXACT))
+    np.testing.assert_array_equal(
+        scores(BMA_JACCARD, jaccard_weight=0.0), scores(RESNIK_BMA_EXACT, query_weight=0.8)
+    )
     np.testing.assert_array_equal(scores(BMA_JACCARD, jaccard_weight=1.0), scores(JACCARD))
-    np.testing.assert_array_equal(scores(RESNIK_BMA_EXACT, jaccard_weight=0.3), scores(BMA_JACCARD))
+    np.testing.assert_array_equal(
+        scores(RESNIK_BMA_EXACT, query_weight=0.8, jaccard_weight=0.4), scores(BMA_JACCARD)
+    )
 
 
 def test_bma_jaccard_counts_shared_terms_when_the_bma_part_is_0(mini_hpo: Ontology) -> None:
@@ -345,7 +350,7 @@ def test_bma_jaccard_counts_shared_terms_when_the_bma_part_is_0(mini_hpo: Ontolo
     profiles = CaseProfiles.from_lists([[root], [seizure], [root, seizure], []])
     query = scorer.prepare([root])
     scores = scorer.score(query, profiles)
-    assert scores.tolist() == pytest.approx([0.3, 0.0, 0.15, 0.0])
+    assert scores.tolist() == pytest.approx([0.4, 0.0, 0.2, 0.0])
     bounds = scorer.score_upper_bounds(query, profiles)
     assert bounds is not None
     np.testing.assert_array_equal(bounds, scores)
