@@ -1,6 +1,6 @@
 # Shared by the bench scripts that run the node on a PostgreSQL database of their own
-# (mme_load.sh, web_pages.sh, scale_out.sh). Sourced, not run; the caller has set ROOT, cd'ed
-# there and put .venv/bin on PATH.
+# (mme_load.sh, web_pages.sh, scale_out.sh, fuzz.sh). Sourced, not run; the caller has set ROOT,
+# cd'ed there and put .venv/bin on PATH.
 #
 #   bench_node_environment NAME DATABASE DATA_FOLDER
 #       exports the settings of a production-like node on plain HTTP (DEBUG off, no TLS

@@ -21,25 +21,16 @@ FUZZ_DIR="${FUZZ_DIR:-$ROOT/var/fuzz}"
 mkdir -p "$FUZZ_DIR"
 rm -f "$FUZZ_DIR"/access.log "$FUZZ_DIR"/report.json "$FUZZ_DIR"/case-index.*
 
-export POSTGRES_HOST="${POSTGRES_HOST:-127.0.0.1}"
-export POSTGRES_USER="${POSTGRES_USER:-postgres}"
-export POSTGRES_DB="$FUZZ_DB"
-# Production behaviour over plain HTTP on loopback (gunicorn runs no system checks).
-export DEBUG=False
-export SECURE_SSL_REDIRECT=False
-export SECRET_KEY="fuzz-bench-only-not-a-secret"
+source "$ROOT/bench/_bench_db.sh"
+bench_node_environment fuzz "$FUZZ_DB" "$FUZZ_DIR"
 export ALLOWED_HOSTS=127.0.0.1,localhost
-export EMAIL_BACKEND=django.core.mail.backends.dummy.EmailBackend
 export CASE_INDEX_PATH="$FUZZ_DIR/case-index.npz"
 export LOG_LEVEL=WARNING
 unset REDIS_URL
 
 # A new database each run: the fuzzer creates and deletes cases, and runs should compare.
 dropdb -h "$POSTGRES_HOST" -U "$POSTGRES_USER" --if-exists "$FUZZ_DB"
-createdb -h "$POSTGRES_HOST" -U "$POSTGRES_USER" "$FUZZ_DB"
-python manage.py migrate --no-input --verbosity 0
-python manage.py load_hpo >/dev/null
-python manage.py load_genes --if-missing >/dev/null
+bench_prepare_database
 python bench/fuzz.py setup "$FUZZ_DIR"
 python bench/fuzz.py schema "$FUZZ_DIR/schema.json"
 
