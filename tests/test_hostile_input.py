@@ -38,7 +38,7 @@ from matchmaker.federation.services import add_peer
 from matchmaker.matching.models import Match, MatchEvent
 from matchmaker.matching.services import run_matching
 from matchmaker.web.services import create_api_token
-from tests.factories import make_case
+from tests.factories import case_form_data, make_case
 
 pytestmark = pytest.mark.django_db
 
@@ -634,23 +634,6 @@ def test_an_import_of_hostile_documents_reports_them_and_stores_nothing(
 # --- Web forms ---------------------------------------------------------------------------------
 
 
-def case_form(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "label": "fam40-proband",
-        "sex": "FEMALE",
-        "observed_terms": ["HP:0001250", "HP:0001263"],
-        "genes-TOTAL_FORMS": "1",
-        "genes-INITIAL_FORMS": "0",
-        "genes-MIN_NUM_FORMS": "0",
-        "genes-MAX_NUM_FORMS": "20",
-        "genes-0-gene": "ngly1",
-        "genes-0-zygosity": "2",
-        "genes-0-assembly": "GRCh38",
-    }
-    data.update(overrides)
-    return data
-
-
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
@@ -675,7 +658,7 @@ def test_the_case_form_refuses_hostile_input_next_to_the_field(
 ) -> None:
     before = row_counts()
 
-    response = clinician_client.post("/cases/new/", case_form(**overrides))
+    response = clinician_client.post("/cases/new/", case_form_data(**overrides))
 
     assert response.status_code in (200, 400), response.status_code
     if field is not None:
@@ -689,7 +672,7 @@ def test_the_case_form_refuses_100k_terms_without_reading_them(
     before = row_counts()
 
     response = clinician_client.post(
-        "/cases/new/", case_form(observed_terms=[f"HP:{n:07d}" for n in range(100_000)])
+        "/cases/new/", case_form_data(observed_terms=[f"HP:{n:07d}" for n in range(100_000)])
     )
 
     # Django stops at DATA_UPLOAD_MAX_NUMBER_FIELDS: a 400 page, before any form reads them.
@@ -700,7 +683,7 @@ def test_the_case_form_refuses_100k_terms_without_reading_them(
 @pytest.mark.parametrize("text", NASTY_TEXT)
 def test_the_case_form_stores_nasty_text_literally(clinician_client: Client, text: str) -> None:
     response = clinician_client.post(
-        "/cases/new/", case_form(label=f"fam-{text}", contact_name=text)
+        "/cases/new/", case_form_data(label=f"fam-{text}", contact_name=text)
     )
 
     if response.status_code != 302:

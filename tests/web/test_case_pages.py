@@ -10,39 +10,9 @@ from django.test import Client
 
 from matchmaker.cases.models import Case, Institution
 from matchmaker.matching.models import Match
-from tests.factories import make_case
+from tests.factories import case_form_data, make_case
 
 pytestmark = pytest.mark.django_db
-
-
-def case_form_data(**overrides: Any) -> dict[str, Any]:
-    """What the browser posts for a case with two observed terms, one excluded, and NGLY1."""
-    data: dict[str, Any] = {
-        "label": "fam40-proband",
-        "sex": "FEMALE",
-        "age_of_onset": "HP:0003593",  # Infantile onset
-        "inheritance_mode": "HP:0000007",  # Autosomal recessive inheritance
-        "observed_terms": ["HP:0001250", "HP:0001263"],
-        "excluded_terms": ["HP:0000252"],
-        "disorders": "",
-        "contact_name": "",
-        "contact_email": "",
-        "contact_href": "",
-        "consent_note": "",
-        "genes-TOTAL_FORMS": "1",
-        "genes-INITIAL_FORMS": "0",
-        "genes-MIN_NUM_FORMS": "0",
-        "genes-MAX_NUM_FORMS": "20",
-        "genes-0-gene": "ngly1",
-        "genes-0-zygosity": "2",
-        "genes-0-assembly": "GRCh38",
-        "genes-0-chromosome": "",
-        "genes-0-position": "",
-        "genes-0-reference_bases": "",
-        "genes-0-alternate_bases": "",
-    }
-    data.update(overrides)
-    return data
 
 
 def test_pages_need_a_login(client: Client) -> None:
