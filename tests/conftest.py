@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,21 @@ def require_org_hs_eg_db() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def own_cache(settings: Any) -> None:
+    """An empty cache of this test's own (rate-limit counters, cached metrics).
+
+    Not `cache.clear()`: on Redis that is FLUSHDB, which would also empty the Celery queues the
+    other test processes and their workers are using.
+    """
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"test-{uuid.uuid4()}",
+        }
+    }
 
 
 @pytest.fixture

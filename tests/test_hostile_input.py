@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,14 +47,8 @@ ONE_MEGABYTE = 1_000_000
 
 
 @pytest.fixture(autouse=True)
-def _own_cache(settings: Any) -> None:
-    """Rate-limit counters of this test only (never `cache.clear()`: on Redis it is FLUSHDB)."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"hostile-input-{uuid.uuid4()}",
-        }
-    }
+def _own_cache(own_cache: None) -> None:
+    """Rate-limit counters of this test only (tests/conftest.py: own_cache)."""
 
 
 @pytest.fixture

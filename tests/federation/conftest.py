@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -19,18 +18,8 @@ MME_V1_0 = "application/vnd.ga4gh.matchmaker.v1.0+json"
 
 
 @pytest.fixture(autouse=True)
-def _own_cache(settings: Any) -> None:
-    """Each test gets an empty cache of its own (rate-limit counters, cached metrics).
-
-    Not `cache.clear()`: on Redis that is FLUSHDB, which would also empty the Celery queues the
-    other test processes and their workers are using.
-    """
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"federation-test-{uuid.uuid4()}",
-        }
-    }
+def _own_cache(own_cache: None) -> None:
+    """Each federation test gets an empty cache of its own (tests/conftest.py: own_cache)."""
 
 
 @pytest.fixture
