@@ -173,7 +173,7 @@ class Ontology:
     _index: dict[str, int] = field(init=False)
     _disease_index: dict[str, int] = field(init=False)
     _search_index: _SearchIndex | None = field(init=False, default=None)
-    _search_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _build_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     _descendant_closure: tuple[IntArray, IntArray] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -273,7 +273,7 @@ class Ontology:
         """
         closure = self._descendant_closure
         if closure is None:
-            with self._search_lock:
+            with self._build_lock:
                 closure = self._descendant_closure
                 if closure is None:
                     closure = _transpose_closure(self.ancestor_indptr, self.ancestor_indices)
@@ -326,7 +326,7 @@ class Ontology:
         # keeps two threads from building it twice, and the built index is never mutated.
         index = self._search_index
         if index is None:
-            with self._search_lock:
+            with self._build_lock:
                 index = self._search_index
                 if index is None:
                     index = _SearchIndex(self)

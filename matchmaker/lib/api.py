@@ -65,14 +65,20 @@ class JSONParser(parsers.JSONParser):
             raise ParseError("JSON parse error - nested too deeply") from None
 
 
+# What every client hears while the database cannot be reached (APIs here, pages in
+# web/views/errors.py).
+DATABASE_UNAVAILABLE_MESSAGE = "the node's database is unavailable; try again in a minute"
+DATABASE_UNAVAILABLE_HEADERS = {"Retry-After": "30"}
+
+
 def database_unavailable() -> Response:
     """503 while the database cannot be reached (restarting, failing over): the client should
     retry; the node reconnects by itself (CONN_HEALTH_CHECKS). The error goes to the log."""
     logging.getLogger("matchmaker.api").warning("database unavailable", exc_info=True)
     return Response(
-        {"message": "the node's database is unavailable; try again in a minute"},
+        {"message": DATABASE_UNAVAILABLE_MESSAGE},
         status=503,
-        headers={"Retry-After": "30"},
+        headers=DATABASE_UNAVAILABLE_HEADERS,
     )
 
 

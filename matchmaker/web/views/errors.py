@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
 
-RETRY_AFTER_SECONDS = "30"
-UNAVAILABLE_MESSAGE = "the node's database is unavailable; try again in a minute"
+from matchmaker.lib.api import DATABASE_UNAVAILABLE_HEADERS, DATABASE_UNAVAILABLE_MESSAGE
+
 # Paths whose clients read JSON, not pages.
 JSON_PATH_PREFIXES = ("/mme/", "/api/", "/health/", "/metrics")
 
@@ -25,8 +25,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     error = sys.exc_info()[1]
     if not isinstance(error, OperationalError | InterfaceError):
         return defaults.server_error(request)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS}
+    headers = DATABASE_UNAVAILABLE_HEADERS
     if request.path.startswith(JSON_PATH_PREFIXES):
-        return JsonResponse({"message": UNAVAILABLE_MESSAGE}, status=503, headers=headers)
+        return JsonResponse({"message": DATABASE_UNAVAILABLE_MESSAGE}, status=503, headers=headers)
     page = render_to_string("web/errors/database_unavailable.html")
     return HttpResponse(page, status=503, headers=headers)
