@@ -81,11 +81,14 @@ def _wait(condition: Any, timeout: float, interval: float = 0.5) -> bool:
 
 
 class Redis:
-    """redis-server on a spare port, with an append-only file: a clean stop loses no task."""
+    """redis-server on a spare loopback port, to stop and start at will (also used by
+    tests/test_faults.py). With an append-only file (the default, as deploy/compose.yaml runs
+    it) a clean stop loses no task."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, append_only: bool = True) -> None:
         self.port = _free_port()
         self.folder = folder
+        self.append_only = append_only
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -97,23 +100,24 @@ class Redis:
         self.process = subprocess.Popen(  # noqa: S603 (fixed arguments)
             [
                 shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-                "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-                "--dir", str(self.folder),
+                "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "yes" if self.append_only else "no", "--dir", str(self.folder),
             ],
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         assert _wait(self.answers, 10), "redis-server did not start"
 
-    def answers(self) -> bool:
+    def client(self) -> Any:
         import redis
 
-        return bool(redis.Redis(port=self.port, socket_connect_timeout=1).ping())
+        return redis.Redis(port=self.port, socket_connect_timeout=1)
+
+    def answers(self) -> bool:
+        return bool(self.client().ping())
 
     def idle(self) -> bool:
         """No task waiting in the queue and none taken by a worker and not yet acknowledged."""
-        import redis
-
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        client = self.client()
         return client.llen("faults") == 0 and client.hlen("unacked") == 0
 
     def stop(self) -> None:

@@ -36,6 +36,14 @@ def org_hs_eg_db_path() -> Path | None:
     return path if path.exists() else None
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on: bound, then released (for a server to start on, or
+    for a client to be refused by)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def gene_catalogue_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Build the gene catalogue the way `load_genes` does, once per test session.

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from matchmaker.cases.interchange import MAX_UPLOAD_BYTES
+from tests.conftest import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = REPO_ROOT / "deploy"
@@ -339,12 +340,6 @@ def test_nginx_accepts_the_site_file(tmp_path: Path, self_signed_certificate: Pa
 
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_gunicorn_with_the_deploy_config_warms_up_and_logs_request_ids_without_tokens(

@@ -17,8 +17,6 @@ import datetime
 import json
 import logging
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,77 +27,32 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 import time_machine
 from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from bench.faults import Redis as SpareRedis
 from matchmaker.cases.models import Case, Institution
 from matchmaker.federation.models import CaseSearchSchedule, Peer, PeerSearch
 from matchmaker.federation.services import add_peer
 from matchmaker.federation.services.outbound import request_peer_search, research_due_cases
 from matchmaker.matching.models import Match
 from matchmaker.web.services import create_api_token
-from tests.conftest import REPO_ROOT, wait_until
+from tests.conftest import REPO_ROOT, free_port, wait_until
 from tests.factories import make_case
 from tests.federation.fake_peers import answering, remote_result, serve  # noqa: F401 (fixture)
 
 PEER_TOKEN = "faults-peer-token-3e8d1c7b9a5f2e4d6c0a"
 NODE_SECRET_KEY = "faults-test-only-not-a-secret"
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 MME_V1_1 = "application/vnd.ga4gh.matchmaker.v1.1+json"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class SpareRedis:
-    """A redis-server of this test only, on a spare loopback port, that the test stops and starts."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = _free_port()
-        self.folder = folder
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_connect_timeout=1)
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 (fixed arguments)
-            [
-                REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        assert wait_until(self._answers, timeout=10), "the spare redis-server did not start"
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def _answers(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.RedisError:
-            return False
 
 
 @pytest.fixture
 def spare_redis(tmp_path: Path) -> Iterator[SpareRedis]:
-    server = SpareRedis(tmp_path)
+    """A redis-server of this test only, on a spare loopback port, that the test stops and starts."""
+    server = SpareRedis(tmp_path, append_only=False)
     server.start()
     yield server
     server.stop()
@@ -354,7 +307,7 @@ def _allow_connections(database: str, allowed: bool) -> None:
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[str]:
     """gunicorn (one sync worker, production settings) on this test's database, without Redis."""
-    port = _free_port()
+    port = free_port()
     environment = {
         name: value
         for name, value in os.environ.items()

@@ -13,8 +13,7 @@ from django.db import OperationalError, connection
 from django.test import Client
 
 from matchmaker.observability import health
-from tests.conftest import REPO_ROOT
-from tests.federation.fake_peers import closed_port
+from tests.conftest import REPO_ROOT, free_port
 
 
 def test_live_answers_ok_without_touching_the_database() -> None:
@@ -85,7 +84,7 @@ def test_ready_is_503_naming_the_database_when_it_cannot_connect(
 
 @pytest.mark.django_db
 def test_ready_is_503_naming_redis_when_it_does_not_answer(settings: Any) -> None:
-    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
 
     response = Client().get("/health/ready")
 
@@ -99,7 +98,7 @@ def test_ready_is_503_naming_redis_when_it_does_not_answer(settings: Any) -> Non
 
 @pytest.mark.django_db
 def test_a_node_may_stay_ready_without_redis_when_told_to(settings: Any) -> None:
-    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     settings.HEALTH_REDIS_REQUIRED = False
 
     response = Client().get("/health/ready")
@@ -151,7 +150,7 @@ def _probe_in_a_process(environment: dict[str, str]) -> Any:
 
 def test_ready_is_503_in_a_process_whose_database_is_unreachable(tmp_path: Any) -> None:
     if os.environ.get("POSTGRES_HOST"):
-        broken = {"POSTGRES_PORT": str(closed_port())}
+        broken = {"POSTGRES_PORT": str(free_port())}
     else:
         broken = {"SQLITE_PATH": str(tmp_path / "no-such-folder" / "matchmaker.sqlite3")}
 

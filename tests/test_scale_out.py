@@ -28,8 +28,13 @@ from django.contrib.auth.models import User
 from matchmaker.cases.models import Institution, Membership
 from matchmaker.federation.services import add_peer
 from matchmaker.web.services import create_api_token
-from tests.conftest import REPO_ROOT, start_celery_worker, wait_until, worker_environment
-from tests.federation.fake_peers import closed_port
+from tests.conftest import (
+    REPO_ROOT,
+    free_port,
+    start_celery_worker,
+    wait_until,
+    worker_environment,
+)
 
 pytestmark = [
     pytest.mark.skipif(
@@ -101,7 +106,7 @@ class Cluster:
 
 
 def _start_web(name: str, environment: dict[str, str], log_dir: Path) -> WebProcess:
-    port = closed_port()
+    port = free_port()
     log = (log_dir / f"web-{name}.log").open("wb")
     process = subprocess.Popen(  # noqa: S603 (fixed arguments)
         [

@@ -8,7 +8,6 @@ worker process.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -104,13 +103,6 @@ def serve() -> Iterator[Callable[[Behaviour], FakeNode]]:
     for server in servers:
         server.shutdown()
         server.server_close()
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def remote_result(patient_id: str, score: float = 0.8, **patient: Any) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from matchmaker.federation.client import MmeClient, PeerError
+from tests.conftest import free_port
 from tests.federation.fake_peers import Behaviour, FakeNode, FakeNodeHandler
 
 TOKEN = "token-we-send-0123456789abcdef0123456789"
@@ -176,11 +176,8 @@ def test_a_result_without_features_or_an_href_but_with_an_email_is_accepted(
 
 
 def test_a_node_that_is_down_is_worth_retrying(client: MmeClient) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # The port is closed now, so the connection is refused.
-    error = refusal(client, FakePeer(match_url=f"http://127.0.0.1:{port}/match"))
+    # Nothing listens on the port, so the connection is refused.
+    error = refusal(client, FakePeer(match_url=f"http://127.0.0.1:{free_port()}/match"))
 
     assert error.transient
     assert not error.malformed

@@ -23,14 +23,13 @@ from matchmaker.cases.services import record_consent, update_case, withdraw_case
 from matchmaker.federation.models import MmeRequestLog, Peer, PeerSearch
 from matchmaker.federation.services import add_peer, outbound
 from matchmaker.matching.models import Match
-from tests.conftest import wait_until
+from tests.conftest import free_port, wait_until
 from tests.factories import make_case, make_record
 from tests.federation.fake_peers import (
     MME_V1_0,
     FakeNode,
     FakeNodeHandler,
     answering,
-    closed_port,
     remote_result,
 )
 
@@ -164,7 +163,7 @@ def test_a_misbehaving_peer_is_recorded_as_failed_and_nothing_is_half_stored(
 def test_a_peer_that_is_down_fails_the_search_with_the_reason(
     shared_case, django_capture_on_commit_callbacks
 ):
-    peer = peer_at(f"http://127.0.0.1:{closed_port()}/mme", "Down Node")
+    peer = peer_at(f"http://127.0.0.1:{free_port()}/mme", "Down Node")
     generation = search_in_process(shared_case, django_capture_on_commit_callbacks)
     outbound.start_peer_search(shared_case.pk, generation)
 
@@ -370,7 +369,7 @@ def test_shared_cases_are_searched_again_periodically(
 def test_match_peers_searches_now_and_prints_each_peers_status_and_results(serve, shared_case):
     peer_at(serve(answering(remote_result("far-1", 0.9))), "Good Node")
     peer_at(serve(lambda h: h.reply(500, {"message": "boom"})), "Bad Node")
-    peer_at(f"http://127.0.0.1:{closed_port()}/mme", "Down Node")
+    peer_at(f"http://127.0.0.1:{free_port()}/mme", "Down Node")
     out = io.StringIO()
 
     call_command("match", shared_case.public_id, "--peers", stdout=out)
@@ -392,7 +391,7 @@ def test_saving_a_shared_case_fans_out_to_every_peer_through_celery(
     slow = serve(_slow)
     peer_at(good, "Good Node")
     peer_at(slow, "Slow Node", timeout_seconds=0.5)
-    peer_at(f"http://127.0.0.1:{closed_port()}/mme", "Down Node")
+    peer_at(f"http://127.0.0.1:{free_port()}/mme", "Down Node")
 
     case = make_case(institution=institution, consented=True)
 
