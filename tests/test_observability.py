@@ -29,9 +29,8 @@ from matchmaker.observability.request_ids import (
     current_task,
     reset_request_id,
 )
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, free_port
 from tests.factories import make_case
-from tests.federation.fake_peers import closed_port
 
 PEER_TOKEN = "9a8b7c6d5e4f30211203f4e5d6c7b8a9f0e1d2c3"
 METRICS_TOKEN = "scrape-token-0123456789abcdef"
@@ -323,7 +322,7 @@ def test_metrics_report_cases_and_matches_from_the_database(
 
 @pytest.mark.django_db
 def test_counting_never_fails_a_request_when_redis_is_down(settings: Any, peer: Peer) -> None:
-    settings.METRICS_REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.METRICS_REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     settings.METRICS_TOKEN = METRICS_TOKEN
 
     answer = Client().get("/mme/heartbeat", headers={"X-Auth-Token": PEER_TOKEN})

@@ -19,8 +19,7 @@ import httpx
 import pytest
 from django.conf import settings
 
-from tests.conftest import REPO_ROOT, start_celery_worker, wait_until
-from tests.federation.fake_peers import closed_port
+from tests.conftest import REPO_ROOT, free_port, start_celery_worker, wait_until
 
 # No Django test database here: each node migrates its own, in its own process.
 TOKEN_A_SENDS = "token-node-a-sends-to-b-0123456789"
@@ -167,7 +166,7 @@ def _drop_database(name: str) -> None:
 
 @pytest.fixture
 def two_nodes(tmp_path: Path) -> Iterator[tuple[Node, Node]]:
-    nodes = [Node(name, _node_environment(name, tmp_path), closed_port()) for name in ("a", "b")]
+    nodes = [Node(name, _node_environment(name, tmp_path), free_port()) for name in ("a", "b")]
     try:
         for node in nodes:
             if "POSTGRES_DB" in node.environment and os.environ.get("POSTGRES_HOST"):
