@@ -39,10 +39,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from ontologies.npz_files import read_npz, write_npz_atomically
 from ontologies.similarity import CaseProfiles, combine_scores
+from ontologies.similarity.diseases import DEFAULT_PROFILE_SIZE, DiseaseProfile
 
 FORMAT: Final = "matchmaker-case-index"
 # Bump whenever the arrays or the metadata change shape; load refuses other versions.
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 
 # Bits of the ``flags`` array (uint8, one per case).
 FLAG_SHAREABLE: Final = 1  # consented for matching with other nodes, and active
@@ -50,6 +51,10 @@ FLAG_TEST: Final = 2  # a test or demo case
 
 # Term indices are stored as int16 (the HPO has about 19,000 terms).
 _MAX_TERM: Final = np.iinfo(np.int16).max
+# Each case's disease profile (its closest known diseases, for the scorer's disease bridge) is
+# stored as this many (disease row, weight) pairs: int16 rows, float32 weights, zero-padded
+# (80 bytes a case; float16 weights halved that but their conversion doubled the search cost).
+DISEASE_PROFILE_WIDTH: Final = DEFAULT_PROFILE_SIZE
 # Searches split the rows into this many shares, one per core.
 _WORKERS = os.cpu_count() or 1
 # Below this many rows one thread scores everything: handing work to a pool costs ~0.1 ms.
@@ -78,6 +83,8 @@ _ARRAY_FIELDS: Final = (
     "gene_indptr",
     "gene_codes",
     "flags",
+    "disease_rows",
+    "disease_weights",
 )
 
 _Query = TypeVar("_Query", contravariant=True)
@@ -134,6 +141,8 @@ class IndexedCase:
     genes: Sequence[str] = ()  # canonical gene ids, "NCBIGene:55768"
     shareable: bool = False  # consented for external matching, and active
     is_test: bool = False
+    # From the phenotype scorer's ``disease_profiler``; None: the disease bridge scores it 0.
+    disease_profile: DiseaseProfile | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +168,8 @@ class _Segment:
     gene_indptr: NDArray[np.int64]
     gene_codes: NDArray[np.int32]
     flags: NDArray[np.uint8]
+    disease_rows: NDArray[np.int16]  # (rows, DISEASE_PROFILE_WIDTH)
+    disease_weights: NDArray[np.float32]  # (rows, DISEASE_PROFILE_WIDTH)
     keys_sorted: bool
     profiles: CaseProfiles = field(init=False)
 
@@ -173,6 +184,8 @@ class _Segment:
             observed_terms=self.observed_terms,
             excluded_indptr=self.excluded_indptr,
             excluded_terms=self.excluded_terms,
+            disease_rows=self.disease_rows,
+            disease_weights=self.disease_weights,
         )
         object.__setattr__(self, "profiles", profiles)
 
@@ -297,9 +310,14 @@ class CaseIndex:
         gene_lengths = array("q")
         gene_codes = array("i")
         flags = array("B")
+        disease_rows: list[NDArray[np.int16]] = []
+        disease_weights: list[NDArray[np.float32]] = []
         vocabulary: dict[str, int] = {}
         try:
             for case in cases:
+                profile_rows, profile_weights = _profile_row(case.disease_profile)
+                disease_rows.append(profile_rows)
+                disease_weights.append(profile_weights)
                 keys.append(case.key)
                 observed.extend(case.observed)
                 observed_lengths.append(len(case.observed))
@@ -324,6 +342,8 @@ class CaseIndex:
             gene_codes=np.frombuffer(gene_codes, dtype=np.int32),
             gene_vocabulary=tuple(vocabulary),
             flags=np.frombuffer(flags, dtype=np.uint8),
+            disease_rows=_stacked(disease_rows, np.int16),
+            disease_weights=_stacked(disease_weights, np.float32),
             hpo_release=hpo_release,
             compact_threshold=compact_threshold,
         )
@@ -342,6 +362,8 @@ class CaseIndex:
         gene_vocabulary: Sequence[str],
         flags: ArrayLike,
         hpo_release: str,
+        disease_rows: ArrayLike | None = None,
+        disease_weights: ArrayLike | None = None,
         metadata: Mapping[str, Any] | None = None,
         version: int = 0,
         compact_threshold: int = DEFAULT_COMPACT_THRESHOLD,
@@ -351,7 +373,9 @@ class CaseIndex:
         Row i is case ``keys[i]``; its observed terms are
         ``observed_terms[observed_indptr[i]:observed_indptr[i + 1]]`` (likewise excluded terms
         and ``gene_codes``, which index ``gene_vocabulary``); ``flags[i]`` ORs ``FLAG_SHAREABLE``
-        and ``FLAG_TEST``. Rows already sorted by key are used as they are (no copy when the
+        and ``FLAG_TEST``. ``disease_rows`` and ``disease_weights``, shape
+        (cases, ``DISEASE_PROFILE_WIDTH``), are the cases' zero-padded disease profiles (all
+        zero when not given). Rows already sorted by key are used as they are (no copy when the
         dtypes match: int64 keys and indptrs, int16 terms, int32 codes, uint8 flags); otherwise
         they are sorted, which costs about 0.2 s per million cases. Raises ValueError for
         inconsistent arrays, duplicate keys, or out-of-range terms or gene codes.
@@ -369,6 +393,8 @@ class CaseIndex:
             gene_indptr=gene_indptr,
             gene_codes=gene_codes,
             flags=flags,
+            disease_rows=disease_rows,
+            disease_weights=disease_weights,
             vocabulary_size=len(vocabulary),
         )
         if not segment.keys_sorted:
@@ -569,6 +595,7 @@ class CaseIndex:
         key = int(case.key)
         observed = _terms(case.observed)
         excluded = _terms(case.excluded)
+        profile = _profile_row(case.disease_profile)
         with self._lock:
             snapshot = self._snapshot
             vocabulary = snapshot.gene_vocabulary
@@ -590,6 +617,7 @@ class CaseIndex:
                 excluded=excluded,
                 gene_codes=gene_codes,
                 flags=_flags_of(case),
+                profile=profile,
             )
             delta_rows = dict(snapshot.delta_rows)
             delta_rows[key] = len(delta) - 1
@@ -685,6 +713,30 @@ def _flags_of(case: IndexedCase) -> int:
     return (FLAG_SHAREABLE if case.shareable else 0) | (FLAG_TEST if case.is_test else 0)
 
 
+def _profile_row(
+    profile: DiseaseProfile | None,
+) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
+    """A disease profile as one zero-padded row of the index's profile arrays."""
+    rows = np.zeros(DISEASE_PROFILE_WIDTH, dtype=np.int16)
+    weights = np.zeros(DISEASE_PROFILE_WIDTH, dtype=np.float32)
+    if profile is not None:
+        width = len(profile.rows)
+        if width > DISEASE_PROFILE_WIDTH or len(profile.weights) != width:
+            raise ValueError(
+                f"a disease profile must hold at most {DISEASE_PROFILE_WIDTH} rows and as many "
+                "weights"
+            )
+        rows[:width] = profile.rows
+        weights[:width] = profile.weights
+    return rows, weights
+
+
+def _stacked(rows: list[NDArray[Any]], dtype: type[np.generic]) -> NDArray[Any]:
+    if not rows:
+        return np.zeros((0, DISEASE_PROFILE_WIDTH), dtype=dtype)
+    return np.stack(rows)
+
+
 def _indptr_from_lengths(lengths: array[int]) -> NDArray[np.int64]:
     indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(np.frombuffer(lengths, dtype=np.int64), out=indptr[1:])
@@ -728,6 +780,8 @@ def _make_segment(
     gene_indptr: ArrayLike,
     gene_codes: ArrayLike,
     flags: ArrayLike,
+    disease_rows: ArrayLike | None,
+    disease_weights: ArrayLike | None,
     vocabulary_size: int,
 ) -> _Segment:
     key_array = np.ascontiguousarray(keys, dtype=np.int64).reshape(-1)
@@ -735,6 +789,22 @@ def _make_segment(
     flag_array = np.ascontiguousarray(flags, dtype=np.uint8).reshape(-1)
     if flag_array.shape != (rows,):
         raise ValueError("flags must have one entry per case")
+    profile_shape = (rows, DISEASE_PROFILE_WIDTH)
+    if disease_rows is None and disease_weights is None:
+        disease_rows = np.zeros(profile_shape, dtype=np.int16)
+        disease_weights = np.zeros(profile_shape, dtype=np.float32)
+    raw_rows, raw_weights = np.asarray(disease_rows), np.asarray(disease_weights)
+    if raw_rows.shape != profile_shape or raw_weights.shape != profile_shape:
+        raise ValueError(f"disease_rows and disease_weights must have shape {profile_shape}")
+    if raw_rows.size and (
+        not np.issubdtype(raw_rows.dtype, np.integer)
+        or raw_rows.min() < 0
+        or raw_rows.max() > _MAX_TERM
+    ):
+        raise ValueError(f"disease_rows must hold integers within 0..{_MAX_TERM}")
+    profile_weights = np.ascontiguousarray(raw_weights, dtype=np.float32)
+    if not np.all(np.isfinite(profile_weights) & (profile_weights >= 0)):
+        raise ValueError("disease_weights must be finite and not negative")
     observed = _checked_csr(
         "observed", rows, observed_indptr, observed_terms, np.int16, _MAX_TERM + 1
     )
@@ -751,6 +821,8 @@ def _make_segment(
         gene_indptr=genes[0],
         gene_codes=genes[1],
         flags=flag_array,
+        disease_rows=np.ascontiguousarray(raw_rows, dtype=np.int16),
+        disease_weights=profile_weights,
         keys_sorted=bool(np.all(key_array[1:] > key_array[:-1])),
     )
 
@@ -766,6 +838,8 @@ def _empty_segment() -> _Segment:
         gene_indptr=empty_indptr.copy(),
         gene_codes=np.zeros(0, dtype=np.int32),
         flags=np.zeros(0, dtype=np.uint8),
+        disease_rows=np.zeros((0, DISEASE_PROFILE_WIDTH), dtype=np.int16),
+        disease_weights=np.zeros((0, DISEASE_PROFILE_WIDTH), dtype=np.float32),
         keys_sorted=True,
     )
 
@@ -797,6 +871,8 @@ def _take_rows(segment: _Segment, rows: NDArray[np.int64], *, keys_sorted: bool)
         gene_indptr=genes[0],
         gene_codes=genes[1],
         flags=segment.flags[rows],
+        disease_rows=segment.disease_rows[rows],
+        disease_weights=segment.disease_weights[rows],
         keys_sorted=keys_sorted,
     )
 
@@ -816,6 +892,7 @@ def _append_row(
     excluded: NDArray[np.int16],
     gene_codes: NDArray[np.int32],
     flags: int,
+    profile: tuple[NDArray[np.int16], NDArray[np.float32]],
 ) -> _Segment:
     def one_row(values: NDArray[Any]) -> tuple[NDArray[np.int64], NDArray[Any]]:
         return np.array([0, len(values)], dtype=np.int64), values
@@ -836,6 +913,8 @@ def _append_row(
         gene_indptr=gene_csr[0],
         gene_codes=gene_csr[1],
         flags=np.append(segment.flags, np.uint8(flags)),
+        disease_rows=np.concatenate([segment.disease_rows, profile[0][None, :]]),
+        disease_weights=np.concatenate([segment.disease_weights, profile[1][None, :]]),
         keys_sorted=False,
     )
 
@@ -890,6 +969,8 @@ def _compacted(snapshot: _Snapshot) -> _Snapshot:
         gene_indptr=genes[0],
         gene_codes=genes[1],
         flags=np.concatenate([main.flags, delta.flags]),
+        disease_rows=np.concatenate([main.disease_rows, delta.disease_rows]),
+        disease_weights=np.concatenate([main.disease_weights, delta.disease_weights]),
         keys_sorted=False,
     )
     alive_rows = np.flatnonzero(np.concatenate([snapshot.main_alive, snapshot.delta_alive]))
@@ -912,6 +993,13 @@ def _case_at(segment: _Segment, row: int, vocabulary: tuple[str, ...]) -> Indexe
         return [int(value) for value in values[indptr[row] : indptr[row + 1]]]
 
     flags = int(segment.flags[row])
+    weights = segment.disease_weights[row]
+    profile = None
+    if weights.any():
+        width = int(np.count_nonzero(weights))  # profiles are zero-padded at the end
+        profile = DiseaseProfile(
+            segment.disease_rows[row, :width].copy(), weights[:width].astype(np.float32)
+        )
     return IndexedCase(
         key=int(segment.keys[row]),
         observed=tuple(cells(segment.observed_indptr, segment.observed_terms)),
@@ -919,6 +1007,7 @@ def _case_at(segment: _Segment, row: int, vocabulary: tuple[str, ...]) -> Indexe
         genes=tuple(vocabulary[code] for code in cells(segment.gene_indptr, segment.gene_codes)),
         shareable=bool(flags & FLAG_SHAREABLE),
         is_test=bool(flags & FLAG_TEST),
+        disease_profile=profile,
     )
 
 

@@ -14,12 +14,13 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
 from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.matching.models import IndexChange
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.matching.ontology import get_hpo, get_phenotype_scorer
 from ontologies.case_index import CaseIndex, IndexedCase
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def indexed_cases(first_case_id: int, last_case_id: int) -> list[IndexedCase]:
     parameters, however many cases a bulk import wrote.
     """
     ontology = get_hpo()
+    profiler = get_phenotype_scorer().disease_profiler
     id_range = (first_case_id, last_case_id)
     rows = list(
         Case.objects.filter(id__range=id_range, status=Case.Status.ACTIVE)
@@ -71,6 +73,8 @@ def indexed_cases(first_case_id: int, last_case_id: int) -> list[IndexedCase]:
         "case_id", "gene_id"
     ):
         genes[case_id].append(gene_id)
+    # Disease profiles (~0.1-1 ms a case) share the term rows of one batch.
+    row_cache: dict[int, Any] = {}
     return [
         IndexedCase(
             key=case_id,
@@ -79,6 +83,9 @@ def indexed_cases(first_case_id: int, last_case_id: int) -> list[IndexedCase]:
             genes=genes[case_id],
             shareable=consent,
             is_test=is_test,
+            disease_profile=(
+                profiler.profile(observed[case_id], row_cache) if profiler is not None else None
+            ),
         )
         for case_id, consent, is_test in rows
     ]
@@ -108,7 +115,14 @@ def build_case_index(*, batch_size: int = 50_000) -> tuple[CaseIndex, int]:
     for start in range(0, len(all_ids), batch_size):
         chunk = all_ids[start : start + batch_size]
         cases.extend(indexed_cases(chunk[0], chunk[-1]))
-    return CaseIndex.build(cases, hpo_release=ontology.release), change_id
+    index = CaseIndex.build(cases, hpo_release=ontology.release)
+    index.metadata["disease_profiler"] = _profiler_fingerprint()
+    return index, change_id
+
+
+def _profiler_fingerprint() -> str | None:
+    profiler = get_phenotype_scorer().disease_profiler
+    return profiler.fingerprint if profiler is not None else None
 
 
 def _apply_changes(index: CaseIndex, changes: Iterable[tuple[int, int]]) -> None:
@@ -150,14 +164,22 @@ def _load_or_build() -> tuple[CaseIndex, int]:
     path = Path(settings.CASE_INDEX_PATH)
     release = get_hpo().release
     if path.exists() and _sidecar(path).exists():
-        index = CaseIndex.load(path)
-        if index.hpo_release == release:
+        try:
+            index = CaseIndex.load(path)
+        except ValueError as error:  # e.g. an older format version
+            logger.warning("Cannot use the case index at %s (%s): rebuilding it.", path, error)
+            return build_case_index()
+        profiler = _profiler_fingerprint()
+        if index.hpo_release == release and index.metadata.get("disease_profiler") == profiler:
             return index, int(json.loads(_sidecar(path).read_text())["change_id"])
         logger.warning(
-            "The case index at %s was built with HPO %s, not %s: rebuilding it.",
+            "The case index at %s was built with HPO %s and disease profiles %s, not %s and "
+            "%s: rebuilding it.",
             path,
             index.hpo_release,
+            index.metadata.get("disease_profiler"),
             release,
+            profiler,
         )
     return build_case_index()
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from matchmaker.matching.models import ReferenceRelease
 from ontologies.genes import GeneCatalogue, build_from_hpo_annotations
 from ontologies.hpo import HpoSources, Ontology, load_ontology
+from ontologies.similarity import PhenotypeScorer
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +64,18 @@ def get_gene_catalogue() -> GeneCatalogue:
         return _load_gene_catalogue()
 
 
+@functools.cache
+def get_phenotype_scorer() -> PhenotypeScorer:
+    """The scorer for this process's HPO release (its per-term tables are built once)."""
+    with _loading:
+        return PhenotypeScorer(get_hpo())
+
+
 def warm_up() -> None:
     """Load the reference data now (a worker does it at start, not in its first task)."""
     get_hpo()
     get_gene_catalogue()
+    get_phenotype_scorer().disease_profiler  # noqa: B018  # built on first use, ~1 s
 
 
 @functools.cache
@@ -95,3 +104,4 @@ def reset_reference_data() -> None:
     with _loading:
         _load_hpo.cache_clear()
         _load_gene_catalogue.cache_clear()
+        get_phenotype_scorer.cache_clear()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,8 +21,8 @@ from matchmaker.matching import tasks
 from matchmaker.matching.genotype import VariantCall, compare_genotypes
 from matchmaker.matching.index import get_case_index, record_index_change
 from matchmaker.matching.models import Match, MatchEvent
-from matchmaker.matching.ontology import get_hpo
-from ontologies.similarity import PhenotypeExplanation, PhenotypeScorer, combine_scores
+from matchmaker.matching.ontology import get_hpo, get_phenotype_scorer
+from ontologies.similarity import PhenotypeExplanation, combine_scores
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -56,12 +55,6 @@ class MatchResult:
     phenotype_score: float  # 0..1
     genotype_score: float  # 0..1
     explanation: dict[str, Any] = field(default_factory=dict)
-
-
-@functools.cache
-def get_phenotype_scorer() -> PhenotypeScorer:
-    """The scorer for this process's HPO release (its per-term tables are built once)."""
-    return PhenotypeScorer(get_hpo())
 
 
 def variant_calls_of(case: Case) -> tuple[VariantCall, ...]:
@@ -295,6 +288,17 @@ def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
             for match in detail.matches
         ],
         "conflicts": conflicts,
+        # The disease bridge: known diseases both patients resemble (their phenotypes only);
+        # the five largest parts, leaving out the crumbs.
+        "shared_diseases": [
+            {
+                "disease_id": disease.disease_id,
+                "disease_name": disease.disease_name,
+                "contribution": round(disease.contribution, 4),
+            }
+            for disease in detail.shared_diseases[:5]
+            if disease.contribution >= 0.01
+        ],
     }
 
 

@@ -6,6 +6,7 @@ slow, literal definitions the tests check them against.
 
 from __future__ import annotations
 
+from ontologies.similarity.diseases import DiseaseProfile, DiseaseProfiler
 from ontologies.similarity.kernels import (
     LIN,
     RESNIK,
@@ -22,6 +23,7 @@ from ontologies.similarity.kernels import (
 )
 from ontologies.similarity.scorer import (
     BMA_JACCARD,
+    BMA_JACCARD_BRIDGE,
     DEFAULT_METHOD,
     JACCARD,
     LIN_BMA,
@@ -34,12 +36,14 @@ from ontologies.similarity.scorer import (
     PhenotypeExplanation,
     PhenotypeScorer,
     PreparedQuery,
+    SharedDiseaseExplanation,
     TermMatchExplanation,
     combine_scores,
 )
 
 __all__ = [
     "BMA_JACCARD",
+    "BMA_JACCARD_BRIDGE",
     "DEFAULT_METHOD",
     "JACCARD",
     "LIN",
@@ -50,10 +54,13 @@ __all__ = [
     "RESNIK_BMA_EXACT",
     "SIM_GIC",
     "CaseProfiles",
+    "DiseaseProfile",
+    "DiseaseProfiler",
     "PhenotypeConflict",
     "PhenotypeExplanation",
     "PhenotypeScorer",
     "PreparedQuery",
+    "SharedDiseaseExplanation",
     "TermMatchExplanation",
     "ancestor_mask",
     "average_over_cases",

@@ -60,3 +60,27 @@ def reference_jaccard(query: Collection[str], case: Collection[str]) -> float:
     """size of (query and case) / size of (query or case) on the exact terms (0 when both are empty)."""
     union = set(query) | set(case)
     return len(set(query) & set(case)) / len(union) if union else 0.0
+
+
+def reference_disease_similarity(
+    ontology: Ontology,
+    ic: Mapping[str, float],
+    query: Collection[str],
+    disease_terms: Collection[str],
+    exact_bonus: float,
+) -> float:
+    """Mean over the query's terms of the best Resnik similarity (+ ``exact_bonus`` for the
+    same term) to a disease's annotated terms, over the query's own mean (IC + bonus); 0..1."""
+    if not query or not disease_terms:
+        return 0.0
+    self_similarity = sum(ic[term] + exact_bonus for term in query)
+    if self_similarity <= 0:
+        return 0.0
+    total = sum(
+        max(
+            reference_resnik(ontology, ic, term, other) + (exact_bonus if term == other else 0.0)
+            for other in disease_terms
+        )
+        for term in query
+    )
+    return total / self_similarity

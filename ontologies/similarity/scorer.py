@@ -6,7 +6,13 @@ per-case work in numpy, which releases the GIL.
 
 Methods (``METHODS``; the measurements behind the default are in bench/quality.py):
 
-- ``bma_jaccard`` (default): 0.6 x BMA + 0.4 x ``jaccard``, clipped to 0..1, where BMA is
+- ``bma_jaccard_bridge`` (default): 0.5 x ``bma_jaccard`` + 0.5 x the disease bridge: how
+  much the 20 known diseases the case resembles most are among those the query resembles most
+  (``diseases.DiseaseProfiler``). Patients with one disorder described in different papers often
+  share few terms but resemble the same diseases: hit@1 0.623 against 0.539 for ``bma_jaccard``
+  on the published dev cases without same-paper neighbours (docs/benchmarks.md). Stored cases
+  need their profiles (``case_profiles``, or the case index's).
+- ``bma_jaccard``: 0.6 x BMA + 0.4 x ``jaccard``, clipped to 0..1, where BMA is
   ``resnik_bma_exact`` with the query->case direction weighted 0.8. The exact-term overlap
   separates cases that share the query's own terms from cases that only share their ancestors
   (hit@1 0.539 against 0.521 for ``resnik_bma_exact`` alone; the constants were chosen on one
@@ -32,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ontologies.hpo import Ontology
+from ontologies.similarity.diseases import DiseaseProfiler, shared_disease_profiler
 from ontologies.similarity.kernels import (
     LIN,
     RESNIK,
@@ -52,6 +59,7 @@ RESNIK_BMA: Final = "resnik_bma"
 LIN_BMA: Final = "lin_bma"
 RESNIK_BMA_EXACT: Final = "resnik_bma_exact"
 BMA_JACCARD: Final = "bma_jaccard"
+BMA_JACCARD_BRIDGE: Final = "bma_jaccard_bridge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +68,7 @@ class _Method:
     query_weight: float = 0.5  # weight of the query->case direction; case->query gets the rest
     exact_bonus: float = 0.0  # nats added to the similarity of a term with itself
     jaccard_weight: float = 0.0  # BMA methods: share of exact-term Jaccard in the score, 0..1
+    bridge_weight: float = 0.0  # BMA methods: share of the disease bridge in the score, 0..1
 
 
 METHODS: Final[dict[str, _Method]] = {
@@ -69,8 +78,11 @@ METHODS: Final[dict[str, _Method]] = {
     LIN_BMA: _Method(LIN),
     RESNIK_BMA_EXACT: _Method(RESNIK, query_weight=0.7, exact_bonus=1.0),
     BMA_JACCARD: _Method(RESNIK, query_weight=0.8, exact_bonus=1.0, jaccard_weight=0.4),
+    BMA_JACCARD_BRIDGE: _Method(
+        RESNIK, query_weight=0.8, exact_bonus=1.0, jaccard_weight=0.4, bridge_weight=0.5
+    ),
 }
-DEFAULT_METHOD: Final = BMA_JACCARD
+DEFAULT_METHOD: Final = BMA_JACCARD_BRIDGE
 _QUANTA: Final = 255
 # Bits per stored term in the level masks behind ``score_upper_bounds``.
 _LEVEL_BITS: Final = 64
@@ -85,24 +97,49 @@ class CaseProfiles:
 
     Case k observed ``observed_terms[observed_indptr[k]:observed_indptr[k + 1]]`` and excluded
     the corresponding ``excluded_*`` slice. A term should appear once per case and row.
+
+    ``disease_rows`` and ``disease_weights`` (both shape (cases, width)) hold each case's
+    disease profile (``DiseaseProfiler.profile``, zero-padded to the width); None when the
+    cases have none, and then the disease bridge scores 0 for every case.
     """
 
     observed_indptr: NDArray[np.int64]
     observed_terms: NDArray[np.int16]
     excluded_indptr: NDArray[np.int64]
     excluded_terms: NDArray[np.int16]
+    disease_rows: NDArray[np.int16] | None = None
+    disease_weights: NDArray[np.float32] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.disease_rows is None) != (self.disease_weights is None):
+            raise ValueError("disease_rows and disease_weights go together")
+        if self.disease_rows is not None and self.disease_weights is not None:
+            width = self.disease_rows.shape[1] if self.disease_rows.ndim == 2 else -1
+            shape = (len(self), width)
+            if self.disease_rows.shape != shape or self.disease_weights.shape != shape:
+                raise ValueError(f"disease profiles must have shape (cases, width), {shape}")
 
     @classmethod
     def from_lists(
-        cls, observed: Sequence[Sequence[int]], excluded: Sequence[Sequence[int]] | None = None
+        cls,
+        observed: Sequence[Sequence[int]],
+        excluded: Sequence[Sequence[int]] | None = None,
+        *,
+        disease_profiler: DiseaseProfiler | None = None,
     ) -> CaseProfiles:
-        """Build profiles from per-case lists of term indices (convenience for tests and bench)."""
+        """Build profiles from per-case lists of term indices (convenience for tests and bench).
+
+        With ``disease_profiler`` the cases also get their disease profiles.
+        """
         excluded = excluded if excluded is not None else [()] * len(observed)
         if len(excluded) != len(observed):
             raise ValueError("observed and excluded must list the same number of cases")
         observed_indptr, observed_terms = _csr(observed)
         excluded_indptr, excluded_terms = _csr(excluded)
-        return cls(observed_indptr, observed_terms, excluded_indptr, excluded_terms)
+        rows = weights = None
+        if disease_profiler is not None:
+            rows, weights = disease_profiler.profiles(observed)
+        return cls(observed_indptr, observed_terms, excluded_indptr, excluded_terms, rows, weights)
 
     def __len__(self) -> int:
         return len(self.observed_indptr) - 1
@@ -129,6 +166,10 @@ class PreparedQuery:
     # BMA methods mixing in Jaccard, quantised: best_to_query and the query-term indicator of
     # ``term_weights`` packed per term (see kernels.pack_pairs), so one gather reads both.
     best_and_query_terms: NDArray[np.uint64] | None
+    # Methods with a disease bridge: its weight, and the query's weight for every disease
+    # (DiseaseProfiler.query_vector), so a case's bridge is a gather and a dot product.
+    bridge_weight: float
+    disease_vector: NDArray[np.float32] | None
     # BMA methods, for score_upper_bounds (see _level_masks and _levels): one 64-bit mask per
     # term, the weight of each bit by byte (8, 256), and the bound's constant part; all in
     # quanta. Built on first use (~2.5 ms): a search that needs no bounds never pays for them.
@@ -152,10 +193,21 @@ class PhenotypeConflict:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedDiseaseExplanation:
+    """A known disease both phenotypes resemble: its part of the disease bridge."""
+
+    disease_id: str  # "OMIM:619340"
+    disease_name: str
+    contribution: float  # its two weights multiplied; they sum to the bridge (before its cap)
+
+
+@dataclass(frozen=True, slots=True)
 class PhenotypeExplanation:
     score: float  # 0..1, what ``score`` returns for this pair
     matches: tuple[TermMatchExplanation, ...]  # one per query term, in query order
     conflicts: tuple[PhenotypeConflict, ...]
+    # Methods with a disease bridge: the diseases in both profiles, largest part first.
+    shared_diseases: tuple[SharedDiseaseExplanation, ...] = ()
 
 
 class PhenotypeScorer:
@@ -180,7 +232,13 @@ class PhenotypeScorer:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; expected one of {sorted(METHODS)}")
         preset = METHODS[method]
-        unknown = set(options) - {"query_weight", "exact_bonus", "jaccard_weight", "quantise"}
+        unknown = set(options) - {
+            "query_weight",
+            "exact_bonus",
+            "jaccard_weight",
+            "bridge_weight",
+            "quantise",
+        }
         if unknown:
             raise TypeError(f"unknown options: {sorted(unknown)}")
         self.ontology = ontology
@@ -189,19 +247,40 @@ class PhenotypeScorer:
         self.query_weight = float(options.get("query_weight", preset.query_weight))
         self.exact_bonus = float(options.get("exact_bonus", preset.exact_bonus))
         self.jaccard_weight = float(options.get("jaccard_weight", preset.jaccard_weight))
+        self.bridge_weight = float(options.get("bridge_weight", preset.bridge_weight))
         self.quantise = bool(options.get("quantise", True))
         if not 0.0 <= self.query_weight <= 1.0 or self.exact_bonus < 0:
             raise ValueError("query_weight must be within 0..1 and exact_bonus >= 0")
         if not 0.0 <= self.jaccard_weight <= 1.0:
             raise ValueError("jaccard_weight must be within 0..1")
-        if self.jaccard_weight and self.term_measure is None:
-            raise ValueError(f"jaccard_weight applies to the BMA methods, not {method!r}")
+        if not 0.0 <= self.bridge_weight <= 1.0:
+            raise ValueError("bridge_weight must be within 0..1")
+        if (self.jaccard_weight or self.bridge_weight) and self.term_measure is None:
+            raise ValueError(
+                f"jaccard_weight and bridge_weight apply to BMA methods, not {method!r}"
+            )
         ic = ontology.information_content if information_content is None else information_content
         ic = np.array(ic, dtype=np.float64)
         if ic.shape != (len(ontology.term_ids),):
             raise ValueError(f"information_content must have shape ({len(ontology.term_ids)},)")
         ic.flags.writeable = False
         self.information_content = ic
+
+    @property
+    def disease_profiler(self) -> DiseaseProfiler | None:
+        """The profiler behind the disease bridge (None without one); shared per process.
+
+        Stored cases need profiles from this very profiler (``DiseaseProfiler.profiles``).
+        """
+        if not self.bridge_weight:
+            return None
+        return shared_disease_profiler(self.ontology, self.information_content)
+
+    def case_profiles(
+        self, observed: Sequence[Sequence[int]], excluded: Sequence[Sequence[int]] | None = None
+    ) -> CaseProfiles:
+        """``CaseProfiles.from_lists`` with the disease profiles this scorer's method needs."""
+        return CaseProfiles.from_lists(observed, excluded, disease_profiler=self.disease_profiler)
 
     def prepare(self, observed: Sequence[int], excluded: Sequence[int] = ()) -> PreparedQuery:
         """Precompute what scoring this query needs (~1 ms per observed term for BMA methods).
@@ -247,7 +326,11 @@ class PhenotypeScorer:
                 weights[query] = 1.0
                 if best.dtype == np.uint8:
                     packed = pack_pairs(best, weights.astype(np.uint8))
-        for array in (similarity, best, weights, packed):
+        disease_vector = None
+        profiler = self.disease_profiler
+        if profiler is not None:
+            disease_vector = profiler.query_vector(terms)
+        for array in (similarity, best, weights, packed, disease_vector):
             if array is not None:
                 array.flags.writeable = False
         return PreparedQuery(
@@ -262,6 +345,8 @@ class PhenotypeScorer:
             self_similarity=self_similarity,
             term_weights=weights,
             best_and_query_terms=packed,
+            bridge_weight=self.bridge_weight,
+            disease_vector=disease_vector,
         )
 
     def score(
@@ -282,11 +367,11 @@ class PhenotypeScorer:
         score = clip((1 - a) * that + a * J), J = |Q and C| / |Q or C| over the exact observed
         terms (Q deduplicated; 0 when both are empty).
         """
-        self._check_query(query)
+        self._check_query(query, profiles)
         stop = _checked_range(profiles, start, stop)
         indptr = profiles.observed_indptr[start : stop + 1]
         terms = profiles.observed_terms[indptr[0] : indptr[-1]]
-        return self._score_csr(query, indptr, terms)
+        return self._score_csr(query, indptr, terms, _disease_slice(profiles, start, stop))
 
     def score_rows(
         self, query: PreparedQuery, profiles: CaseProfiles, rows: NDArray[np.integer[Any]]
@@ -296,12 +381,15 @@ class PhenotypeScorer:
         Equal, bit for bit, to ``score(query, profiles)[rows]``; costs O(terms of those rows)
         plus a gather of their CSR slices, so it pays off for a small share of the cases.
         """
-        self._check_query(query)
+        self._check_query(query, profiles)
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if rows.size and (rows.min() < 0 or rows.max() >= len(profiles)):
             raise IndexError(f"rows outside 0..{len(profiles) - 1}")
         indptr, positions = _csr_positions(profiles.observed_indptr, rows)
-        return self._score_csr(query, indptr, profiles.observed_terms[positions])
+        diseases = None
+        if profiles.disease_rows is not None and profiles.disease_weights is not None:
+            diseases = (profiles.disease_rows[rows], profiles.disease_weights[rows])
+        return self._score_csr(query, indptr, profiles.observed_terms[positions], diseases)
 
     def score_upper_bounds(
         self,
@@ -342,7 +430,7 @@ class PhenotypeScorer:
         operations, so the same float64): the mixture and its clip are monotone in B, so the
         bound stays >= the score. J comes from the gather that reads case->query anyway.
         """
-        self._check_query(query)
+        self._check_query(query, profiles)
         stop = _checked_range(profiles, start, stop)
         if self.method in (JACCARD, SIM_GIC):
             return None
@@ -350,19 +438,33 @@ class PhenotypeScorer:
             return np.zeros(0, dtype=np.float32)
         indptr = profiles.observed_indptr[start : stop + 1]
         return self._bma_scores(
-            query, indptr, profiles.observed_terms[indptr[0] : indptr[-1]], upper_bound=True
+            query,
+            indptr,
+            profiles.observed_terms[indptr[0] : indptr[-1]],
+            _disease_slice(profiles, start, stop),
+            upper_bound=True,
         )
 
-    def _check_query(self, query: PreparedQuery) -> None:
+    def _check_query(self, query: PreparedQuery, profiles: CaseProfiles) -> None:
         if query.method != self.method:
             raise ValueError(f"query prepared for {query.method!r}, scorer is {self.method!r}")
+        if query.bridge_weight and profiles.disease_rows is None:
+            raise ValueError(
+                f"{self.method!r} needs the cases' disease profiles: build the profiles with "
+                "case_profiles() or CaseProfiles.from_lists(..., disease_profiler=...)"
+            )
 
     def _score_csr(
-        self, query: PreparedQuery, indptr: NDArray[np.int64], terms: NDArray[np.int16]
+        self,
+        query: PreparedQuery,
+        indptr: NDArray[np.int64],
+        terms: NDArray[np.int16],
+        diseases: _DiseaseRows | None,
     ) -> NDArray[np.float32]:
-        """Scores of the CSR rows ``indptr`` (which may start anywhere) over ``terms``."""
+        """Scores of the CSR rows ``indptr`` (which may start anywhere) over ``terms``, with
+        the same rows' disease profiles (if any)."""
         if self.term_measure is not None:
-            return self._bma_scores(query, indptr, terms, upper_bound=False)
+            return self._bma_scores(query, indptr, terms, diseases, upper_bound=False)
         rows = len(indptr) - 1
         if query.self_similarity <= 0 or rows == 0:
             return np.zeros(rows, dtype=np.float32)
@@ -387,13 +489,16 @@ class PhenotypeScorer:
         query: PreparedQuery,
         indptr: NDArray[np.int64],
         terms: NDArray[np.int16],
+        diseases: _DiseaseRows | None,
         *,
         upper_bound: bool,
     ) -> NDArray[np.float32]:
-        """BMA scores 0..1 of the CSR rows, or their upper bounds, Jaccard mixed in if asked.
+        """BMA scores 0..1 of the CSR rows, or their upper bounds, Jaccard and the disease
+        bridge mixed in if asked.
 
-        Both share every step but the query->case part, so the case->query part and J are the
-        same float64 values in a score and in its bound (see ``score_upper_bounds``).
+        Both share every step but the query->case part, so the case->query part, J and the
+        bridge are the same float64 values in a score and in its bound (see
+        ``score_upper_bounds``).
         """
         rows = len(indptr) - 1
         jaccard_weight = query.jaccard_weight
@@ -419,12 +524,17 @@ class PhenotypeScorer:
             if upper_bound:
                 raw[counts == 0] = 0.0
             bma = np.clip(raw, 0.0, 1.0)
-        if shared is None:
-            return bma.astype(np.float32)
-        # |Q or C| = |Q| + |C| - |Q and C| >= |Q| >= 1: shared counts case terms, so <= |C|.
-        jaccard = shared / (counts + len(query.observed) - shared)
-        mixture = (1.0 - jaccard_weight) * bma + jaccard_weight * jaccard
-        return np.clip(mixture, 0.0, 1.0).astype(np.float32)
+        phenotype = bma
+        if shared is not None:
+            # |Q or C| = |Q| + |C| - |Q and C| >= |Q| >= 1: shared counts case terms, <= |C|.
+            jaccard = shared / (counts + len(query.observed) - shared)
+            mixture = (1.0 - jaccard_weight) * bma + jaccard_weight * jaccard
+            phenotype = np.clip(mixture, 0.0, 1.0)
+        if query.bridge_weight:
+            bridge = _disease_bridge(query, diseases, rows)
+            mixture = (1.0 - query.bridge_weight) * phenotype + query.bridge_weight * bridge
+            phenotype = np.clip(mixture, 0.0, 1.0)
+        return phenotype.astype(np.float32)
 
     def explain(
         self,
@@ -435,7 +545,8 @@ class PhenotypeScorer:
         *,
         score: float | None = None,
     ) -> PhenotypeExplanation:
-        """Why a case scored as it did: best match per query term, conflicts, and the score.
+        """Why a case scored as it did: best match per query term, conflicts, shared diseases
+        (the disease bridge, for methods with one) and the score.
 
         ``score``: the phenotype score when the caller already has it (from ``score_rows`` or
         the index); otherwise it is computed here, which costs a ``prepare`` (~10 ms).
@@ -483,9 +594,37 @@ class PhenotypeScorer:
             ontology, case.tolist(), excluded, "case"
         )
         if score is None:
-            profiles = CaseProfiles.from_lists([case.tolist()], [list(case_excluded)])
+            profiles = self.case_profiles([case.tolist()], [list(case_excluded)])
             score = float(self.score(self.prepare(query, excluded), profiles)[0])
-        return PhenotypeExplanation(score=score, matches=tuple(matches), conflicts=conflicts)
+        return PhenotypeExplanation(
+            score=score,
+            matches=tuple(matches),
+            conflicts=conflicts,
+            shared_diseases=self._shared_diseases(query, case.tolist()),
+        )
+
+    def _shared_diseases(
+        self, query: Sequence[int], case: Sequence[int]
+    ) -> tuple[SharedDiseaseExplanation, ...]:
+        profiler = self.disease_profiler
+        if profiler is None:
+            return ()
+        ours, theirs = profiler.query_vector(query), profiler.profile(case)
+        shared = [
+            (float(ours[row]) * weight, row)
+            for row, weight in zip(theirs.rows.tolist(), theirs.weights.tolist(), strict=True)
+            if ours[row] > 0
+        ]
+        shared.sort(key=lambda item: (-item[0], item[1]))
+        names = self.ontology.disease_names
+        return tuple(
+            SharedDiseaseExplanation(
+                disease_id=profiler.disease_ids[row],
+                disease_name=names[int(profiler.ontology_rows[row])],
+                contribution=contribution,
+            )
+            for contribution, row in shared
+        )
 
 
 def combine_scores(
@@ -594,6 +733,36 @@ def _capped_query_to_case_sums(
     return caps
 
 
+# One block of cases' disease profiles: rows and weights, each of shape (cases, width).
+_DiseaseRows = tuple[NDArray[np.int16], NDArray[Any]]
+
+
+def _disease_slice(profiles: CaseProfiles, start: int, stop: int) -> _DiseaseRows | None:
+    if profiles.disease_rows is None or profiles.disease_weights is None:
+        return None
+    return profiles.disease_rows[start:stop], profiles.disease_weights[start:stop]
+
+
+def _disease_bridge(
+    query: PreparedQuery, diseases: _DiseaseRows | None, rows: int
+) -> NDArray[np.float64]:
+    """Per case, the dot product of its disease profile with the query's vector, capped at 1.
+
+    One gather of the query's weight per stored profile entry, then a dot product per case over
+    a fixed width (no ``reduceat``; einsum was 1.5-2 times faster than multiply-and-sum). Each
+    case's value depends on its own row only, so a score, its bound and ``score_rows`` agree
+    bit for bit (tested).
+    """
+    vector = query.disease_vector
+    if vector is None or diseases is None or rows == 0:
+        return np.zeros(rows, dtype=np.float64)
+    disease_rows, weights = diseases
+    bridge = np.einsum(
+        "ij,ij->i", np.take(vector, disease_rows), weights.astype(np.float32, copy=False)
+    )
+    return np.minimum(bridge, np.float32(1.0)).astype(np.float64)
+
+
 def _checked_range(profiles: CaseProfiles, start: int, stop: int | None) -> int:
     stop = len(profiles) if stop is None else stop
     if not 0 <= start <= stop <= len(profiles):
@@ -652,6 +821,7 @@ def _csr(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.i
 
 __all__ = [
     "BMA_JACCARD",
+    "BMA_JACCARD_BRIDGE",
     "DEFAULT_METHOD",
     "METHODS",
     "CaseProfiles",
@@ -659,6 +829,7 @@ __all__ = [
     "PhenotypeExplanation",
     "PhenotypeScorer",
     "PreparedQuery",
+    "SharedDiseaseExplanation",
     "TermMatchExplanation",
     "combine_scores",
 ]

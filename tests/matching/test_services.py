@@ -175,6 +175,44 @@ def test_another_process_catches_up_from_a_saved_index(
     assert {r.case for r in find_matches(query, min_score=0.0)} == {second}
 
 
+@pytest.mark.django_db
+def test_a_saved_index_with_stale_disease_profiles_is_rebuilt(
+    institution: Institution,
+    tmp_path: Path,
+    settings: object,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings.CASE_INDEX_PATH = tmp_path / "case-index.npz"  # type: ignore[attr-defined]
+    query = ngly1_case(institution, "query")
+    twin = ngly1_case(institution, "twin")
+    call_command("build_index", stdout=io.StringIO())
+    # The profiles in the file came from another profiler (e.g. other constants or IC).
+    monkeypatch.setattr(case_index, "_profiler_fingerprint", lambda: "another profiler")
+    case_index.forget_case_index()
+
+    results = find_matches(query, min_score=0.0)
+
+    assert [r.case for r in results] == [twin]
+    assert results[0].explanation["shared_diseases"]
+    assert "rebuilding it" in caplog.text
+
+
+@pytest.mark.django_db
+def test_an_index_file_of_an_older_format_is_rebuilt(
+    institution: Institution, tmp_path: Path, settings: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.CASE_INDEX_PATH = tmp_path / "case-index.npz"  # type: ignore[attr-defined]
+    query = ngly1_case(institution, "query")
+    twin = ngly1_case(institution, "twin")
+    call_command("build_index", stdout=io.StringIO())
+    Path(settings.CASE_INDEX_PATH).write_bytes(b"not an index of this version")  # type: ignore[attr-defined]
+    case_index.forget_case_index()
+
+    assert [r.case for r in find_matches(query, min_score=0.0)] == [twin]
+    assert "Cannot use the case index" in caplog.text
+
+
 @pytest.mark.django_db(transaction=True)
 def test_saving_a_case_records_matches_for_both_owners(
     celery_worker_process: str | None, institution: Institution, other_institution: Institution

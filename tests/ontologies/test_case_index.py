@@ -15,7 +15,14 @@ import pytest
 from numpy.typing import NDArray
 
 from ontologies import case_index
-from ontologies.case_index import FLAG_SHAREABLE, FLAG_TEST, CaseIndex, Hit, IndexedCase
+from ontologies.case_index import (
+    DISEASE_PROFILE_WIDTH,
+    FLAG_SHAREABLE,
+    FLAG_TEST,
+    CaseIndex,
+    Hit,
+    IndexedCase,
+)
 from ontologies.hpo import Ontology
 from ontologies.similarity import (
     BMA_JACCARD,
@@ -24,6 +31,7 @@ from ontologies.similarity import (
     PhenotypeScorer,
     combine_scores,
 )
+from ontologies.similarity.diseases import shared_disease_profiler
 
 TERM_COUNT = 40  # the overlap scorer's toy vocabulary: term indices 0..39
 GENES = tuple(f"NCBIGene:{entrez}" for entrez in range(100, 112))
@@ -544,8 +552,10 @@ def test_searches_during_changes_never_see_a_removed_case(monkeypatch: pytest.Mo
 
 
 def real_cases(ontology: Ontology, count: int, seed: int) -> list[IndexedCase]:
-    """Cases drawn from the disease annotations: a disease's terms and gene."""
+    """Cases drawn from the disease annotations: a disease's terms and gene, and the disease
+    profile the default scorer needs."""
     generator = seeded(seed)
+    profiler = shared_disease_profiler(ontology)
     indptr = ontology.disease_term_indptr
     diseases = [
         row for row in range(len(ontology.disease_ids)) if indptr[row + 1] - indptr[row] >= 5
@@ -555,24 +565,34 @@ def real_cases(ontology: Ontology, count: int, seed: int) -> list[IndexedCase]:
         disease = generator.choice(diseases)
         terms = ontology.disease_term_indices[indptr[disease] : indptr[disease + 1]].tolist()
         genes = ontology.disease_genes.get(ontology.disease_ids[disease], ())
+        observed = generator.sample(terms, generator.randint(3, min(10, len(terms))))
         cases.append(
             IndexedCase(
                 key=key,
-                observed=generator.sample(terms, generator.randint(3, min(10, len(terms)))),
+                observed=observed,
                 excluded=generator.sample(range(len(ontology)), generator.randint(0, 2)),
                 genes=[f"NCBIGene:{entrez}" for entrez, _ in genes[:1]],
                 shareable=generator.random() < 0.8,
+                disease_profile=profiler.profile(observed),
             )
         )
     return cases
 
 
 def one_case_profiles(case: IndexedCase) -> CaseProfiles:
+    disease_rows = np.zeros((1, DISEASE_PROFILE_WIDTH), dtype=np.int16)
+    disease_weights = np.zeros((1, DISEASE_PROFILE_WIDTH), dtype=np.float32)
+    if case.disease_profile is not None:
+        width = len(case.disease_profile.rows)
+        disease_rows[0, :width] = case.disease_profile.rows
+        disease_weights[0, :width] = case.disease_profile.weights
     return CaseProfiles(
         observed_indptr=np.array([0, len(case.observed)], dtype=np.int64),
         observed_terms=np.array(case.observed, dtype=np.int16),
         excluded_indptr=np.array([0, len(case.excluded)], dtype=np.int64),
         excluded_terms=np.array(case.excluded, dtype=np.int16),
+        disease_rows=disease_rows,
+        disease_weights=disease_weights,
     )
 
 

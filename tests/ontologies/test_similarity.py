@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from ontologies.hpo import Ontology
 from ontologies.similarity import (
     BMA_JACCARD,
+    BMA_JACCARD_BRIDGE,
     DEFAULT_METHOD,
     JACCARD,
     LIN,
@@ -228,7 +229,7 @@ def test_scores_stay_within_0_and_1_and_chunks_equal_the_whole(
     split = data.draw(st.integers(0, len(cases)))
     scorer = PhenotypeScorer(real_hpo, method=method)
     prepared = scorer.prepare(query)
-    profiles = CaseProfiles.from_lists(cases)
+    profiles = scorer.case_profiles(cases)
     whole = scorer.score(prepared, profiles)
     assert whole.dtype == np.float32
     assert np.all((whole >= 0) & (whole <= 1))
@@ -246,14 +247,14 @@ def test_scores_stay_within_0_and_1_and_chunks_equal_the_whole(
 def test_identical_profiles_score_1(mini_hpo: Ontology, method: str) -> None:
     terms = _index(mini_hpo, "HP:0002069", "HP:0000252", "HP:0000486")
     scorer = PhenotypeScorer(mini_hpo, method=method)
-    scores = scorer.score(scorer.prepare(terms), CaseProfiles.from_lists([terms[::-1]]))
+    scores = scorer.score(scorer.prepare(terms), scorer.case_profiles([terms[::-1]]))
     assert scores[0] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_empty_case_and_empty_query_score_0(mini_hpo: Ontology, method: str) -> None:
     scorer = PhenotypeScorer(mini_hpo, method=method)
-    profiles = CaseProfiles.from_lists([[], _index(mini_hpo, "HP:0001250"), []])
+    profiles = scorer.case_profiles([[], _index(mini_hpo, "HP:0001250"), []])
     scores = scorer.score(scorer.prepare(_index(mini_hpo, "HP:0001250")), profiles)
     assert scores.tolist() == [0.0, pytest.approx(1.0), 0.0]
     empty_query = scorer.score(scorer.prepare([]), profiles)
@@ -416,7 +417,7 @@ def test_explain_of_the_default_method_matches_its_score(mini_hpo: Ontology) -> 
         mini_hpo, "HP:0002069", "HP:0007359", "HP:0001250", "HP:0000252", "HP:0000486"
     )
     scorer = PhenotypeScorer(mini_hpo)
-    assert scorer.method == DEFAULT_METHOD == BMA_JACCARD
+    assert scorer.method == DEFAULT_METHOD == BMA_JACCARD_BRIDGE
     explanation = scorer.explain(
         observed=[tonic, microcephaly],
         excluded=[strabismus],
@@ -431,9 +432,18 @@ def test_explain_of_the_default_method_matches_its_score(mini_hpo: Ontology) -> 
         ("query", "HP:0001250"),
         ("case", "HP:0000486"),
     }
-    profiles = CaseProfiles.from_lists([[tonic, focal, strabismus]])
+    profiles = scorer.case_profiles([[tonic, focal, strabismus]])
     assert explanation.score == scorer.score(scorer.prepare([tonic, microcephaly]), profiles)[0]
     assert 0.0 < explanation.score < 1.0
+    # The disease bridge: the case profile's diseases, whose parts sum to the bridge.
+    profiler = scorer.disease_profiler
+    assert profiler is not None
+    ours = profiler.query_vector([tonic, microcephaly])
+    theirs = profiler.profile([tonic, focal, strabismus])
+    bridge = float(np.dot(ours[theirs.rows.astype(np.intp)], theirs.weights))
+    assert explanation.shared_diseases
+    assert sum(d.contribution for d in explanation.shared_diseases) == pytest.approx(bridge)
+    assert all(d.disease_id in mini_hpo.disease_ids for d in explanation.shared_diseases)
 
 
 def test_explain_with_an_empty_case_has_no_matches(mini_hpo: Ontology) -> None:
@@ -448,8 +458,8 @@ def test_scoring_from_two_threads_gives_the_same_scores(
 ) -> None:
     rng = np.random.default_rng(7)
     cases = [rng.choice(annotated_terms, 10).tolist() for _ in range(20_000)]
-    profiles = CaseProfiles.from_lists(cases)
     scorer = PhenotypeScorer(real_hpo)
+    profiles = scorer.case_profiles(cases)
     query = scorer.prepare(rng.choice(annotated_terms, 10).tolist())
     expected = scorer.score(query, profiles)
     results: list[np.ndarray] = []
@@ -530,8 +540,8 @@ def test_upper_bounds_hold_on_many_real_cases(
         cases.append(rng.choice(annotated, min(len(annotated), 8), replace=False).tolist())
     cases += [rng.choice(annotated_terms, 8, replace=False).tolist() for _ in range(1500)]
     cases.append([])
-    profiles = CaseProfiles.from_lists(cases)
     scorer = PhenotypeScorer(real_hpo, quantise=quantise)
+    profiles = scorer.case_profiles(cases)
     for query_case in (cases[0], cases[-2]):
         query = list(dict.fromkeys([*query_case, *rng.choice(annotated_terms, query_size)]))
         prepared = scorer.prepare(query[:query_size])
@@ -553,8 +563,8 @@ def test_score_rows_equals_score_bit_for_bit(
     cases = [
         rng.choice(annotated_terms, rng.integers(0, 12), replace=False).tolist() for _ in range(400)
     ]
-    profiles = CaseProfiles.from_lists(cases)
     scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
+    profiles = scorer.case_profiles(cases)
     prepared = scorer.prepare(rng.choice(annotated_terms, 10, replace=False).tolist())
     rows = rng.integers(0, len(cases), 300)
     np.testing.assert_array_equal(

@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import ContactRecord, FeatureRecord
@@ -306,6 +307,12 @@ def test_a_local_match_shows_the_grid_with_common_ancestors_and_the_conflict(
     # Which term met which, from the stored explanation.
     assert "through <em>Seizure</em>" in html
     assert "<strong>NGLY1</strong>" in html
+    # The known diseases both phenotypes resemble (the disease bridge), from the explanation.
+    shared = local_match.explanation["shared_diseases"]
+    assert shared
+    section = html[html.index('id="diseases-heading"') :]
+    assert f'<span class="term-id">{shared[0]["disease_id"]}</span>' in section
+    assert escape(shared[0]["disease_name"]) in section
 
 
 def test_a_remote_match_shows_the_peer_its_disclaimer_its_contact_and_unknown_terms(

@@ -562,7 +562,12 @@ def test_cases_are_filtered_by_text_gene_term_status_consent_and_new_matches(
     make_case(
         institution=institution,
         label="fam2-focal",
-        features=(FeatureRecord("HP:0001263"), FeatureRecord("HP:0007359")),
+        # The first family's terms, its seizures recorded as focal: a close phenotype.
+        features=(
+            FeatureRecord("HP:0001250"),
+            FeatureRecord("HP:0001263"),
+            FeatureRecord("HP:0007359"),
+        ),
         genomic_features=(),
     )
     withdrawn = make_case(institution=institution, label="fam3-withdrawn")

@@ -281,6 +281,11 @@ def _detail_context(
         "best_matches": _best_matches(match, grid),
         "shared_genes": comparison.shared_genes_of(match, resolve_gene=_canonical_gene_id),
         "explanation_note": explanation.get("note", ""),
+        "shared_diseases": [
+            disease
+            for disease in explanation.get("shared_diseases", [])
+            if isinstance(disease, dict) and disease.get("disease_id")
+        ],
         **_triage_context(match, form=form, notice=notice),
     }
 

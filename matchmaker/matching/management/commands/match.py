@@ -160,4 +160,9 @@ def describe_explanation(explanation: dict[str, Any]) -> list[str]:
             )
     for conflict in explanation.get("conflicts", []):
         lines.append(f"conflict: {conflict.get('description', conflict)}")
+    for disease in explanation.get("shared_diseases", [])[:3]:
+        lines.append(
+            f"both resemble {disease['disease_id']} {disease['disease_name']}"
+            f" (bridge {disease['contribution']:.2f})"
+        )
     return lines

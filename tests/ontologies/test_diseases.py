@@ -1,0 +1,192 @@
+"""The disease bridge: disease profiles of phenotypes, and their part in the default score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ontologies.hpo import Ontology
+from ontologies.similarity import (
+    BMA_JACCARD,
+    BMA_JACCARD_BRIDGE,
+    DiseaseProfiler,
+    PhenotypeScorer,
+)
+from ontologies.similarity.diseases import shared_disease_profiler
+from ontologies.similarity.reference import information_content_of, reference_disease_similarity
+
+PROPERTY_SETTINGS = settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture(scope="module")
+def real_profiler(real_hpo: Ontology) -> DiseaseProfiler:
+    return shared_disease_profiler(real_hpo)
+
+
+@pytest.fixture(scope="module")
+def annotated(real_hpo: Ontology) -> list[int]:
+    return sorted(set(real_hpo.disease_term_indices.tolist()))
+
+
+def _index(ontology: Ontology, *hpo_ids: str) -> list[int]:
+    return [ontology.index_of(hpo_id) for hpo_id in hpo_ids]
+
+
+def _annotation(ontology: Ontology, profiler: DiseaseProfiler, row: int) -> list[str]:
+    ontology_row = int(profiler.ontology_rows[row])
+    indptr = ontology.disease_term_indptr
+    terms = ontology.disease_term_indices[indptr[ontology_row] : indptr[ontology_row + 1]]
+    return [ontology.term_ids[t] for t in terms.tolist()]
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_disease_similarities_equal_the_reference(
+    real_hpo: Ontology, real_profiler: DiseaseProfiler, annotated: list[int], data: st.DataObject
+) -> None:
+    ic = information_content_of(real_hpo, real_hpo.information_content)
+    query = data.draw(st.lists(st.sampled_from(annotated), min_size=1, max_size=8, unique=True))
+    similarities = real_profiler.similarities(query)
+    # The reference is slow: check a sample of diseases, always including the best one.
+    rows = data.draw(st.lists(st.integers(0, len(real_profiler) - 1), max_size=8, unique=True))
+    for row in [*rows, int(np.argmax(similarities))]:
+        expected = reference_disease_similarity(
+            real_hpo,
+            ic,
+            [real_hpo.term_ids[t] for t in query],
+            _annotation(real_hpo, real_profiler, row),
+            real_profiler.exact_bonus,
+        )
+        assert similarities[row] == pytest.approx(expected, abs=1e-5)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_a_profile_is_the_closest_diseases_with_softmax_weights(
+    real_profiler: DiseaseProfiler, annotated: list[int], data: st.DataObject
+) -> None:
+    query = data.draw(st.lists(st.sampled_from(annotated), min_size=1, max_size=10, unique=True))
+    similarities = real_profiler.similarities(query).astype(np.float64)
+    profile = real_profiler.profile(query)
+    assert len(profile.rows) == real_profiler.size == 20
+    # Best first, ties by ascending row, and no disease left out scores above one kept.
+    expected_order = sorted(range(len(similarities)), key=lambda r: (-similarities[r], r))
+    assert profile.rows.tolist() == expected_order[: real_profiler.size]
+    kept = similarities[profile.rows]
+    expected = np.exp((kept - kept[0]) / real_profiler.temperature)
+    expected /= np.linalg.norm(expected)
+    np.testing.assert_allclose(profile.weights, expected, rtol=1e-6)
+    assert np.linalg.norm(profile.weights) == pytest.approx(1.0, abs=1e-6)
+    # The query side: the same weights over every disease, scaled to the profile's length, so
+    # the phenotype's bridge to itself is 1.
+    vector = real_profiler.query_vector(query)
+    all_weights = np.exp((similarities - similarities.max()) / real_profiler.temperature)
+    np.testing.assert_allclose(
+        vector, all_weights / np.linalg.norm(all_weights[profile.rows]), rtol=1e-5, atol=1e-12
+    )
+    assert float(np.dot(vector[profile.rows], profile.weights)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_phenotype_close_to_hundreds_of_diseases_bridges_to_its_refinements(
+    real_hpo: Ontology, real_profiler: DiseaseProfiler
+) -> None:
+    # Seizure and developmental delay annotate hundreds of diseases equally well: the profile
+    # keeps 20 of them, chosen by row. The query side reads all of them, so a case with the same
+    # two terms and one more (its profile drawn from the same diseases) still bridges fully.
+    generic = _index(real_hpo, "HP:0001250", "HP:0001263")
+    refined = _index(real_hpo, "HP:0001250", "HP:0001263", "HP:0007359")
+    similarities = real_profiler.similarities(generic)
+    assert (similarities == similarities.max()).sum() > 100
+    profile = real_profiler.profile(refined)
+    bridge = float(np.dot(real_profiler.query_vector(generic)[profile.rows], profile.weights))
+    assert bridge == pytest.approx(1.0, abs=1e-4)
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data())
+def test_the_default_score_mixes_bma_jaccard_with_the_bridge(
+    real_hpo: Ontology, annotated: list[int], data: st.DataObject
+) -> None:
+    query = data.draw(st.lists(st.sampled_from(annotated), min_size=1, max_size=6, unique=True))
+    cases = data.draw(
+        st.lists(
+            st.lists(st.sampled_from(annotated), min_size=0, max_size=6, unique=True),
+            min_size=1,
+            max_size=5,
+        )
+    )
+    cases.append(list(query))
+    bridged = PhenotypeScorer(real_hpo, method=BMA_JACCARD_BRIDGE, quantise=False)
+    plain = PhenotypeScorer(real_hpo, method=BMA_JACCARD, quantise=False)
+    profiler = bridged.disease_profiler
+    assert profiler is not None
+    scores = bridged.score(bridged.prepare(query), bridged.case_profiles(cases))
+    parts = plain.score(plain.prepare(query), plain.case_profiles(cases))
+    ours = profiler.query_vector(query)
+    for case, score, part in zip(cases, scores.tolist(), parts.tolist(), strict=True):
+        theirs = profiler.profile(case)
+        bridge = min(
+            1.0, sum(float(ours[r]) * w for r, w in zip(theirs.rows, theirs.weights, strict=True))
+        )
+        assert score == pytest.approx(0.5 * part + 0.5 * bridge, abs=1e-5)
+    assert scores[-1] == pytest.approx(1.0, abs=1e-5)
+
+
+# --- edge cases on the mini ontology (6 diseases) ---------------------------------------------
+
+
+def test_profiles_on_the_mini_ontology(mini_hpo: Ontology) -> None:
+    profiler = DiseaseProfiler(mini_hpo, size=20)
+    omim = [d for d in mini_hpo.disease_ids if d.startswith("OMIM:")]
+    assert profiler.size == len(profiler) <= len(omim)
+    assert set(profiler.disease_ids) <= set(omim)
+    # No terms, or only the root (IC 0 and annotated to no disease): an empty profile.
+    assert len(profiler.profile([]).rows) == 0
+    root = _index(mini_hpo, "HP:0000001")
+    assert len(profiler.profile(root).rows) == 0
+    seizure = _index(mini_hpo, "HP:0001250")
+    profile = profiler.profile(seizure)
+    assert len(profile.rows) == len(profiler)
+    assert np.linalg.norm(profile.weights) == pytest.approx(1.0)
+    assert np.all(np.diff(profile.weights) <= 0)
+
+
+def test_identical_and_empty_phenotypes_under_the_bridge(mini_hpo: Ontology) -> None:
+    scorer = PhenotypeScorer(mini_hpo, method=BMA_JACCARD_BRIDGE)
+    terms = _index(mini_hpo, "HP:0002069", "HP:0000252", "HP:0000486")
+    profiles = scorer.case_profiles([terms[::-1], [], _index(mini_hpo, "HP:0000001")])
+    scores = scorer.score(scorer.prepare(terms), profiles)
+    assert scores[0] == pytest.approx(1.0)
+    assert scores[1] == 0.0
+    assert scores[2] < 0.5  # only the root in common: no shared disease, no shared term
+
+
+def test_profiles_need_the_cases_disease_profiles(mini_hpo: Ontology) -> None:
+    from ontologies.similarity import CaseProfiles
+
+    scorer = PhenotypeScorer(mini_hpo, method=BMA_JACCARD_BRIDGE)
+    with pytest.raises(ValueError, match="disease profiles"):
+        scorer.score(scorer.prepare(_index(mini_hpo, "HP:0001250")), CaseProfiles.from_lists([[1]]))
+
+
+def test_bad_profiler_settings_are_refused(mini_hpo: Ontology) -> None:
+    with pytest.raises(ValueError, match="size"):
+        DiseaseProfiler(mini_hpo, size=0)
+    with pytest.raises(ValueError, match="temperature"):
+        DiseaseProfiler(mini_hpo, temperature=0)
+    with pytest.raises(ValueError, match="no annotated disease"):
+        DiseaseProfiler(mini_hpo, disease_prefix="NOSUCH:")
+    with pytest.raises(ValueError, match="bridge_weight"):
+        PhenotypeScorer(mini_hpo, bridge_weight=1.5)
+
+
+def test_the_fingerprint_names_the_information_content(mini_hpo: Ontology) -> None:
+    default = DiseaseProfiler(mini_hpo)
+    assert default.fingerprint == DiseaseProfiler(mini_hpo).fingerprint
+    other_ic = np.array(mini_hpo.information_content) * 2
+    assert DiseaseProfiler(mini_hpo, other_ic).fingerprint != default.fingerprint
+    assert shared_disease_profiler(mini_hpo) is shared_disease_profiler(mini_hpo)
