@@ -53,7 +53,7 @@ FLAG_TEST: Final = 2  # a test or demo case
 _MAX_TERM: Final = np.iinfo(np.int16).max
 # Each case's disease profile (its closest known diseases, for the scorer's disease bridge) is
 # stored as this many (disease row, weight) pairs: int16 rows, float32 weights, zero-padded
-# (80 bytes a case; float16 weights halved that but their conversion doubled the search cost).
+# (60 bytes a case; float16 weights would save 20 but their conversion doubled the search cost).
 DISEASE_PROFILE_WIDTH: Final = DEFAULT_PROFILE_SIZE
 # Searches split the rows into this many shares, one per core.
 _WORKERS = os.cpu_count() or 1

@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from ontologies.hpo import Ontology
 
 DEFAULT_DISEASE_PREFIX: Final = "OMIM:"
-DEFAULT_PROFILE_SIZE: Final = 20
+DEFAULT_PROFILE_SIZE: Final = 10
 DEFAULT_TEMPERATURE: Final = 0.1
 DEFAULT_EXACT_BONUS: Final = 1.0
 

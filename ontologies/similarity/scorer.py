@@ -7,7 +7,7 @@ per-case work in numpy, which releases the GIL.
 Methods (``METHODS``; the measurements behind the default are in bench/quality.py):
 
 - ``bma_jaccard_bridge`` (default): 0.5 x ``bma_jaccard`` + 0.5 x the disease bridge: how
-  much the 20 known diseases the case resembles most are among those the query resembles most
+  much the 10 known diseases the case resembles most are among those the query resembles most
   (``diseases.DiseaseProfiler``). Patients with one disorder described in different papers often
   share few terms but resemble the same diseases: hit@1 0.623 against 0.539 for ``bma_jaccard``
   on the published dev cases without same-paper neighbours (docs/benchmarks.md). Stored cases
@@ -757,9 +757,10 @@ def _disease_bridge(
     if vector is None or diseases is None or rows == 0:
         return np.zeros(rows, dtype=np.float64)
     disease_rows, weights = diseases
-    bridge = np.einsum(
-        "ij,ij->i", np.take(vector, disease_rows), weights.astype(np.float32, copy=False)
-    )
+    # int16 indices: one conversion to intp first; np.take on int16 held the GIL and ran up to
+    # three times slower (measured with numpy 2.4), which the second search thread felt.
+    gathered = np.take(vector, disease_rows.astype(np.intp))
+    bridge = np.einsum("ij,ij->i", gathered, weights.astype(np.float32, copy=False))
     return np.minimum(bridge, np.float32(1.0)).astype(np.float64)
 
 

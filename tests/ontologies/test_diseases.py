@@ -14,7 +14,7 @@ from ontologies.similarity import (
     DiseaseProfiler,
     PhenotypeScorer,
 )
-from ontologies.similarity.diseases import shared_disease_profiler
+from ontologies.similarity.diseases import DEFAULT_PROFILE_SIZE, shared_disease_profiler
 from ontologies.similarity.reference import information_content_of, reference_disease_similarity
 
 PROPERTY_SETTINGS = settings(
@@ -72,7 +72,7 @@ def test_a_profile_is_the_closest_diseases_with_softmax_weights(
     query = data.draw(st.lists(st.sampled_from(annotated), min_size=1, max_size=10, unique=True))
     similarities = real_profiler.similarities(query).astype(np.float64)
     profile = real_profiler.profile(query)
-    assert len(profile.rows) == real_profiler.size == 20
+    assert len(profile.rows) == real_profiler.size == DEFAULT_PROFILE_SIZE
     # Best first, ties by ascending row, and no disease left out scores above one kept.
     expected_order = sorted(range(len(similarities)), key=lambda r: (-similarities[r], r))
     assert profile.rows.tolist() == expected_order[: real_profiler.size]
@@ -95,7 +95,7 @@ def test_a_phenotype_close_to_hundreds_of_diseases_bridges_to_its_refinements(
     real_hpo: Ontology, real_profiler: DiseaseProfiler
 ) -> None:
     # Seizure and developmental delay annotate hundreds of diseases equally well: the profile
-    # keeps 20 of them, chosen by row. The query side reads all of them, so a case with the same
+    # keeps 10 of them, chosen by row. The query side reads all of them, so a case with the same
     # two terms and one more (its profile drawn from the same diseases) still bridges fully.
     generic = _index(real_hpo, "HP:0001250", "HP:0001263")
     refined = _index(real_hpo, "HP:0001250", "HP:0001263", "HP:0007359")
