@@ -125,14 +125,21 @@ class TermMatch:
     is_synonym: bool
 
 
-def _transpose_closure(indptr: IntArray, indices: IntArray) -> tuple[IntArray, IntArray]:
-    """Term -> ancestors CSR into ancestor -> terms CSR (rows ascending within each ancestor)."""
-    n_terms = len(indptr) - 1
-    terms = np.repeat(np.arange(n_terms, dtype=indices.dtype), np.diff(indptr))
-    order = np.argsort(indices, kind="stable")  # stable: each ancestor's terms stay ascending
-    transposed_indptr = np.zeros(n_terms + 1, dtype=indptr.dtype)
-    np.cumsum(np.bincount(indices, minlength=n_terms), out=transposed_indptr[1:])
-    transposed_indices = terms[order]
+def transpose_csr(
+    indptr: IntArray, indices: IntArray, n_columns: int | None = None
+) -> tuple[IntArray, IntArray]:
+    """A CSR of rows -> columns turned into columns -> rows (rows ascending within each column).
+
+    E.g. term -> ancestors into ancestor -> terms; ``n_columns`` defaults to the number of rows
+    (a square relation). The result is read-only.
+    """
+    n_rows = len(indptr) - 1
+    n_columns = n_rows if n_columns is None else n_columns
+    rows = np.repeat(np.arange(n_rows, dtype=indices.dtype), np.diff(indptr))
+    order = np.argsort(indices, kind="stable")  # stable: each column's rows stay ascending
+    transposed_indptr = np.zeros(n_columns + 1, dtype=indptr.dtype)
+    np.cumsum(np.bincount(indices, minlength=n_columns), out=transposed_indptr[1:])
+    transposed_indices = rows[order]
     transposed_indptr.flags.writeable = False
     transposed_indices.flags.writeable = False
     return transposed_indptr, transposed_indices
@@ -276,7 +283,7 @@ class Ontology:
             with self._build_lock:
                 closure = self._descendant_closure
                 if closure is None:
-                    closure = _transpose_closure(self.ancestor_indptr, self.ancestor_indices)
+                    closure = transpose_csr(self.ancestor_indptr, self.ancestor_indices)
                     object.__setattr__(self, "_descendant_closure", closure)
         return closure
 

@@ -36,7 +36,8 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from ontologies.hpo import Ontology
+from ontologies.hpo import Ontology, transpose_csr
+from ontologies.similarity.kernels import case_closures
 
 DEFAULT_DISEASE_PREFIX: Final = "OMIM:"
 DEFAULT_PROFILE_SIZE: Final = 10
@@ -104,23 +105,19 @@ class DiseaseProfiler:
         self.disease_ids = tuple(ontology.disease_ids[row] for row in rows)
         self.size = min(int(size), len(rows))
         n_terms = len(ontology.term_ids)
-        # (disease, annotated term) pairs over the chosen diseases, then their ancestor closure.
-        lengths = indptr[self.ontology_rows + 1] - indptr[self.ontology_rows]
-        pair_disease = np.repeat(np.arange(len(rows), dtype=np.int64), lengths)
-        pair_term = np.concatenate([indices[indptr[r] : indptr[r + 1]] for r in rows]).astype(
+        # The chosen diseases' annotated terms as CSR, and their ancestor closures; both turned
+        # into term -> diseases lists (diseases ascending).
+        disease_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(
+            indptr[self.ontology_rows + 1] - indptr[self.ontology_rows], out=disease_indptr[1:]
+        )
+        disease_terms = np.concatenate([indices[indptr[r] : indptr[r + 1]] for r in rows]).astype(
             np.int64
         )
-        self._annotated = _postings(pair_term, pair_disease, n_terms)
-        anc_indptr, anc_indices = ontology.ancestor_indptr, ontology.ancestor_indices
-        anc_lengths = anc_indptr[pair_term + 1] - anc_indptr[pair_term]
-        starts = np.repeat(
-            anc_indptr[pair_term] - np.cumsum(anc_lengths) + anc_lengths, anc_lengths
-        )
-        closure_term = anc_indices[starts + np.arange(anc_lengths.sum())].astype(np.int64)
-        closure_disease = np.repeat(pair_disease, anc_lengths)
-        unique = np.unique(closure_term * len(rows) + closure_disease)
-        self._closure = _postings(unique // len(rows), unique % len(rows), n_terms)
-        self._row_cache: dict[int, NDArray[np.float64]] = {}
+        self._annotated = transpose_csr(disease_indptr, disease_terms, n_terms)
+        closure_indptr, closure_terms = case_closures(ontology, disease_indptr, disease_terms)
+        self._closure = transpose_csr(closure_indptr, closure_terms, n_terms)
+        self._row_cache: dict[int, NDArray[np.float32]] = {}
         self._cache_lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -244,16 +241,6 @@ class DiseaseProfiler:
 _ROW_CACHE_SIZE: Final = 1024
 # ``profiles`` keeps its own rows for the batch: at most ~135 MB, freed when it returns.
 _BATCH_CACHE_SIZE: Final = 4096
-
-
-def _postings(
-    terms: NDArray[np.int64], diseases: NDArray[np.int64], n_terms: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """CSR term -> diseases (ascending) from (term, disease) pairs."""
-    order = np.lexsort((diseases, terms))
-    indptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(terms, minlength=n_terms), out=indptr[1:])
-    return indptr, diseases[order]
 
 
 _shared_lock = threading.Lock()
