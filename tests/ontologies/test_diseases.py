@@ -32,6 +32,11 @@ def annotated(real_hpo: Ontology) -> list[int]:
     return sorted(set(real_hpo.disease_term_indices.tolist()))
 
 
+def _phenotypes(pool: list[int], min_size: int, max_size: int) -> st.SearchStrategy[list[int]]:
+    """Sets of annotated terms (as term indices) of ``min_size`` to ``max_size`` terms."""
+    return st.lists(st.sampled_from(pool), min_size=min_size, max_size=max_size, unique=True)
+
+
 def _index(ontology: Ontology, *hpo_ids: str) -> list[int]:
     return [ontology.index_of(hpo_id) for hpo_id in hpo_ids]
 
@@ -49,7 +54,7 @@ def test_disease_similarities_equal_the_reference(
     real_hpo: Ontology, real_profiler: DiseaseProfiler, annotated: list[int], data: st.DataObject
 ) -> None:
     ic = information_content_of(real_hpo, real_hpo.information_content)
-    query = data.draw(st.lists(st.sampled_from(annotated), min_size=1, max_size=8, unique=True))
+    query = data.draw(_phenotypes(annotated, 1, 8))
     similarities = real_profiler.similarities(query)
     # The reference is slow: check a sample of diseases, always including the best one.
     rows = data.draw(st.lists(st.integers(0, len(real_profiler) - 1), max_size=8, unique=True))
@@ -69,7 +74,7 @@ def test_disease_similarities_equal_the_reference(
 def test_a_profile_is_the_closest_diseases_with_softmax_weights(
     real_profiler: DiseaseProfiler, annotated: list[int], data: st.DataObject
 ) -> None:
-    query = data.draw(st.lists(st.sampled_from(annotated), min_size=1, max_size=10, unique=True))
+    query = data.draw(_phenotypes(annotated, 1, 10))
     similarities = real_profiler.similarities(query).astype(np.float64)
     profile = real_profiler.profile(query)
     assert len(profile.rows) == real_profiler.size == DEFAULT_PROFILE_SIZE
@@ -111,10 +116,10 @@ def test_a_phenotype_close_to_hundreds_of_diseases_bridges_to_its_refinements(
 def test_the_default_score_mixes_bma_jaccard_with_the_bridge(
     real_hpo: Ontology, annotated: list[int], data: st.DataObject
 ) -> None:
-    query = data.draw(st.lists(st.sampled_from(annotated), min_size=1, max_size=6, unique=True))
+    query = data.draw(_phenotypes(annotated, 1, 6))
     cases = data.draw(
         st.lists(
-            st.lists(st.sampled_from(annotated), min_size=0, max_size=6, unique=True),
+            _phenotypes(annotated, 0, 6),
             min_size=1,
             max_size=5,
         )
