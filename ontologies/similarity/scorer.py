@@ -100,7 +100,7 @@ class CaseProfiles:
 
     ``disease_rows`` and ``disease_weights`` (both shape (cases, width)) hold each case's
     disease profile (``DiseaseProfiler.profile``, zero-padded to the width); None when the
-    cases have none, and then the disease bridge scores 0 for every case.
+    cases have none, which a method with a disease bridge refuses to score.
     """
 
     observed_indptr: NDArray[np.int64]
@@ -206,7 +206,8 @@ class PhenotypeExplanation:
     score: float  # 0..1, what ``score`` returns for this pair
     matches: tuple[TermMatchExplanation, ...]  # one per query term, in query order
     conflicts: tuple[PhenotypeConflict, ...]
-    # Methods with a disease bridge: the diseases in both profiles, largest part first.
+    # Methods with a disease bridge: the diseases of the case's profile with their part of the
+    # bridge (the query's weight times the case's), largest first.
     shared_diseases: tuple[SharedDiseaseExplanation, ...] = ()
 
 
@@ -371,7 +372,7 @@ class PhenotypeScorer:
         stop = _checked_range(profiles, start, stop)
         indptr = profiles.observed_indptr[start : stop + 1]
         terms = profiles.observed_terms[indptr[0] : indptr[-1]]
-        return self._score_csr(query, indptr, terms, _disease_slice(profiles, start, stop))
+        return self._score_csr(query, indptr, terms, _diseases_of(profiles, slice(start, stop)))
 
     def score_rows(
         self, query: PreparedQuery, profiles: CaseProfiles, rows: NDArray[np.integer[Any]]
@@ -386,10 +387,9 @@ class PhenotypeScorer:
         if rows.size and (rows.min() < 0 or rows.max() >= len(profiles)):
             raise IndexError(f"rows outside 0..{len(profiles) - 1}")
         indptr, positions = _csr_positions(profiles.observed_indptr, rows)
-        diseases = None
-        if profiles.disease_rows is not None and profiles.disease_weights is not None:
-            diseases = (profiles.disease_rows[rows], profiles.disease_weights[rows])
-        return self._score_csr(query, indptr, profiles.observed_terms[positions], diseases)
+        return self._score_csr(
+            query, indptr, profiles.observed_terms[positions], _diseases_of(profiles, rows)
+        )
 
     def score_upper_bounds(
         self,
@@ -441,7 +441,7 @@ class PhenotypeScorer:
             query,
             indptr,
             profiles.observed_terms[indptr[0] : indptr[-1]],
-            _disease_slice(profiles, start, stop),
+            _diseases_of(profiles, slice(start, stop)),
             upper_bound=True,
         )
 
@@ -737,10 +737,11 @@ def _capped_query_to_case_sums(
 _DiseaseRows = tuple[NDArray[np.int16], NDArray[Any]]
 
 
-def _disease_slice(profiles: CaseProfiles, start: int, stop: int) -> _DiseaseRows | None:
+def _diseases_of(profiles: CaseProfiles, cases: slice | NDArray[np.int64]) -> _DiseaseRows | None:
+    """The disease profiles of a range (slice) or a list (array) of cases; None without any."""
     if profiles.disease_rows is None or profiles.disease_weights is None:
         return None
-    return profiles.disease_rows[start:stop], profiles.disease_weights[start:stop]
+    return profiles.disease_rows[cases], profiles.disease_weights[cases]
 
 
 def _disease_bridge(
