@@ -16,7 +16,6 @@ from numpy.typing import NDArray
 
 from ontologies import case_index
 from ontologies.case_index import (
-    DISEASE_PROFILE_WIDTH,
     FLAG_SHAREABLE,
     FLAG_TEST,
     CaseIndex,
@@ -580,19 +579,15 @@ def real_cases(ontology: Ontology, count: int, seed: int) -> list[IndexedCase]:
 
 
 def one_case_profiles(case: IndexedCase) -> CaseProfiles:
-    disease_rows = np.zeros((1, DISEASE_PROFILE_WIDTH), dtype=np.int16)
-    disease_weights = np.zeros((1, DISEASE_PROFILE_WIDTH), dtype=np.float32)
-    if case.disease_profile is not None:
-        width = len(case.disease_profile.rows)
-        disease_rows[0, :width] = case.disease_profile.rows
-        disease_weights[0, :width] = case.disease_profile.weights
+    # The zero-padded row the index stores for the profile.
+    disease_rows, disease_weights = case_index._profile_row(case.disease_profile)
     return CaseProfiles(
         observed_indptr=np.array([0, len(case.observed)], dtype=np.int64),
         observed_terms=np.array(case.observed, dtype=np.int16),
         excluded_indptr=np.array([0, len(case.excluded)], dtype=np.int64),
         excluded_terms=np.array(case.excluded, dtype=np.int16),
-        disease_rows=disease_rows,
-        disease_weights=disease_weights,
+        disease_rows=disease_rows[None, :],
+        disease_weights=disease_weights[None, :],
     )
 
 
