@@ -254,7 +254,7 @@ def shared_disease_profiler(
 ) -> DiseaseProfiler:
     """One profiler per ontology and IC per process, with the default constants.
 
-    Building one takes about a second (the diseases' ancestor closures); every scorer of the
+    Building one takes about half a second (the diseases' ancestor closures); every scorer of the
     process shares it, and with it the cached term rows.
     """
     ic = ontology.information_content if information_content is None else information_content
