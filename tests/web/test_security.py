@@ -33,6 +33,7 @@ from matchmaker.security import lockout
 from matchmaker.security.middleware import DEFAULT_POLICY_HEADER
 from matchmaker.security.scrubbing import SecretScrubbingFilter, scrub_text
 from matchmaker.web.services import create_api_token
+from tests.conftest import free_port
 from tests.federation.conftest import mme_patient
 
 PASSWORD = "correct horse battery staple"  # the fixtures' password
@@ -301,6 +302,64 @@ def test_behind_a_proxy_the_clients_address_comes_from_the_configured_header(
     )
 
     assert (refused.status_code, allowed.status_code) == (429, 302)
+
+
+def _fullwidth(text: str) -> str:
+    """ASCII letters and digits as their fullwidth forms (U+FF41 for "a"), which NFKC folds back."""
+    return "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in text)
+
+
+def test_a_look_alike_username_does_not_escape_the_lockout(db: None, strict_lockout: None) -> None:
+    user = _member(_unique("a_admin"))
+    look_alike = _fullwidth(user.username)
+    assert look_alike != user.username
+    # Django's login form folds it (NFKC) to the real name: the right password would open it.
+    for _ in range(3):
+        _log_in(Client(), user.username, "wrong", REMOTE_ADDR=_address())
+
+    client = Client()
+    response = _log_in(client, look_alike, PASSWORD, REMOTE_ADDR=_address())
+
+    assert response.status_code == 429
+    assert "Too many failed attempts" in response.content.decode()
+    assert not _is_logged_in(client)
+
+
+def test_failures_under_look_alike_names_count_for_the_account(
+    db: None, strict_lockout: None
+) -> None:
+    user = _member(_unique("b_admin"))
+    spellings = [_fullwidth(user.username), user.username.upper(), f" {user.username}"]
+    for spelling in spellings:
+        _log_in(Client(), spelling, "wrong", REMOTE_ADDR=_address())
+
+    assert _log_in(Client(), user.username, PASSWORD, REMOTE_ADDR=_address()).status_code == 429
+
+
+def test_a_login_works_while_the_cache_is_down_and_the_outage_is_logged(
+    alice: User, settings: Any, caplog: Any
+) -> None:
+    # Redis refusing connections: a closed port on loopback.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        }
+    }
+    caplog.set_level(logging.WARNING)
+    client = Client(raise_request_exception=False)
+
+    page = client.get(reverse("login"))
+    wrong = _log_in(client, "alice", "wrong", REMOTE_ADDR=_address())
+    right = _log_in(client, "alice", PASSWORD, REMOTE_ADDR=_address())
+
+    assert page.status_code == 200
+    assert wrong.status_code == 200
+    assert "correct username and password" in wrong.content.decode()
+    assert right.status_code == 302
+    assert _is_logged_in(client)
+    assert client.get(reverse("case-list")).status_code == 200
+    assert "login lockout not applied: the cache failed" in caplog.text
 
 
 # --- two-factor login -------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
+from matchmaker.lib.client_address import client_address
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.security import lockout, two_factor
 
@@ -100,15 +101,16 @@ def _pending_user(request: HttpRequest) -> AbstractBaseUser | None:
     return None
 
 
-def _log_failure(kind: str, username: str, address: str) -> None:
+def _log_failure(kind: str, username: str, address: str | None) -> None:
     # The username only when it is an account's: a password typed into the username field by
-    # mistake must not end up in the log.
+    # mistake must not end up in the log. Looked up as the login form does (NFKC).
+    username = lockout.normalised_username(username)
     known = get_user_model().objects.filter(username=username).exists()
     logger.warning(
         "failed login (%s) for %s from %s",
         kind,
         f"user {username!r}" if known else "an unknown username",
-        address,
+        address or "an unknown address",
     )
 
 
@@ -130,16 +132,16 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         username = request.POST.get("username", "")[:150]
-        address = lockout.client_ip(request)
+        address = client_address(request)
         if lockout.is_locked_out(username=username, client_address=address):
-            logger.warning("login refused: locked out (from %s)", address)
+            logger.warning("login refused: locked out (from %s)", address or "an unknown address")
             return self._locked_out(username)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form: Any) -> HttpResponse:
         username = form.data.get("username", "")[:150]
         if username and form.data.get("password"):
-            address = lockout.client_ip(self.request)
+            address = client_address(self.request)
             _log_failure("password", username, address)
             if lockout.note_failed_login(username=username, client_address=address):
                 return self._locked_out(username)
@@ -176,7 +178,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
         return render(request, "registration/login_code.html", context)
 
     username = user.get_username()
-    address = lockout.client_ip(request)
+    address = client_address(request)
     if lockout.is_locked_out(username=username, client_address=address):
         _end_code_step(request)
         context["lockout_message"] = lockout.lockout_message()
