@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -333,6 +334,53 @@ def test_an_admin_cannot_deactivate_themselves(
     assert response.status_code == 400
     assert "your own account" in response.content.decode()
     assert _active(admin_alice)
+
+
+@pytest.mark.parametrize("rank", ["is_staff", "is_superuser"])
+def test_an_institution_admin_cannot_touch_the_nodes_staff_among_its_members(
+    alice_admin_client: Client,
+    bob: User,
+    rank: str,
+    mailoutbox: list[mail.EmailMessage],
+) -> None:
+    # A node administrator who also works at the institution: their account is global (it
+    # opens the admin), so only the node's administrators change it.
+    setattr(bob, rank, True)
+    bob.email = "bob@example.org"
+    bob.set_unusable_password()
+    bob.save()
+
+    deactivate = alice_admin_client.post(reverse("member-active", args=[bob.pk]), {"active": "0"})
+    promote = alice_admin_client.post(reverse("member-role", args=[bob.pk]), {"role": "admin"})
+    invite = alice_admin_client.post(reverse("member-invite", args=[bob.pk]))
+
+    for response in (deactivate, promote, invite):
+        assert response.status_code == 403
+        assert "the node's administrators manage this account" in html.unescape(
+            response.content.decode()
+        )
+    assert _active(bob)
+    assert _role_of(bob) == "clinician"
+    assert mailoutbox == []
+    page = html.unescape(alice_admin_client.get(MEMBERS_URL).content.decode())
+    row = page.split(f'id="member-{bob.pk}"')[1].split("</tr>")[0]
+    assert "Deactivate" not in row
+    assert "managed by the node's administrators" in row
+
+
+def test_the_services_refuse_an_institution_admin_managing_staff(
+    admin_alice: User, bob: User
+) -> None:
+    bob.is_superuser = True
+    bob.save()
+    membership = Membership.objects.get(user=bob)
+
+    with pytest.raises(PermissionDeniedError):
+        set_member_active(membership, active=False, by=admin_alice)
+    with pytest.raises(PermissionDeniedError):
+        change_member_role(membership, role="admin", by=admin_alice)
+
+    assert _active(bob)
 
 
 def test_a_deactivated_member_gets_no_invitation(

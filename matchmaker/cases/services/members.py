@@ -4,6 +4,14 @@ Every operation checks that `by` is an active admin of the member's institution,
 leave an institution without an active admin: nobody could manage its members any more except
 the node's staff. The institution row is locked while the admins are counted, so two admins
 demoting each other at the same moment cannot both succeed.
+
+An institution admin manages only plain members: a member who is also one of the node's staff
+or a superuser has an account that reaches beyond the institution (the admin, every institution's
+data there), so only the node's administrators change it, in the admin. Deactivation switches off
+the global account (`User.is_active`); that is the institution's to do because a user belongs to
+at most one institution (`Membership.user` is one-to-one). Should a user ever belong to several,
+deactivating must become a property of the membership, not of the account, or the admin of one
+institution would lock the user out of the others.
 """
 
 from __future__ import annotations
@@ -33,6 +41,15 @@ def _require_admin_of(institution: Institution, by: AbstractBaseUser | Anonymous
         if membership is not None and membership.role == Membership.Role.ADMIN:
             return membership
     raise PermissionDeniedError(f"only an admin of {institution.name} may manage its members")
+
+
+def _require_plain_member(membership: Membership) -> None:
+    user = membership.user
+    if user.is_staff or user.is_superuser:
+        raise PermissionDeniedError(
+            f"{user.get_username()} is one of this node's administrators: the node's "
+            "administrators manage this account, not the institution"
+        )
 
 
 def _lock_institution(institution: Institution) -> None:
@@ -118,8 +135,11 @@ def send_invitation(membership: Membership, *, base_url: str) -> None:
     `base_url` is the node's address as the member's browser reaches it ("https://mm.example.org").
     The link is Django's password-reset link, so it stops working once a password is set and
     whenever the user logs in. Mail server failures propagate (`OSError`, `SMTPException`).
+    Refused (`PermissionDeniedError`) for the node's staff and superusers: a reset link for an
+    account that opens the admin is not the institution's to send.
     """
     user = membership.user
+    _require_plain_member(membership)
     if not user.email:
         raise DomainError("this member has no e-mail address", field="email")
     if not user.is_active:
@@ -146,6 +166,7 @@ def change_member_role(
     Refused (`FieldValidationError` on `role`) when it would leave no active admin.
     """
     _require_admin_of(membership.institution, by)
+    _require_plain_member(membership)
     if role not in Membership.Role.values:
         raise FieldValidationError(
             [("role", f"must be one of {', '.join(Membership.Role.values)}")]
@@ -179,9 +200,11 @@ def set_member_active(
     """Deactivate a member (they can no longer log in, and their open sessions end) or reactivate.
 
     The user and their cases are kept: cases belong to the institution. Refused
-    (`FieldValidationError` on `is_active`) for one's own account and for the last active admin.
+    (`FieldValidationError` on `is_active`) for one's own account and for the last active admin,
+    and (`PermissionDeniedError`) for the node's staff and superusers.
     """
     _require_admin_of(membership.institution, by)
+    _require_plain_member(membership)
     if membership.user_id == by.pk:
         raise FieldValidationError(
             [("is_active", "you cannot deactivate or reactivate your own account")]

@@ -1,7 +1,8 @@
 """Institution members, managed by the institution's admins: list, add, role, (de)activate.
 
 Only an admin of the institution gets here (others: 403), and a member of another institution
-is a 404. The rules (last admin, own account) live in `cases.services.members`.
+is a 404. The rules (last admin, own account, the node's staff left to the node's
+administrators: 403) live in `cases.services.members`.
 """
 
 from __future__ import annotations
@@ -116,7 +117,9 @@ def _row_action_failed(
     request: HttpRequest, admin: Membership, member: Membership, error: DomainError
 ) -> HttpResponse:
     message = "; ".join(message for _, message in _errors_of(error))
-    return _members_page(request, admin, row_errors={member.user_id: message}, status=400)
+    return _members_page(
+        request, admin, row_errors={member.user_id: message}, status=error.status_code
+    )
 
 
 @login_required
