@@ -249,6 +249,9 @@ MME_MIN_SCORE = env_float("MME_MIN_SCORE", 0.3)  # patient score, 0..1
 MME_MAX_RESULTS = env_int("MME_MAX_RESULTS", 20)
 # Requests per minute we accept from one peer (a Peer may override it); over it: 429.
 MME_RATE_LIMIT_PER_MINUTE = env_int("MME_RATE_LIMIT_PER_MINUTE", 300)
+# Requests per minute from one client address without a valid X-Auth-Token (missing or unknown):
+# they are refused (401) and audited up to this; past it, 429 and no audit row (docs/security.md).
+MME_UNAUTHENTICATED_LIMIT_PER_MINUTE = env_int("MME_UNAUTHENTICATED_LIMIT_PER_MINUTE", 10)
 # A larger body gets 413 before it is read (a real patient is a few kB).
 MME_MAX_REQUEST_BYTES = env_int("MME_MAX_REQUEST_BYTES", 1_000_000)
 # An inbound query that matched nothing is kept this long in the audit log, then cleared.
@@ -454,6 +457,11 @@ LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
 # The header in which the reverse proxy passes the client's address (nginx: X-Real-IP); empty:
 # REMOTE_ADDR. Behind a proxy, leaving it empty counts every client as the proxy.
 CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "")
+# Password-reset e-mails: at most PASSWORD_RESET_MAX_PER_ACCOUNT links to one account and
+# PASSWORD_RESET_MAX_PER_ADDRESS requests from one client address per window (docs/security.md).
+PASSWORD_RESET_MAX_PER_ACCOUNT = env_int("PASSWORD_RESET_MAX_PER_ACCOUNT", 3)
+PASSWORD_RESET_MAX_PER_ADDRESS = env_int("PASSWORD_RESET_MAX_PER_ADDRESS", 10)
+PASSWORD_RESET_WINDOW_SECONDS = env_int("PASSWORD_RESET_WINDOW_SECONDS", 3600)
 # Every user must log in with a one-time code (set up on first login); otherwise it is optional.
 REQUIRE_TWO_FACTOR = env_bool("REQUIRE_TWO_FACTOR", False)
 OTP_TOTP_ISSUER = SITE_NAME  # the name authenticator apps show next to the code

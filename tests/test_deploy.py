@@ -11,10 +11,12 @@ import re
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -237,8 +239,11 @@ def test_nginx_limits_and_addresses_agree_with_the_application() -> None:
     assert upstream[1] == listed_variables()["WEB_BIND"]
     for header in ("X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-ID"):
         assert f"proxy_set_header {header} " in site
-    assert listed_variables()["CLIENT_IP_HEADER"] == "X-Real-IP"
-    assert "proxy_set_header X-Real-IP $remote_addr;" in site
+    # One client address everywhere: the header nginx overwrites is the one the node reads.
+    header = listed_variables()["CLIENT_IP_HEADER"]
+    assert f"proxy_set_header {header} $remote_addr;" in site
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    assert compose["x-app"]["environment"]["CLIENT_IP_HEADER"] == header
     assert f"alias {listed_variables()['STATIC_ROOT']}/;" in site
 
 
@@ -307,14 +312,9 @@ MIME_TYPES = next(
 )
 
 
-@pytest.mark.skipif(
-    NGINX is None or MIME_TYPES is None,
-    reason="nginx is neither installed nor unpacked (scripts/fetch-nginx needs apt-get)",
-)
-def test_nginx_accepts_the_site_file(tmp_path: Path, self_signed_certificate: Path) -> None:
-    assert NGINX is not None
-    site = (DEPLOY / "nginx" / "matchmaker.conf").read_text()
-    site = site.replace("/etc/ssl/matchmaker/", f"{self_signed_certificate}/")
+def write_nginx_config(tmp_path: Path, certificate: Path, site: str) -> Path:
+    """nginx.conf around the site file `site`, with paths under `tmp_path`; returns its path."""
+    site = site.replace("/etc/ssl/matchmaker/", f"{certificate}/")
     site = site.replace("/var/log/nginx/", f"{tmp_path}/")
     (tmp_path / "site.conf").write_text(site)
     (tmp_path / "nginx.conf").write_text(
@@ -327,6 +327,17 @@ def test_nginx_accepts_the_site_file(tmp_path: Path, self_signed_certificate: Pa
         )
         + "}\n"
     )
+    return tmp_path / "nginx.conf"
+
+
+@pytest.mark.skipif(
+    NGINX is None or MIME_TYPES is None,
+    reason="nginx is neither installed nor unpacked (scripts/fetch-nginx needs apt-get)",
+)
+def test_nginx_accepts_the_site_file(tmp_path: Path, self_signed_certificate: Path) -> None:
+    assert NGINX is not None
+    site = (DEPLOY / "nginx" / "matchmaker.conf").read_text()
+    write_nginx_config(tmp_path, self_signed_certificate, site)
 
     result = subprocess.run(  # noqa: S603 (fixed arguments)
         [
@@ -340,6 +351,97 @@ def test_nginx_accepts_the_site_file(tmp_path: Path, self_signed_certificate: Pa
 
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
+
+
+def _site_in_front_of(upstream: str, https_port: int) -> str:
+    """The deploy site file as nginx would run it here: on loopback ports, before `upstream`."""
+    site = (DEPLOY / "nginx" / "matchmaker.conf").read_text()
+    lines = [line for line in site.splitlines() if "listen [::]:" not in line]
+    site = "\n".join(lines)
+    site = site.replace("listen 80", f"listen 127.0.0.1:{free_port()}")
+    site = site.replace("listen 443", f"listen 127.0.0.1:{https_port}")
+    replaced = site.replace("server 127.0.0.1:8000;", f"server {upstream};")
+    assert replaced != site
+    return replaced
+
+
+def _https_request_from(source: str, port: int, request: str) -> bytes:
+    """Send `request` over TLS (SNI matchmaker.example.org) to 127.0.0.1:`port` from `source`."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the test's self-signed certificate
+    with (
+        socket.create_connection(
+            ("127.0.0.1", port), timeout=30, source_address=(source, 0)
+        ) as raw,
+        context.wrap_socket(raw, server_hostname="matchmaker.example.org") as connection,
+    ):
+        connection.sendall(request.encode())
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.skipif(
+    NGINX is None or MIME_TYPES is None,
+    reason="nginx is neither installed nor unpacked (scripts/fetch-nginx needs apt-get)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_behind_the_deploy_nginx_the_audit_log_records_the_clients_address(
+    tmp_path: Path, self_signed_certificate: Path, live_server: Any, settings: Any
+) -> None:
+    """A peer at 127.0.0.2 asks through nginx (which reaches the node from 127.0.0.1): the audit
+    row names the peer's address, read from the header nginx sets, as .env.example configures."""
+    from matchmaker.federation.models import MmeRequestLog
+    from matchmaker.federation.services import add_peer
+
+    assert NGINX is not None
+    settings.CLIENT_IP_HEADER = listed_variables()["CLIENT_IP_HEADER"]
+    settings.ALLOWED_HOSTS = ["matchmaker.example.org"]
+    token = "nginx-peer-token-0123456789abcdef"
+    add_peer("Proxied Node", inbound_token=token)
+    https_port = free_port()
+    upstream = live_server.url.removeprefix("http://")
+    config = write_nginx_config(
+        tmp_path, self_signed_certificate, _site_in_front_of(upstream, https_port)
+    )
+    nginx = subprocess.Popen(  # noqa: S603 (fixed arguments)
+        [
+            NGINX, "-p", str(tmp_path), "-c", str(config), "-e", str(tmp_path / "error.log"),
+            "-g", "daemon off; user root;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "nginx.pid").exists():
+            assert nginx.poll() is None, (tmp_path / "error.log").read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        answers = [
+            _https_request_from(
+                "127.0.0.2",
+                https_port,
+                f"GET /mme/heartbeat HTTP/1.1\r\nHost: matchmaker.example.org\r\n"
+                f"X-Auth-Token: {sent}\r\nX-Real-IP: 192.0.2.66\r\n"
+                "X-Forwarded-For: 192.0.2.66\r\nConnection: close\r\n\r\n",
+            )
+            for sent in (token, "a-token-nobody-was-given-000000")
+        ]
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)
+
+    assert [answer.split(b"\r\n", 1)[0] for answer in answers] == [
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 401 Unauthorized",
+    ]
+    # Not nginx's own 127.0.0.1, nor what the client claimed in its headers.
+    assert list(
+        MmeRequestLog.objects.order_by("id").values_list("status_code", "remote_address")
+    ) == [(200, "127.0.0.2"), (401, "127.0.0.2")]
 
 
 def test_gunicorn_with_the_deploy_config_warms_up_and_logs_request_ids_without_tokens(

@@ -1,17 +1,17 @@
-"""Peer authentication for the MME API: the `X-Auth-Token` header, and per-peer rate limits.
+"""Peer authentication for the MME API: the `X-Auth-Token` header, and rate limits.
 
 These classes are used by the MME views only, so a peer token opens those three endpoints and
-nothing else; clinicians and scripts authenticate elsewhere with their own credentials.
+nothing else; clinicians and scripts authenticate elsewhere with their own credentials. Peers are
+limited per peer (`PeerRateThrottle`); requests without a valid token per client address
+(`unauthenticated_wait`), so that strangers cannot fill the audit log.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
@@ -21,11 +21,15 @@ from rest_framework.throttling import BaseThrottle
 
 from matchmaker.federation.models import MAX_TOKEN_LENGTH, Peer
 from matchmaker.lib.api import warn_degraded
+from matchmaker.lib.client_address import client_address
+from matchmaker.lib.rate_limits import CACHE_ERRORS, clock_window, count_hit
 from matchmaker.lib.secrets import hash_token
 
 logger = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Auth-Token"  # noqa: S105 (a header name, not a secret)
+# Both limits count per clock minute.
+WINDOW_SECONDS = 60
 
 
 class PeerPrincipal:
@@ -79,8 +83,6 @@ class PeerRateThrottle(BaseThrottle):
     a minute boundary a peer may send up to twice its rate in a short while.
     """
 
-    WINDOW_SECONDS = 60
-
     def __init__(self) -> None:
         self.seconds_left = 0.0
 
@@ -89,16 +91,10 @@ class PeerRateThrottle(BaseThrottle):
         if not isinstance(peer, Peer):
             return True
         limit = peer.rate_limit_per_minute or settings.MME_RATE_LIMIT_PER_MINUTE
-        now = time.time()
-        window, elapsed = divmod(now, self.WINDOW_SECONDS)
-        self.seconds_left = self.WINDOW_SECONDS - elapsed
-        key = f"mme-rate:{peer.pk}:{int(window)}"
+        window, self.seconds_left = clock_window(WINDOW_SECONDS)
         try:
-            cache.add(key, 0, timeout=2 * self.WINDOW_SECONDS)
-            count = cache.incr(key)
-        except ValueError:  # the counter expired between add and incr
-            return True
-        except Exception as error:
+            count = count_hit(f"mme-rate:{peer.pk}:{window}", window_seconds=2 * WINDOW_SECONDS)
+        except CACHE_ERRORS as error:
             # The counters live in the shared cache (Redis). Without it, peers are still
             # answered, unthrottled, rather than refused: the MME service matters more.
             warn_degraded(logger, "MME rate limit not applied: the cache failed: %r", error)
@@ -107,6 +103,40 @@ class PeerRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self.seconds_left
+
+
+def unauthenticated_wait(request: Request) -> float | None:
+    """Count a request that brought no valid token; the seconds to wait when its address is over
+    MME_UNAUTHENTICATED_LIMIT_PER_MINUTE this clock minute, None while it is within.
+
+    Called before the audit row is written, so that past the limit a stranger's requests cost
+    one cache INCR each and store nothing. The first request over the limit is logged with the
+    address (once per address and minute); the metrics count every one (`mme_requests`, status
+    429, no peer). While the cache is down nothing is counted: the requests are refused (401) and
+    audited as before.
+    """
+    address = client_address(request)
+    window, seconds_left = clock_window(WINDOW_SECONDS)
+    limit = settings.MME_UNAUTHENTICATED_LIMIT_PER_MINUTE
+    try:
+        count = count_hit(
+            f"mme-unauthenticated:{address or 'unknown'}:{window}",
+            window_seconds=2 * WINDOW_SECONDS,
+        )
+    except CACHE_ERRORS as error:
+        warn_degraded(logger, "MME address limit not applied: the cache failed: %r", error)
+        return None
+    if count <= limit:
+        return None
+    if count == limit + 1:
+        logger.warning(
+            "MME requests without a valid %s from %s: over %d this minute; the rest of the "
+            "minute is refused (429) and not audited",
+            TOKEN_HEADER,
+            address or "an unknown address",
+            limit,
+        )
+    return seconds_left
 
 
 class PeerTokenScheme(OpenApiAuthenticationExtension):

@@ -4,7 +4,8 @@ Shaped by the spec, not by DRF defaults (mme-api.md §1.4, §1.7): the version c
 request's media types and is echoed in the answer's; every error is JSON with a `message`; status
 codes are the spec's (401 token, 405 method, 406 version, 415 content type, 400 unreadable or bad
 data, 422 schema violation, 429 rate limit, 413 body too large). Every request, refused or not,
-lands in the audit log.
+lands in the audit log, with the client's address (`lib/client_address`) — except requests
+without a valid token past the per-address limit, which only count (docs/security.md).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from matchmaker.federation.authentication import (
     IsPeer,
     PeerRateThrottle,
     PeerTokenAuthentication,
+    unauthenticated_wait,
 )
 from matchmaker.federation.models import MmeRequestLog, Peer
 from matchmaker.federation.selectors import mme_metrics
@@ -54,6 +56,7 @@ from matchmaker.lib.api import (
     database_unavailable,
     error_body,
 )
+from matchmaker.lib.client_address import client_address
 from matchmaker.lib.errors import DomainError, FieldValidationError
 
 logger = logging.getLogger(__name__)
@@ -83,6 +86,10 @@ class MmeContentNegotiation(BaseContentNegotiation):
 
 class UnsupportedVersion(exceptions.NotAcceptable):
     pass
+
+
+class TooManyUnauthenticated(exceptions.Throttled):
+    default_detail = f"too many requests without a valid {TOKEN_HEADER} from this address."
 
 
 class UnsupportedMediaType(exceptions.UnsupportedMediaType):
@@ -127,7 +134,15 @@ class MmeApiView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Authentication, permission and rate limit first: a stranger learns nothing, not even
         # which versions we speak.
-        super().initial(request, *args, **kwargs)
+        try:
+            super().initial(request, *args, **kwargs)
+        except (exceptions.NotAuthenticated, exceptions.AuthenticationFailed):
+            wait = unauthenticated_wait(request)
+            if wait is not None:
+                # Past the address's limit: counted, never written down (no audit row).
+                self.audit["unaudited"] = True
+                raise TooManyUnauthenticated(wait) from None
+            raise
         try:
             self.negotiated = negotiate_version(
                 request.headers.get("Content-Type", ""), request.headers.get("Accept", "")
@@ -186,6 +201,8 @@ class MmeApiView(APIView):
         return response
 
     def _audit(self, request: Request, response: Any) -> None:
+        if self.audit.get("unaudited"):
+            return
         # `_auth`, not `auth`: reading `auth` would authenticate again (and may raise).
         peer = getattr(request, "_auth", None)
         if not isinstance(peer, Peer):
@@ -204,7 +221,7 @@ class MmeApiView(APIView):
                 api_version=self.negotiated.version if self.negotiated else "",
                 result_count=self.audit.get("result_count"),
                 is_test=self.audit.get("is_test", False),
-                remote_address=request.META.get("REMOTE_ADDR") or None,
+                remote_address=client_address(request),
                 error=error,
                 query_payload=self.audit.get("payload"),
                 matched=bool(self.audit.get("result_count")),

@@ -11,9 +11,10 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest
+from rest_framework.request import Request
 
 
-def client_address(request: HttpRequest) -> str | None:
+def client_address(request: HttpRequest | Request) -> str | None:
     """The client's IP address as text, or None when neither source holds a valid address.
 
     Only a header that the proxy overwrites may be trusted (nginx: `proxy_set_header X-Real-IP

@@ -534,6 +534,77 @@ def test_every_request_is_audited_with_peer_status_version_count_and_latency(
     assert (metrics.endpoint, metrics.method, metrics.status_code) == ("metrics", "GET", 200)
 
 
+def test_behind_the_proxy_the_audit_records_the_clients_address_not_the_proxys(
+    client, remote_node, shared_case, settings
+):
+    settings.CLIENT_IP_HEADER = "X-Real-IP"
+    proxy = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_REAL_IP": "198.51.100.23"}
+
+    client.post(
+        "/mme/match",
+        json.dumps({"patient": mme_patient()}),
+        content_type=MME_V1_1,
+        headers={"X-Auth-Token": PEER_TOKEN},
+        **proxy,
+    )
+    client.get("/mme/heartbeat", headers={"X-Auth-Token": "not-ours-0000000000"}, **proxy)
+
+    assert list(
+        MmeRequestLog.objects.order_by("id").values_list("status_code", "remote_address")
+    ) == [
+        (200, "198.51.100.23"),
+        (401, "198.51.100.23"),
+    ]
+
+
+@override_settings(MME_UNAUTHENTICATED_LIMIT_PER_MINUTE=3)
+def test_requests_without_a_valid_token_are_limited_per_address_before_anything_is_stored(
+    client, remote_node, shared_case
+):
+    stranger = {"REMOTE_ADDR": "203.0.113.50"}
+    document = json.dumps({"patient": mme_patient()})
+    start = _mid_minute()
+    with time_machine.travel(start, tick=False):
+        statuses = [
+            client.post(
+                "/mme/match",
+                document,
+                content_type=MME_V1_1,
+                headers={"X-Auth-Token": f"guess-{number:020d}"} if number % 2 else {},
+                **stranger,
+            ).status_code
+            for number in range(6)
+        ]
+        refused = client.post("/mme/match", document, content_type=MME_V1_1, **stranger)
+        # Another address, and a real peer from the same one, are not held up.
+        elsewhere = client.post("/mme/match", document, content_type=MME_V1_1)
+        peer = client.post(
+            "/mme/match",
+            document,
+            content_type=MME_V1_1,
+            headers={"X-Auth-Token": PEER_TOKEN},
+            **stranger,
+        )
+
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) in (40, 41)
+    assert "too many requests without a valid X-Auth-Token" in _json(refused)["message"]
+    assert (elsewhere.status_code, peer.status_code) == (401, 200)
+    # Only the first three of the stranger's requests were written down; the rest cost nothing.
+    audited = MmeRequestLog.objects.order_by("id")
+    assert [(row.remote_address, row.status_code) for row in audited] == [
+        ("203.0.113.50", 401),
+        ("203.0.113.50", 401),
+        ("203.0.113.50", 401),
+        ("127.0.0.1", 401),
+        ("203.0.113.50", 200),
+    ]
+    with time_machine.travel(start + datetime.timedelta(seconds=41), tick=False):
+        again = client.post("/mme/match", document, content_type=MME_V1_1, **stranger)
+    assert again.status_code == 401
+
+
 def test_a_query_that_matched_is_kept_and_one_that_did_not_expires(
     client, remote_node, shared_case, settings
 ):

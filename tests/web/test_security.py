@@ -362,6 +362,76 @@ def test_a_login_works_while_the_cache_is_down_and_the_outage_is_logged(
     assert "login lockout not applied: the cache failed" in caplog.text
 
 
+# --- password-reset e-mails are throttled -----------------------------------------------------
+
+
+@pytest.fixture
+def strict_reset_limits(settings: Any) -> None:
+    settings.PASSWORD_RESET_MAX_PER_ACCOUNT = 2
+    settings.PASSWORD_RESET_MAX_PER_ADDRESS = 4
+    settings.PASSWORD_RESET_WINDOW_SECONDS = 60
+
+
+def _ask_reset(email: str, address: str) -> Any:
+    return Client().post(reverse("password_reset"), {"email": email}, REMOTE_ADDR=address)
+
+
+def _answer(response: Any) -> tuple[int, str]:
+    return response.status_code, response.get("Location", "")
+
+
+def test_reset_links_for_one_account_are_throttled_whatever_the_spelling_and_address(
+    db: None, strict_reset_limits: None, mailoutbox: list[Any]
+) -> None:
+    user = _member(_unique("lena"))
+    user.email = f"{user.username}@example.org"
+    user.save()
+    # Upper case, and a fullwidth domain (which the form accepts and NFKC folds back).
+    spellings = [
+        user.email,
+        user.email.upper(),
+        f"{user.username}@{_fullwidth('example')}.org",
+        user.email,
+    ]
+    ghost = f"{_unique('nobody')}@example.org"
+
+    answers = [_answer(_ask_reset(email, _address())) for email in spellings]
+    ghost_answers = [_answer(_ask_reset(ghost, _address())) for _ in spellings]
+
+    # Two links, then nothing more; every answer is the same neutral page, account or not.
+    assert [message.to for message in mailoutbox] == [[user.email], [user.email]]
+    assert answers == [(302, reverse("password_reset_done"))] * 4
+    assert ghost_answers == answers
+    assert "only the first" in Client().get(reverse("password_reset_done")).content.decode()
+
+
+def test_reset_requests_from_one_address_are_throttled_without_revealing_accounts(
+    db: None, strict_reset_limits: None, mailoutbox: list[Any], caplog: Any
+) -> None:
+    users = [_member(_unique("mona")) for _ in range(5)]
+    for user in users:
+        user.email = f"{user.username}@example.org"
+        user.save()
+    address = _address()
+    caplog.set_level(logging.WARNING)
+
+    answers = [_ask_reset(user.email, address) for user in users]
+    ghost = _ask_reset(f"{_unique('nobody')}@example.org", address)
+
+    assert [response.status_code for response in answers] == [302, 302, 302, 302, 429]
+    assert len(mailoutbox) == 4
+    refused = answers[-1].content.decode()
+    assert "Too many password-reset requests from your network" in refused
+    assert ghost.status_code == 429
+    assert _without_csrf_tokens(ghost.content.decode()).replace(
+        ghost.context["form"]["email"].value(), "EMAIL"
+    ) == _without_csrf_tokens(refused).replace(users[-1].email, "EMAIL")
+    assert f"password-reset requests from {address}" in caplog.text
+    # Another address is not held up.
+    assert _ask_reset(users[-1].email, _address()).status_code == 302
+    assert len(mailoutbox) == 5
+
+
 # --- two-factor login -------------------------------------------------------------------------
 
 

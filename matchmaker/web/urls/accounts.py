@@ -1,6 +1,7 @@
 """Signing in and out, password change and reset (Django's views, our templates).
 
-The login view is ours: Django's, plus the lockout and the one-time code (views/security.py).
+The login view is ours: Django's, plus the lockout and the one-time code; so is the password
+reset: Django's, throttled per address and per account (views/security.py).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from matchmaker.web.views.security import LoginView
+from matchmaker.web.views.security import LoginView, PasswordResetDoneView, PasswordResetView
 
 urlpatterns = [
     path(
@@ -27,10 +28,10 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("accounts/password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("accounts/password/reset/", PasswordResetView.as_view(), name="password_reset"),
     path(
         "accounts/password/reset/sent/",
-        auth_views.PasswordResetDoneView.as_view(),
+        PasswordResetDoneView.as_view(),
         name="password_reset_done",
     ),
     path(

@@ -33,7 +33,7 @@ from django_otp import login as otp_login
 
 from matchmaker.lib.client_address import client_address
 from matchmaker.lib.errors import FieldValidationError
-from matchmaker.security import lockout, two_factor
+from matchmaker.security import lockout, password_reset, two_factor
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +160,37 @@ class LoginView(auth_views.LoginView):
         form = self.get_form_class()(self.request, initial={"username": username})
         context = self.get_context_data(form=form, lockout_message=lockout.lockout_message())
         return self.render_to_response(context, status=429)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's password reset, throttled per client address and per account.
+
+    Over the account's limit the answer is the usual neutral page without the e-mail, so the
+    answer never depends on whether the account exists (`security.password_reset`).
+    """
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        verdict = password_reset.note_reset_request(
+            email=form.cleaned_data["email"], client_address=client_address(self.request)
+        )
+        if verdict is password_reset.ResetVerdict.ADDRESS_OVER_LIMIT:
+            context = self.get_context_data(
+                form=form, throttle_message=password_reset.address_limit_message()
+            )
+            return self.render_to_response(context, status=429)
+        if verdict is password_reset.ResetVerdict.ACCOUNT_OVER_LIMIT:
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    """The neutral "check your e-mail" page, which also says how many links are sent at most."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context: dict[str, Any] = super().get_context_data(**kwargs)
+        context["reset_links_per_window"] = settings.PASSWORD_RESET_MAX_PER_ACCOUNT
+        context["reset_window_minutes"] = max(1, round(settings.PASSWORD_RESET_WINDOW_SECONDS / 60))
+        return context
 
 
 @sensitive_post_parameters("code")
