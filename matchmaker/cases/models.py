@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from matchmaker.lib.variants import describe_variant
+
 
 class Institution(models.Model):
     """A hospital or laboratory; clinicians see and edit the cases of their own institution."""
@@ -187,6 +189,19 @@ class GenomicFeature(models.Model):
 
     def __str__(self) -> str:
         return self.gene_symbol
+
+    @property
+    def variant_description(self) -> str:
+        """The variant as pages show it, 1-based ("GRCh38 chr3:25750426 A>G"); "" without one."""
+        if self.start is None:
+            return ""
+        return describe_variant(
+            assembly=self.assembly,
+            reference_name=self.reference_name,
+            start=self.start,
+            reference_bases=self.reference_bases,
+            alternate_bases=self.alternate_bases,
+        )
 
 
 class Disorder(models.Model):

@@ -26,6 +26,7 @@ from matchmaker.cases.records import (
     VariantRecord,
 )
 from matchmaker.cases.services.validation import INHERITANCE_ROOT, ONSET_ROOT
+from matchmaker.lib.variants import mme_start, vcf_position
 from matchmaker.matching.ontology import get_hpo
 
 _HPO_ID = re.compile(r"^HP:\d{7}$")
@@ -195,7 +196,7 @@ class GeneForm(forms.Form):
             variant = VariantRecord(
                 assembly=data.get("assembly") or "GRCh38",
                 reference_name=data.get("chromosome", "").upper().removeprefix("CHR"),
-                start=data["position"] - 1,  # MME and our storage are 0-based
+                start=mme_start(data["position"]),  # MME and our storage are 0-based
                 reference_bases=data.get("reference_bases", "").upper(),
                 alternate_bases=data.get("alternate_bases", "").upper(),
             )
@@ -306,7 +307,7 @@ def initial_from_case(
             row.update(
                 assembly=feature.variant.assembly,
                 chromosome=feature.variant.reference_name,
-                position=feature.variant.start + 1,
+                position=vcf_position(feature.variant.start),
                 reference_bases=feature.variant.reference_bases,
                 alternate_bases=feature.variant.alternate_bases,
             )

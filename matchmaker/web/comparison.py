@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
 from numpy.typing import NDArray
 
+from matchmaker.lib.variants import describe_variant
 from ontologies.hpo import Ontology
 
 if TYPE_CHECKING:
@@ -478,18 +479,10 @@ _ZYGOSITY = {1: "heterozygous or hemizygous", 2: "homozygous"}
 
 
 def _feature_of_case_gene(feature: GenomicFeatureRow) -> GenomicFeature:
-    variant = ""
-    if feature.start is not None:
-        alleles = (
-            f" {feature.reference_bases}>{feature.alternate_bases}"
-            if feature.reference_bases or feature.alternate_bases
-            else ""
-        )
-        variant = f"{feature.assembly} {feature.reference_name}:{feature.start}{alleles}".strip()
     return GenomicFeature(
         gene_id=feature.gene_id,
         gene_symbol=feature.gene_symbol,
-        variant=variant,
+        variant=feature.variant_description,
         zygosity=_ZYGOSITY.get(feature.zygosity or 0, ""),
     )
 
@@ -508,17 +501,15 @@ def _features_of_mme_patient(
         symbol = _text(feature["gene"].get("_geneName")) or _text(feature["gene"].get("label"))
         variant = feature.get("variant")
         description = ""
-        if isinstance(variant, Mapping) and variant.get("start") is not None:
-            alleles = ""
-            if variant.get("referenceBases") or variant.get("alternateBases"):
-                alleles = (
-                    f" {_text(variant.get('referenceBases'))}>"
-                    f"{_text(variant.get('alternateBases'))}"
-                )
-            description = (
-                f"{_text(variant.get('assembly'))} {_text(variant.get('referenceName'))}:"
-                f"{_text(variant.get('start'))}{alleles}"
-            ).strip()
+        # MME's `start` is 0-based, like ours: shown 1-based, as the case page shows our own.
+        if isinstance(variant, Mapping) and _is_position(start := variant.get("start")):
+            description = describe_variant(
+                assembly=_text(variant.get("assembly")),
+                reference_name=_text(variant.get("referenceName")),
+                start=start,
+                reference_bases=_text(variant.get("referenceBases")),
+                alternate_bases=_text(variant.get("alternateBases")),
+            )
         zygosity = feature.get("zygosity")
         found.append(
             GenomicFeature(
@@ -529,6 +520,11 @@ def _features_of_mme_patient(
             )
         )
     return found
+
+
+def _is_position(value: object) -> TypeGuard[int]:
+    # A peer's JSON: a bool is an int to Python, and a negative start is no position.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _text(value: object) -> str:

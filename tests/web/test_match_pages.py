@@ -19,7 +19,12 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from matchmaker.cases.models import Case, Institution
-from matchmaker.cases.records import ContactRecord, FeatureRecord
+from matchmaker.cases.records import (
+    ContactRecord,
+    FeatureRecord,
+    GenomicFeatureRecord,
+    VariantRecord,
+)
 from matchmaker.cases.services import withdraw_case
 from matchmaker.federation.models import CaseSearchSchedule, Peer, PeerSearch
 from matchmaker.federation.services import add_peer
@@ -27,7 +32,7 @@ from matchmaker.matching.models import Match, MatchEvent
 from matchmaker.matching.ontology import get_hpo
 from matchmaker.matching.services import get_phenotype_scorer, run_matching, triage_match
 from matchmaker.web import comparison
-from tests.factories import make_case
+from tests.factories import case_form_data, make_case
 from tests.federation.fake_peers import answering, remote_result, serve  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -354,6 +359,68 @@ def test_a_remote_match_shows_the_peer_its_disclaimer_its_contact_and_unknown_te
     assert "Not in our HPO release" in html
     assert "via Seizure" in html
     assert "homozygous" in html
+
+
+def test_a_variant_reads_as_the_same_position_on_the_case_page_and_the_match_page(
+    alice_client: Client,
+    alice: User,
+    bob: User,
+    institution: Institution,
+    far_node: Peer,
+    eager_tasks: None,
+) -> None:
+    # Typed VCF-style (1-based) on the case form: stored 0-based, as MME wants it.
+    typed = {
+        "genes-0-assembly": "GRCh38",
+        "genes-0-chromosome": "3",
+        "genes-0-position": "25750426",
+        "genes-0-reference_bases": "a",
+        "genes-0-alternate_bases": "g",
+    }
+    response = alice_client.post("/cases/new/", case_form_data(label="fam51-proband", **typed))
+    assert response.status_code == 302
+    ours = Case.objects.get(label="fam51-proband")
+    assert ours.genomic_features.get().start == 25750425
+    # Bob's case (same institution) and a peer's patient hold the same variant, 0-based.
+    same = VariantRecord("GRCh38", "3", 25750425, reference_bases="A", alternate_bases="G")
+    theirs = make_case(
+        institution=institution,
+        owner=bob,
+        label="fam52-proband",
+        genomic_features=(GenomicFeatureRecord(gene_id="NGLY1", variant=same, zygosity=2),),
+    )
+    run_matching(ours.pk)
+    local = Match.objects.get(case=ours, matched_case=theirs)
+    peer_variant = {
+        "assembly": "GRCh38",
+        "referenceName": "3",
+        "start": 25750425,
+        "referenceBases": "A",
+        "alternateBases": "G",
+    }
+    remote = remote_match(
+        ours,
+        far_node,
+        "far-51",
+        0.9,
+        remote_patient={
+            "id": "far-51",
+            "genomicFeatures": [{"gene": {"id": "NGLY1"}, "variant": peer_variant}],
+        },
+    )
+    shown = "GRCh38 chr3:25750426 A&gt;G"
+
+    case_page = alice_client.get(reverse("case-detail", args=[ours.public_id])).content.decode()
+    local_page = alice_client.get(detail_url(local)).content.decode()
+    remote_page = alice_client.get(detail_url(remote)).content.decode()
+    edit_page = alice_client.get(reverse("case-edit", args=[ours.public_id])).content.decode()
+
+    assert shown in case_page
+    assert local_page.count(shown) == 2  # ours and bob's
+    assert remote_page.count(shown) == 2  # ours and the peer's
+    for page in (case_page, local_page, remote_page):
+        assert "25750425" not in page
+    assert 'value="25750426"' in edit_page
 
 
 def test_a_match_with_nothing_comparable_still_renders(

@@ -29,6 +29,7 @@ from matchmaker.cases.records import (
     RecordFormatError,
     VariantRecord,
 )
+from matchmaker.lib.variants import mme_start
 
 # Phenopacket v2 `Sex` enum. MME has no UNKNOWN_SEX: it omits the field.
 _SEX_FROM_PHENOPACKET = {
@@ -253,7 +254,7 @@ def _variant_from_vcf_record(descriptor: Mapping[str, Any], path: str) -> Varian
         )
     reference_bases = string_at(vcf, "ref", path)
     # MME positions are 0-based and the end exclusive: VCF `pos` 1 is MME `start` 0.
-    start = position - 1
+    start = mme_start(position)
     return VariantRecord(
         assembly=assembly_at(vcf, "genomeAssembly", path),
         reference_name=chromosome_at(vcf, "chrom", path),

@@ -8,6 +8,7 @@ from typing import Any
 
 from matchmaker.cases.interchange.phenopacket_reader import HETEROZYGOUS, HOMOZYGOUS
 from matchmaker.cases.records import CaseRecord, FeatureRecord, GenomicFeatureRecord
+from matchmaker.lib.variants import vcf_position
 
 # MIXED_SAMPLE and NOT_APPLICABLE have no Phenopacket equivalent; neither is OTHER_SEX
 # ("not male or female"), so they become UNKNOWN_SEX.
@@ -232,7 +233,7 @@ def _genomic_interpretation(
         descriptor["vcfRecord"] = {
             "genomeAssembly": variant.assembly,
             "chrom": "chrM" if variant.reference_name == "MT" else f"chr{variant.reference_name}",
-            "pos": variant.start + 1,
+            "pos": vcf_position(variant.start),
             "ref": variant.reference_bases,
             "alt": variant.alternate_bases,
         }
