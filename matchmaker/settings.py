@@ -217,6 +217,13 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var")))
 HPO_PATH = env_str("HPO_PATH")
 HPO_CACHE_DIR = DATA_DIR / "hpo-cache"
 GENE_CATALOGUE_PATH = Path(env_str("GENE_CATALOGUE_PATH", str(DATA_DIR / "genes.json.gz")))
+# `load_hpo --release-url` / `load_genes URL` download with these limits (the HPO release files
+# are ~10-40 MB each, the HGNC complete set ~20 MB); the previous release stays until a new one loads.
+REFERENCE_DOWNLOAD_MAX_BYTES = env_int("REFERENCE_DOWNLOAD_MAX_BYTES", 512 * 1024 * 1024)
+REFERENCE_DOWNLOAD_TIMEOUT_SECONDS = env_float("REFERENCE_DOWNLOAD_TIMEOUT_SECONDS", 600.0)
+# `manage.py check`, /health/ready and the admin warn when the HPO release or the gene catalogue
+# is older than this (peers on newer releases send terms and genes an old node cannot read).
+REFERENCE_RELEASE_MAX_AGE_DAYS = env_int("REFERENCE_RELEASE_MAX_AGE_DAYS", 183)
 
 # Matching policy for local matches (peers get their own policy with federation).
 # A shared candidate gene is not required locally: phenotype-only matches are how a case with no

@@ -796,8 +796,9 @@ def _csr(rows: list[list[int]]) -> tuple[IntArray, IntArray]:
     return _indptr([len(row) for row in rows]), indices
 
 
-def _obo_release(obo_path: Path) -> str:
-    # Read only the header: the release goes into the cache key, and parsing would defeat it.
+def read_obo_release(obo_path: Path) -> str:
+    """The release named in an hp.obo header ("2025-01-16"), read without parsing the file."""
+    # Only the header: the release goes into the cache key, and parsing would defeat it.
     with obo_path.open(encoding="utf-8") as lines:
         for line in lines:
             if line.startswith("data-version:"):
@@ -808,7 +809,7 @@ def _obo_release(obo_path: Path) -> str:
 
 
 def _cache_key(sources: HpoSources) -> str:
-    parts: list[object] = [_CACHE_FORMAT, _obo_release(sources.obo_path)]
+    parts: list[object] = [_CACHE_FORMAT, read_obo_release(sources.obo_path)]
     for path in (sources.obo_path, sources.annotations_path, sources.genes_path):
         if path is None:
             parts.append(None)

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from django.conf import settings
@@ -55,6 +55,9 @@ class CheckResult:
 @dataclass(frozen=True, slots=True)
 class Readiness:
     checks: list[CheckResult]
+    # The age of the loaded HPO release and gene catalogue: information, never a reason to be
+    # unready (an old release still answers; `stale` says it is past REFERENCE_RELEASE_MAX_AGE_DAYS).
+    releases: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -63,7 +66,13 @@ class Readiness:
     def as_json(self) -> dict[str, object]:
         degraded = any(check.status == "failed" for check in self.checks)
         status = "unavailable" if not self.ready else "degraded" if degraded else "ok"
-        return {"status": status, "checks": {check.name: check.as_json() for check in self.checks}}
+        body: dict[str, object] = {
+            "status": status,
+            "checks": {check.name: check.as_json() for check in self.checks},
+        }
+        if self.releases:
+            body["releases"] = self.releases
+        return body
 
 
 def check_database() -> None:
@@ -156,4 +165,14 @@ def readiness() -> Readiness:
         ("case_index", check_case_index),
     ):
         checks.append(_run(name, check) if database_up else CheckResult(name, "skipped"))
-    return Readiness(checks)
+    return Readiness(checks, releases=_release_ages() if database_up else {})
+
+
+def _release_ages() -> dict[str, dict[str, object]]:
+    from matchmaker.matching.releases import loaded_release_ages
+
+    try:
+        return {age.kind: age.as_json() for age in loaded_release_ages()}
+    except Exception:
+        logger.warning("could not read the reference release ages", exc_info=True)
+        return {}

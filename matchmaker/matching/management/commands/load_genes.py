@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import time
 from argparse import ArgumentParser
 from pathlib import Path
@@ -8,8 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from matchmaker.lib.downloads import DownloadError, is_url
 from matchmaker.matching.models import ReferenceRelease
 from matchmaker.matching.ontology import current_hpo_sources, reset_reference_data
+from matchmaker.matching.releases import download_folder, download_reference_file
 from ontologies.genes import (
     GeneCatalogue,
     build_catalogue,
@@ -39,8 +42,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "sources",
             nargs="*",
-            type=Path,
-            help="HGNC complete set TSV or org.Hs.eg.sqlite (default: those in DATA_DIR/reference)",
+            help=(
+                "path or http(s) address of an HGNC complete set TSV (e.g. https://storage."
+                "googleapis.com/public-download-files/hgnc/tsv/tsv/hgnc_complete_set.txt) or of "
+                "org.Hs.eg.sqlite (default: those in DATA_DIR/reference)"
+            ),
         )
         parser.add_argument("--output", type=Path, default=None)
         parser.add_argument(
@@ -50,12 +56,29 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        sources: list[Path] = options["sources"] or default_gene_sources()
         output: Path = options["output"] or Path(settings.GENE_CATALOGUE_PATH)
         if options["if_missing"] and output.exists():
             self.stdout.write(f"Gene catalogue {output} exists; not rebuilt.")
             return
         started = time.perf_counter()
+        folder: Path | None = None
+        downloads: list[dict[str, object]] = []
+        sources: list[Path] = []
+        for location in options["sources"]:
+            if not is_url(location):
+                sources.append(Path(location))
+                continue
+            folder = folder or download_folder("genes")
+            self.stdout.write(f"Downloading {location}")
+            try:
+                downloaded = download_reference_file(location, folder)
+            except DownloadError as error:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise CommandError(f"{error}. The gene catalogue in use is unchanged.") from None
+            self.stdout.write(f"  {downloaded.size:,} bytes, sha256 {downloaded.sha256}")
+            downloads.append({"url": location, "sha256": downloaded.sha256})
+            sources.append(downloaded.path)
+        sources = sources or default_gene_sources()
         catalogues: list[GeneCatalogue] = []
         for path in sources:
             if not path.exists():
@@ -63,7 +86,9 @@ class Command(BaseCommand):
             try:
                 catalogues.append(build_catalogue(path))
             except ValueError as error:
-                raise CommandError(str(error)) from None
+                if folder is not None:
+                    shutil.rmtree(folder, ignore_errors=True)
+                raise CommandError(f"{error}. The gene catalogue in use is unchanged.") from None
         hpo_genes = current_hpo_sources().genes_path
         if hpo_genes is not None and hpo_genes.exists():
             catalogues.append(build_from_hpo_annotations(hpo_genes))
@@ -80,8 +105,14 @@ class Command(BaseCommand):
         ReferenceRelease.objects.create(
             kind=ReferenceRelease.Kind.GENES,
             version=catalogue.source[:64],
-            source_paths={"sources": [str(path) for path in sources], "catalogue": str(output)},
+            source_paths={
+                "sources": [str(path) for path in sources],
+                "catalogue": str(output),
+                "downloaded": downloads,
+            },
             summary={
+                # Every source's name and date (the version is cut to 64 characters).
+                "source": catalogue.source,
                 "genes": len(catalogue),
                 "supported_kinds": sorted(catalogue.supported_kinds),
                 "unsupported_kinds": unsupported,
