@@ -7,12 +7,19 @@ import io
 import itertools
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from matchmaker.cases.models import Case, GenomicFeature, Institution, PhenotypeFeature
+from matchmaker.cases.models import (
+    Case,
+    Disorder,
+    GenomicFeature,
+    Institution,
+    PhenotypeFeature,
+)
 from matchmaker.matching.ontology import get_hpo
 from tests.conftest import MME_BENCHMARK, PHENOPACKETS_DEV
 
@@ -187,3 +194,19 @@ def test_generate_cases_is_deterministic_per_seed_and_refuses_a_reused_seed() ->
     assert profile("A") == profile("B")
     with pytest.raises(CommandError, match="--seed"):
         run("generate_cases", "5", "--seed", "3", "--institution", "A")
+
+
+def test_demo_cases_come_in_families_so_most_have_matches_to_look_at() -> None:
+    """What the README's first command shows a newcomer: demo cases that find each other."""
+    run("generate_cases", "400", "--seed", "11", "--consented", "--institution", "Demo")
+    cases = Case.objects.filter(institution__name="Demo")
+    patients_per_disorder = Counter(
+        Disorder.objects.filter(case__in=cases).values_list("disorder_id", flat=True)
+    )
+    sharing = sum(n for n in patients_per_disorder.values() if n > 1)
+    assert sharing / cases.count() > 0.75, "most demo cases share their disorder with another"
+
+    call_command("match", "--all", "--no-notify", stdout=io.StringIO())
+
+    with_matches = cases.filter(matches__isnull=False).distinct().count()
+    assert with_matches / cases.count() > 0.6

@@ -4,6 +4,11 @@ Each case imitates how a clinician describes a patient with a known disease: the
 annotated terms drawn by their annotated frequency, some recorded at a more general level (an
 ancestor), a few unrelated "noise" terms, a few explicitly excluded terms, and usually the
 disease's gene as the candidate. They exercise matching and give benchmarks a realistic load.
+
+Cases come in families: a disease is drawn once for each family of 1-4 unrelated patients (as
+a disease cohort is: several families reported together), so that most demo cases have another
+patient with the same disorder to be matched with, as on a node that works. Families are spread
+over the labels, not numbered together.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ class SyntheticCaseModel:
     max_noise_terms: int = 2  # unrelated terms, as in real descriptions
     max_excluded_terms: int = 3
     gene_probability: float = 0.85  # cases whose disease has a known gene carry it
+    # Patients per disease drawn, uniformly between the two (1: every case on its own disease).
+    min_family_size: int = 1
+    max_family_size: int = 4
 
 
 class _DiseaseSampler:
@@ -133,6 +141,16 @@ def generate_synthetic_cases(
     return inserted
 
 
+def _family_diseases(
+    random: np.random.Generator, disease_count: int, count: int, model: SyntheticCaseModel
+) -> np.ndarray:
+    """The disease of each of `count` cases: families of patients sharing one, shuffled."""
+    sizes = random.integers(model.min_family_size, model.max_family_size + 1, size=count)
+    family_diseases = random.integers(0, disease_count, size=count)
+    choices = np.repeat(family_diseases, sizes)[:count]
+    return random.permutation(choices)
+
+
 def _synthetic_cases(
     count: int,
     *,
@@ -145,7 +163,7 @@ def _synthetic_cases(
     ontology = sampler.ontology
     term_ids = ontology.term_ids
     diseases = sampler.diseases
-    disease_choices = random.integers(0, len(diseases), size=count)
+    disease_choices = _family_diseases(random, len(diseases), count, model)
     for number, choice in enumerate(disease_choices, start=1):
         disease_index, terms, frequency, disease_genes = diseases[choice]
         target = int(random.integers(model.min_terms, model.max_terms + 1))
