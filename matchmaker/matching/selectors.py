@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, Value
 
 from matchmaker.cases.selectors import institution_of
 from matchmaker.matching.models import Match
@@ -54,3 +55,39 @@ def has_new_matches() -> Q:
             "case_id"
         )
     )
+
+
+def inbox_of(
+    user: AbstractBaseUser | AnonymousUser,
+    *,
+    since: datetime.datetime | None,
+    include_removed: bool = False,
+) -> QuerySet[Match]:
+    """The matches of every case the user's institution holds, for the inbox, ready to list.
+
+    Scoped by `matches_visible_to` (as the per-case pages are). Those first seen after `since`
+    come first, annotated `is_new_since`; then best score first. Filters are the caller's.
+    """
+    matches = matches_visible_to(user)
+    if not include_removed:
+        matches = matches.filter(removed_at__isnull=True)
+    arrived = (
+        ExpressionWrapper(Q(first_seen__gt=since), output_field=BooleanField())
+        if since is not None
+        else Value(False, output_field=BooleanField())
+    )
+    return (
+        matches.annotate(is_new_since=arrived)
+        .select_related("case", "matched_case", "matched_case__institution", "peer")
+        .order_by(F("is_new_since").desc(), "-score", "id")
+    )
+
+
+def count_arrived_since(
+    user: AbstractBaseUser | AnonymousUser, since: datetime.datetime | None
+) -> int:
+    """How many current matches of the user's institution were first seen after `since`."""
+    matches = matches_visible_to(user).filter(removed_at__isnull=True)
+    if since is not None:
+        matches = matches.filter(first_seen__gt=since)
+    return matches.count()

@@ -42,3 +42,19 @@ class ApiToken(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
+
+
+class InboxVisit(models.Model):
+    """When a clinician last opened the matches inbox, so it can put what arrived since first.
+
+    The inbox reads `visited_at` once per login session (the marker then stays put while they
+    filter and page) and moves it to now; the navigation counts matches first seen after it.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_visit"
+    )
+    visited_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.visited_at:%Y-%m-%d %H:%M}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from matchmaker.web.views import matches
+from matchmaker.web.views import inbox, matches
 
 urlpatterns = [
     path("cases/<str:public_id>/matches/", matches.case_matches, name="case-matches"),
@@ -18,3 +18,5 @@ urlpatterns = [
     path("matches/<int:pk>/", matches.match_detail, name="match-detail"),
     path("matches/<int:pk>/triage/", matches.match_triage, name="match-triage"),
 ]
+
+urlpatterns += [path("matches/", inbox.inbox, name="match-inbox")]

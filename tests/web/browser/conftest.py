@@ -1,10 +1,12 @@
 """Headless Chromium (Debian's package) driven by Playwright against a live test server.
 
-Screenshots go to test-artifacts/screenshots/ at the top of the checkout.
+Screenshots go to test-artifacts/screenshots/ at the top of the checkout: those a test takes,
+and one of the tab as it stood when a test failed (`failed-<test name>.png`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,8 +53,18 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test, so the `page` fixture knows whether it failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(live_server: Any, eager_tasks: None, browser: Browser) -> Iterator[Page]:
+def page(
+    live_server: Any, eager_tasks: None, browser: Browser, request: pytest.FixtureRequest
+) -> Iterator[Page]:
     """A fresh browser tab at 1280x900, its base URL the live server; matching runs in-process.
 
     The live server (and the test database) come up before the browser and go after it.
@@ -63,6 +75,9 @@ def page(live_server: Any, eager_tasks: None, browser: Browser) -> Iterator[Page
     context.set_default_timeout(15_000)
     tab = context.new_page()
     yield tab
+    failed = getattr(request.node, "report_call", None)
+    if failed is not None and failed.failed:
+        screenshot(tab, "failed-" + re.sub(r"[^\w.-]+", "_", request.node.name))
     context.close()
 
 
