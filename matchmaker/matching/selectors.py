@@ -81,13 +81,3 @@ def inbox_of(
         .select_related("case", "matched_case", "matched_case__institution", "peer")
         .order_by(F("is_new_since").desc(), "-score", "id")
     )
-
-
-def count_arrived_since(
-    user: AbstractBaseUser | AnonymousUser, since: datetime.datetime | None
-) -> int:
-    """How many current matches of the user's institution were first seen after `since`."""
-    matches = matches_visible_to(user).filter(removed_at__isnull=True)
-    if since is not None:
-        matches = matches.filter(first_seen__gt=since)
-    return matches.count()

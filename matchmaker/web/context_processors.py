@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Exists, Q, Subquery
 from django.http import HttpRequest
 
+from matchmaker.cases.models import Membership
 from matchmaker.cases.selectors import membership_of
-from matchmaker.matching.selectors import count_arrived_since
+from matchmaker.matching.models import Match
 from matchmaker.web.models import InboxVisit
 
 
@@ -21,11 +23,18 @@ def membership(request: HttpRequest) -> dict[str, Any]:
     return {
         "membership": membership,
         "site_name": settings.SITE_NAME,
-        "new_match_count": _new_match_count(user) if membership is not None else 0,
+        "new_match_count": _new_match_count(membership, user) if membership is not None else 0,
     }
 
 
-def _new_match_count(user: Any) -> int:
-    """Matches first seen since the clinician last opened the inbox (all, before a first visit)."""
-    visit = InboxVisit.objects.filter(user_id=user.pk).only("visited_at").first()
-    return count_arrived_since(user, visit.visited_at if visit is not None else None)
+def _new_match_count(membership: Membership, user: Any) -> int:
+    """Matches of the institution's cases first seen since the clinician last opened the inbox
+    (all of them before a first visit). One query on every page: the visit is a subquery."""
+    last_visit = InboxVisit.objects.filter(user_id=user.pk).values("visited_at")[:1]
+    return (
+        Match.objects.filter(
+            case__institution_id=membership.institution_id, removed_at__isnull=True
+        )
+        .filter(Q(first_seen__gt=Subquery(last_visit)) | ~Exists(last_visit))
+        .count()
+    )
