@@ -150,7 +150,7 @@ class MatchEvent(models.Model):
     """One triage step on a match: who changed its status or notes, when, and to what.
 
     The history a clinician reads under a match; never edited, only appended by
-    `matching.services.triage_match`.
+    `matching.services.triage_match` and `record_contact` (who contacted whom, with what).
     """
 
     match = models.ForeignKey(Match, on_delete=models.CASCADE, related_name="events")
@@ -166,6 +166,10 @@ class MatchEvent(models.Model):
     to_status = models.CharField(max_length=16, choices=Match.Status.choices)
     # The notes as they stood after this step (the full text, so the history reads on its own).
     notes = models.TextField(blank=True)
+    # A step that contacted the other team from the app: whom (the address it was sent to) and
+    # the message as sent. Empty for plain triage steps.
+    contacted = models.CharField(max_length=512, blank=True)
+    message = models.TextField(blank=True)
 
     class Meta:
         ordering = ["at", "id"]

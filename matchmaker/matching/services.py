@@ -473,3 +473,24 @@ def triage_match(
     Match.objects.filter(pk=match.pk).update(status=status, notes=notes)
     match.status, match.notes = status, notes
     return event
+
+
+@transaction.atomic
+def record_contact(
+    match: Match, *, contacted: str, message: str, by: AbstractBaseUser | None
+) -> MatchEvent:
+    """Log that `by` contacted the other team about `match` (at `contacted`, with `message`),
+    and set the match's status to Contacted; the notes stay as they were."""
+    current = Match.objects.select_for_update().get(pk=match.pk)
+    event = MatchEvent.objects.create(
+        match=current,
+        by=by,
+        from_status=current.status,
+        to_status=Match.Status.CONTACTED,
+        notes=current.notes,
+        contacted=contacted[:512],
+        message=message,
+    )
+    Match.objects.filter(pk=match.pk).update(status=Match.Status.CONTACTED)
+    match.status = Match.Status.CONTACTED
+    return event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from matchmaker.web.views import inbox, matches
+from matchmaker.web.views import contact, inbox, matches
 
 urlpatterns = [
     path("cases/<str:public_id>/matches/", matches.case_matches, name="case-matches"),
@@ -20,3 +20,4 @@ urlpatterns = [
 ]
 
 urlpatterns += [path("matches/", inbox.inbox, name="match-inbox")]
+urlpatterns += [path("matches/<int:pk>/contact/", contact.match_contact, name="match-contact")]
