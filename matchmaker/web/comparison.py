@@ -475,6 +475,68 @@ def shared_genes_of(
     return shared
 
 
+@dataclass(frozen=True, slots=True)
+class OtherPatient:
+    """The other patient as the match carries it: a peer's answer, or the other local case.
+
+    `shared` is False for a local case its team has not consented to share (or has withdrawn):
+    then nothing of it is shown beyond its public id and contact. Sex is the MME/GA4GH word
+    ("FEMALE"); onset and inheritance are HPO ids (any release), labelled by the caller.
+    """
+
+    shared: bool
+    sex: str
+    age_of_onset: str
+    inheritance_mode: str
+    genomic_features: tuple[GenomicFeature, ...]
+
+
+_SEX_WORDS = {"FEMALE", "MALE", "OTHER", "MIXED_SAMPLE", "NOT_APPLICABLE"}
+
+
+def other_patient_of(
+    match: Match, *, resolve_gene: Callable[[str], str | None] = lambda gene_id: None
+) -> OtherPatient:
+    """Everything the match carries about the other patient: all their genes, not only shared ones.
+
+    A local case is shown when its team consented to share it (active, with consent), or when it
+    is one of our own institution's active cases; never a withdrawn case's current data.
+    Reads `matched_case.genomic_features` (prefetch it).
+    """
+    other = match.matched_case
+    if other is not None:
+        own_institution = other.institution_id == match.case.institution_id
+        if not (other.is_shareable or (own_institution and other.status == "active")):
+            return OtherPatient(False, "", "", "", ())
+        return OtherPatient(
+            shared=True,
+            sex=other.sex,
+            age_of_onset=other.age_of_onset,
+            inheritance_mode=other.inheritance_mode,
+            genomic_features=tuple(
+                _feature_of_case_gene(feature) for feature in other.genomic_features.all()
+            ),
+        )
+    patient = match.remote_patient if isinstance(match.remote_patient, Mapping) else {}
+    # MME 1.0's reference schema calls the field `gender` (mme-api.md §1.11): read either.
+    sex = _text(patient.get("sex")) or _text(patient.get("gender"))
+    return OtherPatient(
+        shared=True,
+        sex=sex.upper() if sex.upper() in _SEX_WORDS else "",
+        age_of_onset=_hpo_id_or_blank(patient.get("ageOfOnset")),
+        inheritance_mode=_hpo_id_or_blank(patient.get("inheritanceMode")),
+        genomic_features=tuple(_features_of_mme_patient(patient, resolve_gene)),
+    )
+
+
+_HPO_ID = re.compile(r"^HP:\d{7}$")
+
+
+def _hpo_id_or_blank(value: object) -> str:
+    text = _text(value)
+    return text if _HPO_ID.match(text) else ""
+
+
 _ZYGOSITY = {1: "heterozygous or hemizygous", 2: "homozygous"}
 
 

@@ -418,8 +418,9 @@ def test_a_variant_reads_as_the_same_position_on_the_case_page_and_the_match_pag
     edit_page = alice_client.get(reverse("case-edit", args=[ours.public_id])).content.decode()
 
     assert shown in case_page
-    assert local_page.count(shown) == 2  # ours and bob's
-    assert remote_page.count(shown) == 2  # ours and the peer's
+    # Ours and bob's in the shared genes, and bob's again in the other patient's card.
+    assert local_page.count(shown) == 3
+    assert remote_page.count(shown) == 3  # ours and the peer's, the peer's in its card too
     for page in (case_page, local_page, remote_page):
         assert "25750425" not in page
     assert 'value="25750426"' in edit_page

@@ -280,6 +280,10 @@ def _detail_context(
         "max_grid_terms": comparison.MAX_GRID_TERMS,
         "best_matches": _best_matches(match, grid),
         "shared_genes": comparison.shared_genes_of(match, resolve_gene=_canonical_gene_id),
+        "other_patient": (
+            other := comparison.other_patient_of(match, resolve_gene=_canonical_gene_id)
+        ),
+        "other_facts": _other_facts(other),
         "explanation_note": explanation.get("note", ""),
         "shared_diseases": [
             disease
@@ -288,6 +292,27 @@ def _detail_context(
         ],
         **_triage_context(match, form=form, notice=notice),
     }
+
+
+def _term_label(hpo_id: str) -> str:
+    """ "Infantile onset (HP:0003593)", or the id alone when our release lacks it."""
+    if not hpo_id:
+        return ""
+    try:
+        return f"{get_hpo().label(hpo_id)} ({hpo_id})"
+    except (KeyError, LookupError, ValueError):
+        return hpo_id
+
+
+def _other_facts(patient: comparison.OtherPatient) -> list[tuple[str, str]]:
+    if not patient.shared:
+        return []
+    sex = dict(Case.Sex.choices).get(patient.sex, "")
+    return [
+        ("Sex", sex),
+        ("Onset", _term_label(patient.age_of_onset)),
+        ("Inheritance", _term_label(patient.inheritance_mode)),
+    ]
 
 
 def _triage_context(
