@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from matchmaker.lib.variants import describe_variant
 from ontologies.hpo import Ontology
+from ontologies.similarity.scorer import is_close_ancestor
 
 if TYPE_CHECKING:
     from matchmaker.cases.models import Case
@@ -84,7 +85,9 @@ class GridCell:
 class GridRow:
     term: Term
     cells: tuple[GridCell, ...]
-    best: GridCell | None  # None only when the other side has no known observed term
+    # None when the other side has no known observed term, or none close to this one (met only
+    # at a general ancestor: see ontologies.similarity.scorer.is_close_ancestor).
+    best: GridCell | None
     in_conflict: bool  # observed here, but the other patient excludes it or an ancestor
 
 
@@ -180,7 +183,15 @@ def compare_profiles(
             for _, column_index in theirs.observed
         ]
         cells.append(row)
-        best_columns.append(_best_column(row))
+        best = _best_column(row)
+        # The scorer's rule (PhenotypeScorer.explain): a best counterpart met only at a general
+        # ancestor is no match, so no cell of the row is outlined.
+        if best is not None:
+            similarity, exact = row[best]
+            ancestor = ontology.index_of(similarity.common_ancestor.hpo_id)
+            if not exact and not is_close_ancestor(ontology, ic, ancestor):
+                best = None
+        best_columns.append(best)
 
     first_best_row: dict[int, int] = {}
     for row_position, column in enumerate(best_columns):
@@ -373,6 +384,36 @@ class SharedGene:
     note: str
     own: tuple[GenomicFeature, ...]
     other: tuple[GenomicFeature, ...]
+
+
+def stored_term_pairs(
+    match: Match, ontology: Ontology, information_content: NDArray[np.float64]
+) -> list[dict[str, object]]:
+    """The stored explanation's term pairs, read with today's rule of close counterparts.
+
+    An explanation stored before the rule (or by an older node version) may pair a term through
+    a general ancestor; it is shown as having no close counterpart, as the scorer now stores it.
+    """
+    explanation = match.explanation if isinstance(match.explanation, Mapping) else {}
+    stored = explanation.get("term_matches")
+    pairs: list[dict[str, object]] = []
+    for pair in stored if isinstance(stored, list) else []:
+        if not isinstance(pair, Mapping):
+            continue
+        pair = dict(pair)
+        ancestor = pair.get("common_ancestor")
+        if pair.get("case_term") and pair.get("case_term") != pair.get("query_term"):
+            try:
+                close = isinstance(ancestor, str) and is_close_ancestor(
+                    ontology, information_content, ontology.index_of(ancestor)
+                )
+            except LookupError:
+                close = True  # a term of a newer release: keep what was stored
+            if not close:
+                for key in ("case_term", "case_label", "common_ancestor", "common_ancestor_label"):
+                    pair[key] = None
+        pairs.append(pair)
+    return pairs
 
 
 def safe_href(href: object) -> str:

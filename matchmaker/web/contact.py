@@ -94,10 +94,11 @@ def compose_message(match: Match) -> str:
         if isinstance(gene, Mapping) and (gene.get("gene_symbol") or gene.get("gene_id"))
     ]
     lines += ["", "Shared candidate genes: " + (", ".join(genes) if genes else "none")]
+    scorer = matching.get_phenotype_scorer()
     pairs = [
         pair
-        for pair in explanation.get("term_matches") or []
-        if isinstance(pair, Mapping) and pair.get("query_term") and pair.get("case_term")
+        for pair in comparison.stored_term_pairs(match, scorer.ontology, scorer.information_content)
+        if pair.get("query_term") and pair.get("case_term")
     ]
     if pairs:
         lines += ["", "Phenotypes in common (ours ~ yours, through their common ancestor):"]

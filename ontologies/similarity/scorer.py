@@ -179,10 +179,43 @@ class PreparedQuery:
 @dataclass(frozen=True, slots=True)
 class TermMatchExplanation:
     query_hpo_id: str
-    case_hpo_id: str | None  # the best-matching case term; None when the case has none
+    # The best-matching case term; None when the case has none, or when it meets the query term
+    # only at a general ancestor (see ``is_close_ancestor``).
+    case_hpo_id: str | None
     common_ancestor_hpo_id: str | None  # their most informative common ancestor
     common_ancestor_ic: float  # nats
     similarity: float  # the method's term similarity (Resnik in nats incl. bonus, Lin 0..1)
+
+
+# When a query term's best counterpart in a case meets it only at a very general ancestor,
+# the pair explains nothing a geneticist would accept ("Hypotonia met Brachycephaly via
+# Abnormality of the musculoskeletal system"): the explanation lists the term as having no close
+# counterpart. Close means the most informative common ancestor lies below the organ-system level
+# (depth >= 3: the root is 0, Phenotypic abnormality 1, its organ-system children 2) and carries
+# at least 9.5% of the largest information content (the IC of a term annotating one disease):
+# 0.90 nats on the real HPO, where the largest is 9.45. Both read off the real HPO (see
+# docs/matching.md, "Explanation"): organ-system terms reach 1.69 nats (blood), so IC alone does
+# not rule them out; below them, the general groupings ("Abnormal nervous system physiology"
+# 0.53, "Abnormality of the head" 0.68, "Abnormality of the musculature" 0.87) fall under the
+# line, while "Neurodevelopmental abnormality" (0.94, where global developmental delay meets
+# intellectual disability) stays above it. A share rather than nats, because the IC scale grows
+# with the number of annotated diseases. Only the explanation changes; the score does not.
+MIN_CLOSE_ANCESTOR_IC_SHARE: Final = 0.095  # of the largest IC in the vector
+MIN_CLOSE_ANCESTOR_DEPTH: Final = 3  # is_a steps from the root
+
+
+def is_close_ancestor(
+    ontology: Ontology, information_content: NDArray[np.float64], index: int
+) -> bool:
+    """Is a common ancestor (term index) specific enough to explain a pair of terms?
+
+    True when it is at least ``MIN_CLOSE_ANCESTOR_DEPTH`` below the root and its IC is at least
+    ``MIN_CLOSE_ANCESTOR_IC_SHARE`` of the largest IC. O(number of terms) for the maximum.
+    """
+    floor = MIN_CLOSE_ANCESTOR_IC_SHARE * float(information_content.max(initial=0.0))
+    return bool(
+        ontology.depth[index] >= MIN_CLOSE_ANCESTOR_DEPTH and information_content[index] >= floor
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,7 +587,8 @@ class PhenotypeScorer:
         Term matches use the method's term similarity (Resnik for the set measures); for
         ``bma_jaccard`` the score also holds the exact-term Jaccard, whose shared terms are (with
         an exact bonus > 0) the matches with ``case_hpo_id == query_hpo_id``. A conflict is a term one side observes
-        while the other excludes it or one of its ancestors.
+        while the other excludes it or one of its ancestors. A query term whose best counterpart
+        meets it only at a general ancestor (``is_close_ancestor``) is listed with no case term.
         """
         ontology, ic = self.ontology, self.information_content
         query = tuple(dict.fromkeys(int(term) for term in observed))
@@ -581,6 +615,13 @@ class PhenotypeScorer:
             # Ties in IC (terms annotating the same diseases) go to the deepest, most specific.
             tied = common[ic[common] == ic[common].max()]
             ancestor = int(tied[np.argmax(ontology.depth[tied])])
+            if best != term and not is_close_ancestor(ontology, ic, ancestor):
+                # No close counterpart: listed as meeting nothing, never as a match. (The same
+                # term on both sides is always a match, however general.)
+                matches.append(
+                    TermMatchExplanation(ontology.term_ids[term], None, None, 0.0, float(row.max()))
+                )
+                continue
             matches.append(
                 TermMatchExplanation(
                     query_hpo_id=ontology.term_ids[term],

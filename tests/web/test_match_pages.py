@@ -778,11 +778,17 @@ def test_the_grid_agrees_with_the_scorers_explanation(
         for pair in local_match.explanation["term_matches"]
     }
     drawn = {
-        row.term.hpo_id: (row.best.column.hpo_id, row.best.common_ancestor.hpo_id)
+        row.term.hpo_id: (
+            (row.best.column.hpo_id, row.best.common_ancestor.hpo_id)
+            if row.best is not None
+            else (None, None)
+        )
         for row in result.rows
-        if row.best is not None
     }
     assert drawn == explained
+    # Hypotonia meets carol's terms only at Phenotypic abnormality: no close counterpart,
+    # neither drawn nor stored.
+    assert explained[HYPOTONIA] == (None, None)
 
 
 def test_conflicts_exclusions_unknown_and_old_ids_are_reported_not_fatal(

@@ -237,10 +237,11 @@ def _canonical_gene_id(identifier: str) -> str | None:
 
 def _best_matches(match: Match, grid: comparison.ProfileComparison) -> list[dict[str, Any]]:
     """Which of our terms met which of theirs: the stored explanation, or the grid's reading."""
-    explanation = match.explanation if isinstance(match.explanation, dict) else {}
-    stored = explanation.get("term_matches")
-    if isinstance(stored, list) and stored:
-        return [item for item in stored if isinstance(item, dict)]
+    stored = comparison.stored_term_pairs(
+        match, get_hpo(), matching.get_phenotype_scorer().information_content
+    )
+    if stored:
+        return stored
     return [
         {
             "query_term": row.term.hpo_id,
