@@ -655,7 +655,7 @@ def test_the_peer_status_block_polls_only_while_a_search_is_waiting(
 
     html = alice_client.get(url).content.decode()
     assert 'hx-trigger="every 2s"' in html
-    assert f'hx-get="{url}"' in html
+    assert f'hx-get="{url}?seen=' in html
     for status in ("Waiting", "Answered", "Failed"):
         assert f">{status}</span>" in html
     assert "HTTP 502 from Gamma" in html

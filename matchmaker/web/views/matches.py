@@ -9,6 +9,7 @@ enhancements: every form also works as a plain post that redirects back.
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ from matchmaker.web.views.cases import visible_case_or_404
 from ontologies.genes import GeneLookupError
 
 MATCHES_PER_PAGE = 50
+# The event (an HX-Trigger header) on which the matches page re-reads its ranked list.
+PEER_RESULTS_EVENT = "peer-results"
 # A requested search whose task has not started after this long is not polled for: its task was
 # lost, and the periodic re-search (federation.cases_due_for_research) will pick the case up.
 _PENDING_SEARCH_PATIENCE = datetime.timedelta(minutes=10)
@@ -156,7 +159,14 @@ def _peer_status_context(case: Case, *, notice: str = "", problem: str = "") -> 
         and schedule.due_at > now - _PENDING_SEARCH_PATIENCE
     )
     waiting = any(search.status == PeerSearch.Status.WAITING for search in searches)
+    # What the page last saw of the searches: the poll sends it back, and the ranked list is
+    # refreshed only when it changed (see PEER_RESULTS_EVENT).
+    seen = "|".join(
+        f"{search.pk}:{search.status}:{search.result_count}:{search.finished_at}"
+        for search in sorted(searches, key=lambda search: search.pk)
+    )
     return {
+        "fingerprint": hashlib.sha256(seen.encode()).hexdigest()[:16],
         "case": case,
         "searches": searches,
         "search_due_at": schedule.due_at if pending and schedule is not None else None,
@@ -171,9 +181,17 @@ def _peer_status_context(case: Case, *, notice: str = "", problem: str = "") -> 
 @login_required
 @require_GET
 def case_peer_status(request: HttpRequest, public_id: str) -> HttpResponse:
-    """The peer-status block alone, for htmx to poll while a search runs."""
+    """The peer-status block alone, for htmx to poll while a search runs.
+
+    When a search's state changed since the page's last look (`seen`), the answer also tells
+    the page to refresh its ranked list, so a peer's results appear without a reload.
+    """
     case = visible_case_or_404(request, public_id)
-    return render(request, "web/matches/peer_status.html", _peer_status_context(case))
+    context = _peer_status_context(case)
+    response = render(request, "web/matches/peer_status.html", context)
+    if request.GET.get("seen") != context["fingerprint"]:
+        response["HX-Trigger"] = PEER_RESULTS_EVENT
+    return response
 
 
 def _why_not_searchable(case: Case) -> str:
@@ -203,11 +221,14 @@ def case_peer_search(request: HttpRequest, public_id: str) -> HttpResponse:
         federation.request_peer_search(case.pk, delay_seconds=0)
         notice = "Search requested at every enabled peer; their answers appear below."
     if _is_htmx(request):
-        return render(
+        response = render(
             request,
             "web/matches/peer_status.html",
             _peer_status_context(case, notice=notice, problem=problem),
         )
+        # The search may have run already (eager tasks) or answer within the first poll.
+        response["HX-Trigger"] = PEER_RESULTS_EVENT
+        return response
     if problem:
         messages.error(request, problem)
     else:
