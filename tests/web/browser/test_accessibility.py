@@ -38,6 +38,8 @@ def test_every_control_on_the_clinicians_pages_has_a_label(
         f"/cases/{case.public_id}/edit/",
         f"/cases/{case.public_id}/matches/",
         f"/matches/{match.pk}/",
+        "/matches/",
+        f"/matches/{match.pk}/contact/",
         "/cases/import/",
         "/accounts/password/change/",
     ):
