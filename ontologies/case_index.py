@@ -634,7 +634,8 @@ class CaseIndex:
                 (snapshot.delta, snapshot.delta_alive),
             )
         ]
-        return np.sort(np.concatenate(parts))
+        # Main keys are sorted; only delta rows (recent upserts) need merging in.
+        return np.sort(np.concatenate(parts)) if len(parts[1]) else parts[0]
 
     # Mutating ----------------------------------------------------------------------------------
 
