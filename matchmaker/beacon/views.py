@@ -365,6 +365,9 @@ class _QueryView(_BeaconView):
             if name in request.GET:
                 value = request.GET[name]
                 query[name] = value.lower() == "true" if name == "testMode" else value
+        datasets = [d for value in request.GET.getlist("datasets") for d in value.split(",") if d]
+        if datasets:
+            query["datasets"] = datasets
         return self._answer({"query": query})
 
     def post(self, request: HttpRequest) -> HttpResponse:

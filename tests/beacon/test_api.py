@@ -329,3 +329,73 @@ def test_add_beacon_client_stores_only_a_hash(db: None) -> None:
         )
     with pytest.raises(CommandError, match="token"):
         call_command("add_beacon_client", "Short", "--token", "short")
+
+
+def test_opted_in_institutions_are_the_datasets(
+    client: Client,
+    ask: Callable[..., Any],
+    count_client: BeaconClient,
+    alice: Any,
+    carol: Any,
+    settings: Any,
+) -> None:
+    from matchmaker.beacon.models import BeaconDataset
+    from matchmaker.cases.records import CaseRecord, FeatureRecord
+    from matchmaker.cases.services import CaseOwnership, import_case_records
+
+    settings.BEACON_MIN_COUNT = 1
+    for user, count in ((alice, 2), (carol, 3)):
+        import_case_records(
+            [
+                (
+                    f"{user} {n}",
+                    CaseRecord(label=f"family {n}", features=(FeatureRecord("HP:0001250"),)),
+                )
+                for n in range(count)
+            ],
+            ownership=CaseOwnership(
+                institution=user.membership.institution,
+                owner=user,
+                source="entered",
+                consented=True,
+            ),
+        )
+    seizure = [{"id": "HP:0001250"}]
+    # No opt-in recorded: the node is one dataset.
+    assert _count(ask, seizure) == 5
+    body = _get(client, "/beacon/datasets").json()
+    assert [dataset["id"] for dataset in body["response"]["collections"]] == ["node"]
+
+    BeaconDataset.objects.create(
+        institution=alice.membership.institution,
+        identifier="example-genetics",
+        name="Example Genetics rare-disease cases",
+        data_use=[{"id": "DUO:0000007", "label": "disease specific research"}],
+    )
+    body = _get(client, "/beacon/datasets").json()
+    assert_valid(body, RESPONSES + "beaconCollectionsResponse.json")
+    assert [dataset["id"] for dataset in body["response"]["collections"]] == ["example-genetics"]
+    # Only the opted-in institution is counted, whichever way the dataset is named.
+    assert _count(ask, seizure) == 2
+    assert _count(ask, seizure, datasets=["example-genetics"]) == 2
+    response = _get(
+        client,
+        "/beacon/individuals?filters=HP:0001250&requestedGranularity=count&datasets=elsewhere",
+        COUNT_TOKEN,
+    )
+    assert response.status_code == 404
+    assert_valid(response.json(), RESPONSES + "beaconErrorResponse.json")
+    assert "elsewhere" in response.json()["error"]["errorMessage"]
+
+
+def test_an_unknown_gene_counts_nothing_and_says_why(
+    ask: Callable[..., Any], count_client: BeaconClient, dev_sample: int
+) -> None:
+    response = ask(
+        "individuals",
+        {"requestParameters": {"geneId": "NOTAGENE1"}, "requestedGranularity": "count"},
+    )
+    body = response.json()
+    assert_valid(body, RESPONSES + "beaconCountResponse.json")
+    assert body["responseSummary"] == {"exists": False, "numTotalResults": 0}
+    assert "NOTAGENE1" in body["info"]["warnings"][0]
