@@ -273,6 +273,8 @@ BEACON_MIN_COUNT = env_int("BEACON_MIN_COUNT", 5)
 # without a token; over them: 429.
 BEACON_RATE_LIMIT_PER_MINUTE = env_int("BEACON_RATE_LIMIT_PER_MINUTE", 120)
 BEACON_ANONYMOUS_LIMIT_PER_MINUTE = env_int("BEACON_ANONYMOUS_LIMIT_PER_MINUTE", 30)
+# /beacon/filtering_terms lists the terms of every shareable case: recounted at most this often.
+BEACON_FILTERING_TERMS_CACHE_SECONDS = env_int("BEACON_FILTERING_TERMS_CACHE_SECONDS", 300)
 # The node's one dataset when no institution has opted in with its own (admin: Beacon datasets).
 BEACON_NODE_DATASET_ID = env_str("BEACON_NODE_DATASET_ID", "node")
 BEACON_NODE_DATASET_NAME = env_str("BEACON_NODE_DATASET_NAME", "Shareable rare-disease cases")

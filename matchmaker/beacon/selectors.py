@@ -9,10 +9,12 @@ two sets intersected.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from numpy.typing import NDArray
 
@@ -20,16 +22,21 @@ from matchmaker.beacon.models import BeaconDataset
 from matchmaker.beacon.protocol import BeaconRequest, TermFilter, VariantQuery
 from matchmaker.cases.models import Case, Disorder, GenomicFeature, PhenotypeFeature
 from matchmaker.cases.selectors import shareable_cases
+from matchmaker.lib.api import warn_degraded
+from matchmaker.lib.rate_limits import CACHE_ERRORS
 from matchmaker.matching.index import get_case_index
 from matchmaker.matching.ontology import get_hpo, get_phenotype_scorer
 from ontologies.case_index import FLAG_SHAREABLE, FLAG_TEST
 from ontologies.hpo import Ontology
 from ontologies.similarity import lin_to_all
 
+logger = logging.getLogger(__name__)
+
 # Beacon's `similarity` on the node's own term similarity: Lin's measure (0..1) over the
 # information content the phenotype scorer uses. A term matches when its similarity to the
 # filter's term reaches the threshold; `exact` is the term itself (docs/operations.md).
 SIMILARITY_THRESHOLDS = {"high": 0.8, "medium": 0.6, "low": 0.4}
+_FILTERING_TERMS_CACHE_KEY = "beacon-filtering-terms"
 # Above this many ids, a database filter and the index are intersected in numpy, not in SQL.
 _SQL_ID_BATCH = 5000
 
@@ -209,8 +216,29 @@ class FilteringTerm:
 
 
 def filtering_terms() -> list[FilteringTerm]:
-    """The HPO terms, diseases and genes the shareable cases use, with labels, and sex."""
+    """The HPO terms, diseases and genes the shareable cases of the datasets use, with labels,
+    and sex; cached for BEACON_FILTERING_TERMS_CACHE_SECONDS (the lists scan every case)."""
+    try:
+        terms: list[FilteringTerm] | None = cache.get(_FILTERING_TERMS_CACHE_KEY)
+    except CACHE_ERRORS as error:
+        warn_degraded(logger, "Beacon filtering terms not cached: the cache failed: %r", error)
+        return _filtering_terms()
+    if terms is None:
+        terms = _filtering_terms()
+        try:
+            cache.set(
+                _FILTERING_TERMS_CACHE_KEY, terms, settings.BEACON_FILTERING_TERMS_CACHE_SECONDS
+            )
+        except CACHE_ERRORS as error:
+            warn_degraded(logger, "Beacon filtering terms not cached: the cache failed: %r", error)
+    return terms
+
+
+def _filtering_terms() -> list[FilteringTerm]:
     cases = shareable_cases()
+    institutions = _institutions(BeaconRequest())
+    if institutions is not None:
+        cases = cases.filter(institution_id__in=institutions)
     ontology = get_hpo()
     terms: list[FilteringTerm] = []
     hpo_ids = (
