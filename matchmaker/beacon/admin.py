@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from matchmaker.beacon.models import BeaconClient, BeaconDataset, BeaconQuery
 from matchmaker.beacon.services import MIN_TOKEN_LENGTH
+from matchmaker.lib.secrets import hash_token
 
 
 class BeaconClientForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -29,6 +30,14 @@ class BeaconClientForm(forms.ModelForm):  # type: ignore[type-arg]
             "rate_limit_per_minute",
             "contact_email",
         ]
+
+    def clean_token(self) -> str:
+        token: str = self.cleaned_data.get("token", "").strip()
+        if token:
+            others = BeaconClient.objects.filter(token_hash=hash_token(token))
+            if others.exclude(pk=self.instance.pk).exists():
+                raise forms.ValidationError("This token is already another Beacon client's token.")
+        return token
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
