@@ -186,6 +186,8 @@ def _add_filter(
         raise BeaconRequestError(f"{where}: a filtering term needs an id (text)")
     identifier = item["id"].strip()
     request.filter_ids.append(identifier)
+    if identifier[:3].upper() == "HP:":
+        identifier = identifier.upper()
     if "operator" in item or "value" in item:
         _add_alphanumeric_filter(request, item, where)
         return

@@ -119,7 +119,7 @@ def _database_filter(request: BeaconRequest, cases: QuerySet[Case]) -> QuerySet[
         cases, narrowed = cases.filter(sex=sex), True
     for disease_id in request.disease_ids:
         cases = cases.filter(
-            id__in=Disorder.objects.filter(disorder_id__iexact=disease_id).values("case_id")
+            id__in=Disorder.objects.filter(disorder_id=disease_id).values("case_id")
         )
         narrowed = True
     if not request.variant.is_empty:

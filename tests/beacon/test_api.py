@@ -246,7 +246,7 @@ def test_unknown_filters_are_warnings_and_bad_requests_are_errors(
 ) -> None:
     response = ask(
         "individuals",
-        {"filters": [{"id": "HP:0000118"}, {"id": "FOO:123"}, {"id": "HP:9999999"}]},
+        {"filters": [{"id": "hp:0000118"}, {"id": "FOO:123"}, {"id": "HP:9999999"}]},
     )
     assert response.status_code == 200
     body = response.json()
