@@ -21,7 +21,7 @@ GRANULARITIES = ("boolean", "count", "record")
 # NCIT terms for an individual's sex (the Beacon v2 default model), and the node's values.
 SEX_TERMS = {"NCIT:C16576": "FEMALE", "NCIT:C20197": "MALE", "NCIT:C17998": "OTHER"}
 SEX_LABELS = {"NCIT:C16576": "female", "NCIT:C20197": "male", "NCIT:C17998": "unknown"}
-_DISEASE = re.compile(r"^(OMIM|ORPHA|Orphanet|MONDO):\d+$", re.IGNORECASE)
+_DISEASE = re.compile(r"^(OMIM|MIM|ORPHA|Orphanet|MONDO):\d+$", re.IGNORECASE)
 _HPO = re.compile(r"^HP:\d{7}$")
 _GENE = re.compile(r"^(HGNC|NCBIGene|ENSG|ensembl)[:\d]", re.IGNORECASE)
 _ASSEMBLIES = {"grch37": "GRCh37", "hg19": "GRCh37", "grch38": "GRCh38", "hg38": "GRCh38"}
@@ -212,7 +212,8 @@ def _add_filter(
         return
     if _DISEASE.match(identifier):
         prefix, number = identifier.split(":", 1)
-        prefix = "ORPHA" if prefix.upper() in ("ORPHA", "ORPHANET") else prefix.upper()
+        # The prefixes the node stores (cases/interchange/fields.py reads the same variants).
+        prefix = {"ORPHANET": "ORPHA", "MIM": "OMIM"}.get(prefix.upper(), prefix.upper())
         request.disease_ids.append(f"{prefix}:{number}")
         return
     if _GENE.match(identifier):
