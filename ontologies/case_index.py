@@ -602,7 +602,8 @@ class CaseIndex:
         ``excluded_terms``; for each of ``gene_filters`` it lists one of those gene ids; and its
         flags include ``required_flags`` and none of ``rejected_flags``. No loop per case: one
         gather and one OR-reduction over the CSR arrays per kind of filter, each filter one bit
-        (at most 64 of each kind; ValueError beyond). About 20-40 ms per million cases.
+        (at most 64 of each kind; ValueError beyond). Tens of ms per million cases of ~10 terms
+        (bench/beacon.py, docs/benchmarks.md).
         """
         if len(term_filters) > 64 or len(gene_filters) > 64:
             raise ValueError("at most 64 term filters and 64 gene filters")
