@@ -399,3 +399,34 @@ def test_an_unknown_gene_counts_nothing_and_says_why(
     assert_valid(body, RESPONSES + "beaconCountResponse.json")
     assert body["responseSummary"] == {"exists": False, "numTotalResults": 0}
     assert "NOTAGENE1" in body["info"]["warnings"][0]
+
+
+def test_an_excluded_feature_is_never_counted_as_present(
+    ask: Callable[..., Any], count_client: BeaconClient, alice: Any, settings: Any
+) -> None:
+    from matchmaker.cases.records import CaseRecord, FeatureRecord
+    from matchmaker.cases.services import CaseOwnership, import_case_records
+
+    settings.BEACON_MIN_COUNT = 1
+    focal, seizure, delay = "HP:0007359", "HP:0001250", "HP:0001263"
+    records = {
+        "focal seizures": (FeatureRecord(focal), FeatureRecord(delay)),
+        "no seizures": (FeatureRecord(seizure, observed=False), FeatureRecord(delay)),
+        # Recorded without any abnormality of the nervous system, yet with a focal seizure:
+        # the exclusion of an ancestor wins.
+        "contradictory": (FeatureRecord(focal), FeatureRecord("HP:0000707", observed=False)),
+    }
+    report = import_case_records(
+        [
+            (label, CaseRecord(label=label, features=features))
+            for label, features in records.items()
+        ],
+        ownership=CaseOwnership(
+            institution=alice.membership.institution, owner=alice, source="entered", consented=True
+        ),
+    )
+    assert report.imported == 3, report.rejected
+    assert _count(ask, [{"id": seizure}]) == 1
+    assert _count(ask, [{"id": focal}]) == 1
+    assert _count(ask, [{"id": delay}]) == 2
+    assert _count(ask, [{"id": delay}, {"id": seizure}]) == 1
