@@ -101,12 +101,19 @@ class BeaconRequest:
 def request_from_get(params: Mapping[str, list[str]]) -> tuple[dict[str, Any], list[Any]]:
     """GET query parameters as the (requestParameters, filters) of a POST body.
 
-    `filters=HP:0001250,HP:0001263` (comma-separated or repeated) are ontology filters with the
-    defaults; the genomic parameters are named as in the body; `start`/`end` may be lists.
+    `filters=HP:0001250,HP:0001263` (comma-separated or repeated) are ontology filters;
+    `includeDescendantTerms=false` and `similarity=high` apply to all of them. The genomic
+    parameters are named as in the body; `start`/`end` may be lists.
     """
+    options: dict[str, Any] = {}
+    if params.get("includeDescendantTerms"):
+        value = params["includeDescendantTerms"][0].strip().lower()
+        options["includeDescendantTerms"] = {"true": True, "false": False}.get(value, value)
+    if params.get("similarity"):
+        options["similarity"] = params["similarity"][0].strip()
     filters: list[Any] = []
     for value in params.get("filters", []):
-        filters.extend({"id": item.strip()} for item in value.split(",") if item.strip())
+        filters.extend({"id": item.strip(), **options} for item in value.split(",") if item.strip())
     parameters: dict[str, Any] = {}
     for name in _QUERY_PARAMETERS:
         values = [v for value in params.get(name, []) for v in value.split(",") if v.strip()]

@@ -58,6 +58,13 @@ def test_positions_follow_the_beacon_conventions() -> None:
     )
     assert filters == [{"id": "HP:0001250"}, {"id": "HP:0001263"}]
     assert parameters == {"start": ["10", "20"], "end": ["30", "40"]}
+    _, filters = request_from_get(
+        {"filters": ["HP:0001250"], "includeDescendantTerms": ["false"], "similarity": ["low"]}
+    )
+    assert filters == [{"id": "HP:0001250", "includeDescendantTerms": False, "similarity": "low"}]
+    _, filters = request_from_get({"filters": ["HP:0001250"], "includeDescendantTerms": ["maybe"]})
+    with pytest.raises(BeaconRequestError, match="includeDescendantTerms"):
+        _parse({"filters": filters})
 
 
 @pytest.mark.parametrize(
