@@ -15,11 +15,15 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from matchmaker.cases.interchange import phenopacket_from_case_record
 from matchmaker.cases.models import Case
+from matchmaker.cases.records import DisorderRecord, GenomicFeatureRecord, VariantRecord
+from matchmaker.cases.services import record_consent
+from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.pseudonymisation import identifier_problem
 from matchmaker.web.services import create_api_token
 from tests.conftest import PHENOPACKETS_DEV
-from tests.factories import case_form_data
+from tests.factories import case_form_data, make_record
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +116,86 @@ def test_every_published_label_is_accepted() -> None:
     assert len(labels) == 8483
     refused = {label: problem for label in labels if (problem := identifier_problem(label))}
     assert refused == {}
+
+
+# --- 12. Over-long strings and control characters ---------------------------------------------
+
+
+def phenopacket(label: str, **overrides: Any) -> dict[str, Any]:
+    return phenopacket_from_case_record(
+        make_record(label=label, **overrides), subject_id="proband", created_by="Test lab"
+    )
+
+
+def with_variant_type_label(type_label: str) -> tuple[GenomicFeatureRecord, ...]:
+    return (
+        GenomicFeatureRecord(
+            gene_id="NGLY1",
+            variant=VariantRecord("GRCh38", "3", 25750425, 25750426, "A", "G"),
+            zygosity=2,
+            variant_type_id="SO:0001583",
+            variant_type_label=type_label,
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"disorders": [{"id": "OMIM:615273", "label": "x" * 600}]}, "disorders[0].label", "500"),
+        (
+            {
+                "genomicFeatures": [
+                    {"gene": {"id": "NGLY1"}, "type": {"id": "SO:0001583", "label": "y" * 600}}
+                ]
+            },
+            "genomicFeatures[0].type.label",
+            "255",
+        ),
+    ],
+)
+def test_an_over_long_string_is_a_400_naming_the_field(
+    alice_api: ApiClient, change: dict[str, Any], field: str, says: str
+) -> None:
+    response = alice_api.post("/api/v1/cases/", case_json(**change))
+
+    assert response.status_code == 400, response.content
+    assert f"longer than {says} characters (600 given)" in error_messages(response)[field]
+    assert not Case.objects.exists()
+
+
+def test_a_bad_document_in_an_import_is_reported_and_the_others_are_stored(
+    alice_api: ApiClient,
+) -> None:
+    documents = [
+        phenopacket("good-1"),
+        phenopacket("long-disorder", disorders=(DisorderRecord("OMIM:615273", "x" * 600),)),
+        phenopacket("nul-type", genomic_features=with_variant_type_label("missense\x00variant")),
+        phenopacket("nul-disorder", disorders=(DisorderRecord("OMIM:615273", "NGLY1\x00-CDDG"),)),
+        phenopacket("good-2", genomic_features=with_variant_type_label("missense_variant")),
+    ]
+
+    response = alice_api.post("/api/v1/cases/import/", documents)
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["imported"] == 2
+    problems = {problem["origin"]: problem["message"] for problem in body["rejected"]}
+    assert problems.keys() == {"body[1]", "body[2]", "body[3]"}
+    assert "disorders[0].label: is longer than 500 characters" in problems["body[1]"]
+    assert "genomicFeatures[0].type.label: contains a NUL character" in problems["body[2]"]
+    assert "disorders[0].label: contains a NUL character" in problems["body[3]"]
+    assert sorted(Case.objects.values_list("label", flat=True)) == ["good-1", "good-2"]
+
+
+def test_a_nul_in_a_consent_note_is_refused_by_the_service(alice_api: ApiClient) -> None:
+    response = alice_api.post("/api/v1/cases/", case_json())
+    public_id = response.json()["publicId"]
+
+    with pytest.raises(FieldValidationError) as refused:
+        record_consent(Case.objects.get(), consented=True, by=None, note="form\x00v3")
+
+    assert refused.value.errors == [
+        ("consentNote", "contains a NUL character at position 5; remove it")
+    ]
+    assert not Case.objects.get(public_id=public_id).external_matching_consent

@@ -18,7 +18,12 @@ from matchmaker.cases.services.storage import (
     new_public_id,
     write_case_children,
 )
-from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
+from matchmaker.cases.services.validation import (
+    MAX_CONSENT_NOTE_LENGTH,
+    ValidatedCase,
+    text_problem,
+    validate_case_record,
+)
 from matchmaker.federation.services import outbound as federation
 from matchmaker.federation.services.audit import erase_case_from_audit_log
 from matchmaker.lib.errors import ConflictError, FieldValidationError
@@ -29,6 +34,11 @@ from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 def validate(record: CaseRecord) -> ValidatedCase:
     """Validate `record` against this process's HPO release and gene catalogue."""
     return validate_case_record(record, ontology=get_hpo(), genes=get_gene_catalogue())
+
+
+def _check_consent_note(note: str) -> None:
+    if problem := text_problem(note, max_length=MAX_CONSENT_NOTE_LENGTH):
+        raise FieldValidationError([("consentNote", problem)])
 
 
 def _ensure_label_free(
@@ -54,6 +64,7 @@ def submit_case(
     consent_note: str = "",
 ) -> Case:
     """Validate and store a new case; raise `FieldValidationError` (nothing stored) if any field is wrong."""
+    _check_consent_note(consent_note)
     validated = validate(record)
     _ensure_label_free(institution, record.label)
     ownership = CaseOwnership(
@@ -107,6 +118,7 @@ def record_consent(
     case: Case, *, consented: bool, by: AbstractBaseUser | None, note: str = ""
 ) -> Case:
     """Record (or revoke) consent to external matching, with who recorded it and when."""
+    _check_consent_note(note)
     case.external_matching_consent = consented
     case.consent_recorded_by = by
     case.consent_recorded_at = timezone.now()
@@ -196,6 +208,7 @@ def import_case_records(
     searched at the peers when consented, as if entered by hand.
     """
     report = ImportReport()
+    _check_consent_note(ownership.consent_note)
     ontology, genes = get_hpo(), get_gene_catalogue()
     batch: list[tuple[str, ValidatedCase]] = []
     labels_in_input: set[str] = set()

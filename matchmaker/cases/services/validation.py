@@ -29,6 +29,16 @@ _SYMBOLIC_ALLELE = re.compile(r"^<?(DEL|DUP|INS|INV|CNV)(:[A-Z0-9_:]+)?>?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
 MAX_LABEL_LENGTH = 255
+# The lengths of the columns these fields are stored in (cases/models.py). A longer value would
+# be a database error on PostgreSQL (and the loss of a whole import batch), stored whole on SQLite.
+MAX_CONTACT_LENGTH = 255
+MAX_SUBMITTED_GENE_ID_LENGTH = 64
+MAX_VARIANT_TYPE_LABEL_LENGTH = 255
+MAX_DISORDER_LABEL_LENGTH = 500
+MAX_CONSENT_NOTE_LENGTH = 255
+# NUL cannot be stored by PostgreSQL (text or jsonb); the other C0 controls (tab, line feeds
+# aside) are never meant and make stored text unreadable.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +63,40 @@ class ValidatedCase:
     genomic_features: tuple[ValidGenomicFeature, ...]
     hpo_release: str
     notes: tuple[str, ...]
+
+
+def text_problem(value: str, *, max_length: int | None = None) -> str | None:
+    """Why `value` cannot be stored as text, in words for the submitter; None when it can."""
+    if max_length is not None and len(value) > max_length:
+        return f"is longer than {max_length} characters ({len(value)} given)"
+    if match := _CONTROL_CHARACTER.search(value):
+        code = ord(match.group())
+        name = "a NUL character" if code == 0 else f"a control character (U+{code:04X})"
+        return f"contains {name} at position {match.start() + 1}; remove it"
+    return None
+
+
+def _check_text(
+    field: str, value: str, *, max_length: int | None, errors: list[tuple[str, str]]
+) -> bool:
+    problem = text_problem(value, max_length=max_length)
+    if problem is not None:
+        errors.append((field, problem))
+    return problem is None
+
+
+def _check_json_text(field: str, value: object, errors: list[tuple[str, str]]) -> None:
+    """Strings anywhere in a JSON value (kept as jsonb, where NUL is refused) must be storable."""
+    if isinstance(value, str):
+        _check_text(field, value, max_length=None, errors=errors)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_text(f"{field}.{key}" if field else str(key), item, errors)
+            if isinstance(key, str) and text_problem(key) is not None:
+                errors.append((field or "extra", f"the key {key!r} contains a control character"))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_json_text(f"{field}[{index}]", item, errors)
 
 
 def validate_case_record(
@@ -80,8 +124,8 @@ def validate_case_record(
         pass
     elif not label:
         errors.append(("label", "is required"))
-    elif len(label) > MAX_LABEL_LENGTH:
-        errors.append(("label", f"is longer than {MAX_LABEL_LENGTH} characters"))
+    elif not _check_text("label", label, max_length=MAX_LABEL_LENGTH, errors=errors):
+        pass
     elif problem := identifier_problem(label):
         errors.append(("label", f"{problem}; use a pseudonymous label such as 'fam12-proband'"))
 
@@ -111,6 +155,12 @@ def validate_case_record(
     genomic_features = _validate_genomic_features(record, genes=genes, errors=errors, notes=notes)
 
     for index, disorder in enumerate(record.disorders):
+        _check_text(
+            f"disorders[{index}].label",
+            disorder.label,
+            max_length=MAX_DISORDER_LABEL_LENGTH,
+            errors=errors,
+        )
         if not DISORDER_ID_PATTERN.match(disorder.disorder_id):
             errors.append(
                 (
@@ -120,6 +170,15 @@ def validate_case_record(
             )
 
     contact = record.contact
+    for name in ("name", "institution", "href", "email"):
+        _check_text(
+            f"contact.{name}",
+            getattr(contact, name),
+            max_length=MAX_CONTACT_LENGTH,
+            errors=errors,
+        )
+    _check_json_text("externalReferences", list(record.external_references), errors)
+    _check_json_text("", record.extra, errors)
     if contact.email and not all(_EMAIL.match(part.strip()) for part in contact.email.split(",")):
         errors.append(("contact.email", f"{contact.email!r} is not an e-mail address"))
     if contact.href and not re.match(r"^(https?|mailto):\S+$", contact.href):
@@ -289,6 +348,19 @@ def _validate_genomic_features(
                     )
         if feature.zygosity not in (None, 1, 2):
             errors.append((f"{field}.zygosity", "must be 1 (heterozygous) or 2 (homozygous)"))
+        _check_text(
+            f"{field}.type.label",
+            feature.variant_type_label,
+            max_length=MAX_VARIANT_TYPE_LABEL_LENGTH,
+            errors=errors,
+        )
+        if gene is not None:
+            _check_text(
+                f"{field}.gene.id",
+                feature.gene_id.strip(),
+                max_length=MAX_SUBMITTED_GENE_ID_LENGTH,
+                errors=errors,
+            )
         if feature.variant_type_id and not _SO_ID.match(feature.variant_type_id):
             errors.append((f"{field}.type.id", f"{feature.variant_type_id!r} is not an SO id"))
         if gene is not None:
