@@ -29,7 +29,6 @@ from matchmaker.cases.services.validation import INHERITANCE_ROOT, ONSET_ROOT
 from matchmaker.lib.variants import mme_start, vcf_position
 from matchmaker.matching.ontology import get_hpo
 
-_HPO_ID = re.compile(r"^HP:\d{7}$")
 _DISORDER_SPLIT = re.compile(r"[\s,;]+")
 _RECORD_FIELD = re.compile(
     r"^(?P<list>features|genomicFeatures|disorders)\[(?P<index>\d+)\](?P<rest>.*)$"
@@ -51,10 +50,11 @@ def _choices_under(root: str) -> list[tuple[str, str]]:
 
 
 class TermListField(forms.Field):
-    """HPO ids from the term picker's hidden inputs; any well-formed id passes.
+    """HPO ids from the term picker's hidden inputs, upper-cased, without repeats.
 
-    Whether the HPO has the term is for the case service to say (one validator for every way a
-    case arrives), so an unknown id comes back as an error naming it, with the other terms kept.
+    Whether an id is well formed and whether the HPO has the term is for the case service to say
+    (one validator for every way a case arrives): a malformed or unknown id comes back as an
+    error naming it, together with every other problem of the case, and the other terms kept.
     """
 
     widget = forms.MultipleHiddenInput
@@ -63,9 +63,7 @@ class TermListField(forms.Field):
         terms: list[str] = []
         for raw in value or []:
             hpo_id = str(raw).strip().upper()
-            if not _HPO_ID.match(hpo_id):
-                raise forms.ValidationError(f"{raw!r} is not an HPO id like HP:0001250")
-            if hpo_id not in terms:
+            if hpo_id and hpo_id not in terms:
                 terms.append(hpo_id)
         return terms
 
@@ -222,6 +220,21 @@ GeneFormSet = formset_factory(
 )
 
 
+# What `record_from_forms` uses for a case form field that did not clean.
+_EMPTY_CASE_FORM: dict[str, Any] = {
+    "label": "",
+    "sex": "",
+    "age_of_onset": "",
+    "inheritance_mode": "",
+    "observed_terms": [],
+    "excluded_terms": [],
+    "disorders": [],
+    "contact_name": "",
+    "contact_email": "",
+    "contact_href": "",
+}
+
+
 def record_from_forms(
     form: CaseForm,
     genes: BaseFormSet,
@@ -232,8 +245,11 @@ def record_from_forms(
 
     Editing keeps what the form does not show (onsets of kept terms, external references,
     pass-through fields, the test flag, variant types of unchanged genes).
+    Forms that did not validate give the record what they could clean (a field with an error is
+    empty, a gene row with an error is left out), so the case services can still report every
+    other problem at once.
     """
-    data = form.cleaned_data
+    data = {**_EMPTY_CASE_FORM, **form.cleaned_data}
     onsets = {f.hpo_id: f.onset_hpo_id for f in previous.features} if previous else {}
     features = [
         FeatureRecord(hpo_id=hpo_id, observed=True, onset_hpo_id=onsets.get(hpo_id, ""))
@@ -245,6 +261,8 @@ def record_from_forms(
     previous_genes = {g.gene_id.upper(): g for g in previous.genomic_features} if previous else {}
     genomic_features, gene_rows = [], []
     for row, gene_form in enumerate(genes.forms):
+        if gene_form.errors:
+            continue
         feature = gene_form.genomic_feature()
         if feature is None:
             continue
@@ -325,7 +343,9 @@ _CASE_FIELDS = {
     "contact.href": "contact_href",
     "contact.name": "contact_name",
     "features": "observed_terms",
+    "consentNote": "consent_note",
 }
+_TERM_FIELDS = ("observed_terms", "excluded_terms")
 _GENE_FIELDS = {
     ".gene.id": "gene",
     ".zygosity": "zygosity",
@@ -346,10 +366,16 @@ def place_errors(
     record: CaseRecord,
     gene_rows: Sequence[int],
 ) -> None:
-    """Attach each service error to the control it concerns (the form's top when none fits)."""
+    """Attach each service error to the control it concerns (the form's top when none fits).
+
+    A control that already shows the form's own error ("This field is required.") does not get
+    the service's word for the same problem as well.
+    """
+    already = {name for name in form.errors if name not in _TERM_FIELDS}
     for field, message in errors:
         if field in _CASE_FIELDS:
-            form.add_error(_CASE_FIELDS[field], message)
+            if _CASE_FIELDS[field] not in already:
+                form.add_error(_CASE_FIELDS[field], message)
             continue
         located = _RECORD_FIELD.match(field)
         if located is None:

@@ -199,3 +199,54 @@ def test_a_nul_in_a_consent_note_is_refused_by_the_service(alice_api: ApiClient)
         ("consentNote", "contains a NUL character at position 5; remove it")
     ]
     assert not Case.objects.get(public_id=public_id).external_matching_consent
+
+
+# --- 18. Every problem of the case form at once ------------------------------------------------
+
+
+def test_a_malformed_term_id_does_not_hide_the_other_errors_of_the_form(
+    alice_client: Client,
+) -> None:
+    response = alice_client.post(
+        "/cases/new/",
+        case_form_data(
+            label="Maria",
+            observed_terms=["HP:0001250", "seizure"],
+            disorders="DOID:1234",
+            **{"genes-0-gene": "NOTAGENE1"},
+        ),
+    )
+
+    assert response.status_code == 400
+    form, genes = response.context["form"], response.context["genes"]
+    assert "'SEIZURE' is not an HPO id" in " ".join(form.errors["observed_terms"])
+    assert "'Maria' is a first name" in form.errors["label"][0]
+    assert "DOID:1234" in form.errors["disorders"][0]
+    assert "NOTAGENE1" in genes.forms[0].errors["gene"][0]
+    page = response.content.decode()
+    assert "SEIZURE" in page
+    assert "NOTAGENE1" in page
+    assert not Case.objects.exists()
+
+
+def test_a_field_the_form_itself_refuses_does_not_hide_the_services_errors(
+    alice_client: Client,
+) -> None:
+    response = alice_client.post(
+        "/cases/new/",
+        case_form_data(
+            label="",
+            observed_terms=["HP:0001250", "HP:9999999"],
+            **{"genes-0-gene": "NOTAGENE1", "genes-1-gene": "NGLY1", "genes-1-position": "x"},
+            **{"genes-TOTAL_FORMS": "2"},
+        ),
+    )
+
+    assert response.status_code == 400
+    form, genes = response.context["form"], response.context["genes"]
+    # The form's own word for the empty label, once; the service's errors for the rest.
+    assert form.errors["label"] == ["This field is required."]
+    assert "HP:9999999" in " ".join(form.errors["observed_terms"])
+    assert "NOTAGENE1" in genes.forms[0].errors["gene"][0]
+    assert "position" in genes.forms[1].errors
+    assert not Case.objects.exists()

@@ -129,7 +129,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
             request, case=None, form=CaseForm(), genes=GeneFormSet(prefix="genes")
         )
     form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
-    if not (form.is_valid() and genes.is_valid()):
+    if not _forms_valid(form, genes):
         return _case_form_page(request, case=None, form=form, genes=genes)
     record, gene_rows = record_from_forms(form, genes)
     try:
@@ -147,6 +147,23 @@ def case_create(request: HttpRequest) -> HttpResponse:
         request, f"Case {case.public_id} saved. Matching runs now; matches appear below."
     )
     return redirect("case-detail", public_id=case.public_id)
+
+
+def _forms_valid(form: CaseForm, genes: Any, *, previous: Any = None) -> bool:
+    """Do the forms clean? If not, the case services' verdict on the rest is added to them.
+
+    A clinician sees every problem of the case at once, not the form's first and, after fixing
+    it, the service's (a malformed term id used to hide a label with a name and an unknown gene).
+    """
+    form_valid, genes_valid = form.is_valid(), genes.is_valid()
+    if form_valid and genes_valid:
+        return True
+    record, gene_rows = record_from_forms(form, genes, previous=previous)
+    try:
+        services.validate(record)
+    except FieldValidationError as error:
+        place_errors(form, genes, error.errors, record=record, gene_rows=gene_rows)
+    return False
 
 
 def _place_domain_error(
@@ -172,7 +189,7 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
             genes=GeneFormSet(initial=gene_rows, prefix="genes"),
         )
     form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
-    if not (form.is_valid() and genes.is_valid()):
+    if not _forms_valid(form, genes, previous=previous):
         return _case_form_page(request, case=case, form=form, genes=genes)
     record, gene_rows = record_from_forms(form, genes, previous=previous)
     consented = form.cleaned_data["external_matching_consent"]
