@@ -96,14 +96,6 @@ _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _HGNC_HEADER_START: Final = "hgnc_id\tsymbol\tname\t"
 _HPO_HEADER_START: Final = "ncbi_gene_id\tgene_symbol\t"
-_KIND_LABELS: Final = {
-    "symbol": "current symbols",
-    "previous_symbol": "previous symbols",
-    "alias": "alias symbols",
-    "hgnc": "HGNC ids",
-    "entrez": "NCBI Gene (Entrez) ids",
-    "ensembl": "Ensembl gene ids",
-}
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -126,12 +118,6 @@ def _paused_gc(function: Callable[_P, _R]) -> Callable[_P, _R]:
                 gc.enable()
 
     return wrapper
-
-
-_FULLER_SOURCES_HINT: Final = (
-    "build a fuller catalogue with build_catalogue() from the HGNC complete set "
-    "(hgnc_complete_set.txt) or the org.Hs.eg.db sqlite, and merge_catalogues() it with this one"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,8 +430,8 @@ class GeneCatalogue:
             {"previous_symbol", "alias"} & self.supported_kinds
         ):
             message += (
-                "; this catalogue knows only current symbols, not previous or alias symbols: "
-                + _FULLER_SOURCES_HINT
+                "; this node's gene list knows only current approved symbols, not previous "
+                "symbols or aliases"
             )
         raise UnknownGeneError(text, message)
 
@@ -465,12 +451,26 @@ class GeneCatalogue:
         raise AmbiguousGeneError(text, message, candidates)
 
     def _raise_unsupported(self, text: str, kind: str) -> NoReturn:
-        supported = ", ".join(_KIND_LABELS[k] for k in sorted(self.supported_kinds))
+        # Read by clinicians and peer operators: plain words, no function names. How to load a
+        # fuller gene list is for the node's operator (docs/operations.md).
         message = (
-            f"cannot resolve {_quoted(text)}: it is {_describe_kind(kind)}, and the gene catalogue "
-            f"(source: {self.source}) supports only {supported}; {_FULLER_SOURCES_HINT}"
+            f"{_quoted(text)} is {_describe_kind(kind)}, which this node's gene list "
+            f"(source: {self.source}) cannot look up; give the gene as "
+            f"{self.accepted_identifiers()} instead"
         )
         raise UnsupportedGeneIdentifierError(text, message)
+
+    def accepted_identifiers(self) -> str:
+        """The identifier kinds this catalogue resolves, in words ("a gene symbol, an NCBI ...")."""
+        kinds = [
+            kind for kind in ("symbol", "hgnc", "entrez", "ensembl") if kind in self.supported_kinds
+        ]
+        if not kinds and {"previous_symbol", "alias"} & self.supported_kinds:
+            kinds = ["symbol"]
+        described = [_describe_kind(kind) for kind in kinds]
+        if len(described) <= 1:
+            return "".join(described)
+        return f"{', '.join(described[:-1])} or {described[-1]}"
 
     def save(self, path: Path) -> None:
         """Write the catalogue to `path` as gzipped JSON, atomically.

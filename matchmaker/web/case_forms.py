@@ -27,7 +27,7 @@ from matchmaker.cases.records import (
 )
 from matchmaker.cases.services.validation import INHERITANCE_ROOT, ONSET_ROOT
 from matchmaker.lib.variants import mme_start, vcf_position
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
 _DISORDER_SPLIT = re.compile(r"[\s,;]+")
 _RECORD_FIELD = re.compile(
@@ -151,7 +151,7 @@ class GeneForm(forms.Form):
         label="Gene",
         max_length=64,
         required=False,
-        help_text="Symbol (NGLY1), HGNC id, Entrez id or Ensembl id.",
+        help_text="",  # the identifiers the node's gene list resolves: set in __init__
     )
     zygosity = forms.TypedChoiceField(
         choices=[("", "Not stated"), ("1", "Heterozygous or hemizygous"), ("2", "Homozygous")],
@@ -171,6 +171,11 @@ class GeneForm(forms.Form):
     )
     reference_bases = forms.CharField(label="Ref", max_length=1000, required=False)
     alternate_bases = forms.CharField(label="Alt", max_length=1000, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        accepted = get_gene_catalogue().accepted_identifiers()
+        self.fields["gene"].help_text = f"{accepted[0].upper()}{accepted[1:]} (e.g. NGLY1)."
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -673,12 +673,14 @@ def test_hpo_gene_list_refuses_identifier_kinds_it_lacks(
     with pytest.raises(UnsupportedGeneIdentifierError) as caught:
         hpo.resolve(identifier)
     message = str(caught.value)
-    assert "supports only" in message
-    assert "HGNC complete set" in message  # says how to load a fuller catalogue
+    # Plain words a clinician or peer can act on: which identifiers work, no function names.
+    assert message.endswith("give the gene as a gene symbol or an NCBI Gene (Entrez) id instead")
+    assert "()" not in message
+    assert "catalogue" not in message
 
 
 def test_hpo_gene_list_explains_that_it_has_no_previous_symbols(hpo: GeneCatalogue) -> None:
-    with pytest.raises(UnknownGeneError, match="not previous or alias symbols"):
+    with pytest.raises(UnknownGeneError, match="not previous symbols or aliases"):
         hpo.resolve("KARS")  # KARS1's previous symbol
 
 

@@ -250,3 +250,41 @@ def test_a_field_the_form_itself_refuses_does_not_hide_the_services_errors(
     assert "NOTAGENE1" in genes.forms[0].errors["gene"][0]
     assert "position" in genes.forms[1].errors
     assert not Case.objects.exists()
+
+
+# --- 17. Gene identifiers the node cannot look up ----------------------------------------------
+
+DEVELOPER_WORDS = ("()", "build_catalogue", "merge_catalogues", "catalogue", "hgnc_complete_set")
+
+
+def test_an_hgnc_id_the_gene_list_lacks_is_refused_in_plain_words(
+    alice_api: ApiClient, alice_client: Client
+) -> None:
+    # The test node's gene list is org.Hs.eg.db and the HPO genes: no HGNC ids.
+    response = alice_api.post(
+        "/api/v1/cases/", case_json(genomicFeatures=[{"gene": {"id": "HGNC:17646"}}])
+    )
+
+    assert response.status_code == 400
+    message = error_messages(response)["genomicFeatures[0].gene.id"]
+    assert "'HGNC:17646' is an HGNC id, which this node's gene list" in message
+    assert message.endswith(
+        "give the gene as a gene symbol, an NCBI Gene (Entrez) id or an Ensembl gene id instead"
+    )
+    for words in DEVELOPER_WORDS:
+        assert words not in message.replace("gene list (source", "")
+
+    form = alice_client.post("/cases/new/", case_form_data(**{"genes-0-gene": "HGNC:17646"}))
+    assert form.status_code == 400
+    assert "cannot look up" in form.context["genes"].forms[0].errors["gene"][0]
+    check = alice_client.get("/genes/check/", {"genes-0-gene": "HGNC:17646"})
+    assert "cannot look up" in check.content.decode()
+    assert "build_catalogue" not in check.content.decode()
+    assert not Case.objects.exists()
+
+
+def test_the_form_offers_only_the_identifiers_the_node_resolves(alice_client: Client) -> None:
+    page = alice_client.get("/cases/new/").content.decode()
+
+    assert "A gene symbol, an NCBI Gene (Entrez) id or an Ensembl gene id (e.g. NGLY1)." in page
+    assert "HGNC id" not in page

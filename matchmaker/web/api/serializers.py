@@ -122,7 +122,7 @@ class FeatureInputSerializer(serializers.Serializer):
 
 class GeneInputSerializer(serializers.Serializer):
     id = serializers.CharField(
-        help_text="gene symbol, HGNC id, Entrez id or Ensembl gene id; normalised on save"
+        help_text="gene symbol, Entrez id or Ensembl gene id (HGNC id where the node loaded the HGNC set); normalised on save"
     )
 
     class Meta:
