@@ -104,6 +104,9 @@ class CaseForm(forms.Form):
     external_matching_consent = forms.BooleanField(
         label="Consent to external matching", required=False, help_text=CONSENT_STATEMENT
     )
+    # Shown with the warnings of a case (a variant on another chromosome than its gene): ticked,
+    # the case is saved as it is.
+    confirm_warnings = forms.BooleanField(required=False)
     consent_note = forms.CharField(
         label="Consent note",
         max_length=255,

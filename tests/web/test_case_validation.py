@@ -288,3 +288,97 @@ def test_the_form_offers_only_the_identifiers_the_node_resolves(alice_client: Cl
 
     assert "A gene symbol, an NCBI Gene (Entrez) id or an Ensembl gene id (e.g. NGLY1)." in page
     assert "HGNC id" not in page
+
+
+# --- 16. A variant on another chromosome than its gene ----------------------------------------
+
+SCN1A_ON_7 = {
+    "genes-0-gene": "SCN1A",
+    "genes-0-zygosity": "1",
+    "genes-0-chromosome": "7",
+    "genes-0-position": "166000000",
+    "genes-0-reference_bases": "A",
+    "genes-0-alternate_bases": "G",
+}
+
+
+def test_the_form_warns_about_a_variant_off_its_gene_and_saves_once_confirmed(
+    alice_client: Client,
+) -> None:
+    warned = alice_client.post("/cases/new/", case_form_data(**SCN1A_ON_7))
+
+    assert warned.status_code == 400
+    message = "SCN1A is on chromosome 2, but the variant is on chromosome 7"
+    assert message in warned.context["genes"].forms[0].errors["chromosome"][0]
+    assert message in warned.context["warnings"][0]
+    assert 'name="confirm_warnings"' in warned.content.decode()
+    assert not Case.objects.exists()
+
+    confirmed = alice_client.post(
+        "/cases/new/", case_form_data(confirm_warnings="on", **SCN1A_ON_7)
+    )
+
+    assert confirmed.status_code == 302
+    gene = Case.objects.get().genomic_features.get()
+    assert (gene.gene_symbol, gene.reference_name) == ("SCN1A", "7")
+
+
+def test_a_variant_on_its_genes_chromosome_is_saved_without_a_warning(
+    alice_client: Client,
+) -> None:
+    response = alice_client.post(
+        "/cases/new/", case_form_data(**{**SCN1A_ON_7, "genes-0-chromosome": "2"})
+    )
+
+    assert response.status_code == 302
+    assert Case.objects.get().genomic_features.get().reference_name == "2"
+
+
+def test_the_api_stores_a_variant_off_its_gene_and_answers_the_warning(
+    alice_api: ApiClient,
+) -> None:
+    variant = {"assembly": "GRCh38", "referenceName": "7", "start": 166000000}
+    response = alice_api.post(
+        "/api/v1/cases/", case_json(genomicFeatures=[{"gene": {"id": "SCN1A"}, "variant": variant}])
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["warnings"] == [
+        {
+            "field": "genomicFeatures[0].variant.referenceName",
+            "message": "SCN1A is on chromosome 2, but the variant is on chromosome 7: check "
+            "the gene and the variant",
+        }
+    ]
+    good = alice_api.post(
+        "/api/v1/cases/",
+        case_json(
+            label="fam13-proband",
+            genomicFeatures=[
+                {"gene": {"id": "SCN1A"}, "variant": {**variant, "referenceName": "2"}}
+            ],
+        ),
+    )
+    assert good.status_code == 201
+    assert good.json()["warnings"] == []
+
+
+def test_an_import_reports_a_variant_off_its_gene(alice_api: ApiClient) -> None:
+    off = (
+        GenomicFeatureRecord(
+            gene_id="SCN1A", variant=VariantRecord("GRCh38", "7", 166000000, 166000001, "A", "G")
+        ),
+    )
+
+    response = alice_api.post(
+        "/api/v1/cases/import/", [phenopacket("pp-off", genomic_features=off)]
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["imported"] == 1
+    assert any(
+        "warning: genomicFeatures[0].variant.referenceName: SCN1A is on chromosome 2"
+        in note["message"]
+        for note in body["notes"]
+    )

@@ -26,7 +26,7 @@ from matchmaker.cases.services.validation import (
 )
 from matchmaker.federation.services import outbound as federation
 from matchmaker.federation.services.audit import erase_case_from_audit_log
-from matchmaker.lib.errors import ConflictError, FieldValidationError
+from matchmaker.lib.errors import ConflictError, FieldValidationError, UnconfirmedWarningsError
 from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
@@ -34,6 +34,13 @@ from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 def validate(record: CaseRecord) -> ValidatedCase:
     """Validate `record` against this process's HPO release and gene catalogue."""
     return validate_case_record(record, ontology=get_hpo(), genes=get_gene_catalogue())
+
+
+def _validated_and_confirmed(record: CaseRecord, *, confirm_warnings: bool) -> ValidatedCase:
+    validated = validate(record)
+    if validated.warnings and not confirm_warnings:
+        raise UnconfirmedWarningsError(list(validated.warnings))
+    return validated
 
 
 def _check_consent_note(note: str) -> None:
@@ -62,10 +69,16 @@ def submit_case(
     source: str = Case.Source.ENTERED,
     consented: bool = False,
     consent_note: str = "",
+    confirm_warnings: bool = True,
 ) -> Case:
-    """Validate and store a new case; raise `FieldValidationError` (nothing stored) if any field is wrong."""
+    """Validate and store a new case; raise `FieldValidationError` (nothing stored) if any field is wrong.
+
+    Without `confirm_warnings` (the case form before its confirmation box is ticked), a case
+    with warnings raises `UnconfirmedWarningsError` and nothing is stored; API callers get the
+    warnings from `validate(record).warnings`.
+    """
     _check_consent_note(consent_note)
-    validated = validate(record)
+    validated = _validated_and_confirmed(record, confirm_warnings=confirm_warnings)
     _ensure_label_free(institution, record.label)
     ownership = CaseOwnership(
         institution=institution,
@@ -99,9 +112,9 @@ def _search_peers_if_shared(case: Case) -> None:
 
 
 @transaction.atomic
-def update_case(case: Case, record: CaseRecord) -> Case:
+def update_case(case: Case, record: CaseRecord, *, confirm_warnings: bool = True) -> Case:
     """Replace a case's data with `record`, keeping its public id, owner, consent and history."""
-    validated = validate(record)
+    validated = _validated_and_confirmed(record, confirm_warnings=confirm_warnings)
     _ensure_label_free(case.institution, record.label, except_case=case)
     ownership = CaseOwnership(institution=case.institution, owner=case.owner, source=case.source)
     for name, value in case_field_values(validated, ownership).items():
@@ -235,6 +248,11 @@ def import_case_records(
             else:
                 fresh.append(validated)
                 report.notes.extend((origin, note) for note in validated.notes)
+                # Imports store a case with warnings, and say so in the report.
+                report.notes.extend(
+                    (origin, f"warning: {field}: {message}")
+                    for field, message in validated.warnings
+                )
         with transaction.atomic():
             case_ids = bulk_insert_cases(fresh, ownership)
             if match_each:

@@ -63,6 +63,9 @@ class ValidatedCase:
     genomic_features: tuple[ValidGenomicFeature, ...]
     hpo_release: str
     notes: tuple[str, ...]
+    # (field, message): plausible mistakes the submitter may confirm (a variant on another
+    # chromosome than its gene). The case services refuse them unless confirmed.
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 def text_problem(value: str, *, max_length: int | None = None) -> str | None:
@@ -152,7 +155,10 @@ def validate_case_record(
         notes=notes,
         drop_unknown_terms=drop_unknown_terms,
     )
-    genomic_features = _validate_genomic_features(record, genes=genes, errors=errors, notes=notes)
+    warnings: list[tuple[str, str]] = []
+    genomic_features = _validate_genomic_features(
+        record, genes=genes, errors=errors, notes=notes, warnings=warnings
+    )
 
     for index, disorder in enumerate(record.disorders):
         _check_text(
@@ -208,6 +214,7 @@ def validate_case_record(
         genomic_features=tuple(genomic_features),
         hpo_release=ontology.release,
         notes=tuple(notes),
+        warnings=tuple(warnings),
     )
 
 
@@ -311,6 +318,7 @@ def _validate_genomic_features(
     genes: GeneCatalogue,
     errors: list[tuple[str, str]],
     notes: list[str],
+    warnings: list[tuple[str, str]],
 ) -> list[ValidGenomicFeature]:
     valid: list[ValidGenomicFeature] = []
     for index, feature in enumerate(record.genomic_features):
@@ -378,6 +386,21 @@ def _validate_genomic_features(
                         f"{gene.symbol} ({gene.gene_id})"
                     )
                     break
+            if (
+                variant is not None
+                and gene.chromosome
+                and variant.reference_name in CHROMOSOMES
+                and variant.reference_name != gene.chromosome
+            ):
+                # The catalogue places the gene on one chromosome; the gene catalogue holds no
+                # coordinates, so the position itself is not checked.
+                warnings.append(
+                    (
+                        f"{field}.variant.referenceName",
+                        f"{gene.symbol} is on chromosome {gene.chromosome}, but the variant is "
+                        f"on chromosome {variant.reference_name}: check the gene and the variant",
+                    )
+                )
             valid.append(ValidGenomicFeature(gene=gene, submitted=feature))
     return valid
 

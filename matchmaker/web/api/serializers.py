@@ -333,6 +333,29 @@ class CaseOutputSerializer(serializers.Serializer):
         return int(self.context.get("new_match_counts", {}).get(case.pk, 0))
 
 
+class CaseWarningSerializer(serializers.Serializer):
+    field = serializers.CharField(
+        help_text='JSON path, e.g. "genomicFeatures[0].variant.referenceName"'
+    )
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "CaseWarning"
+
+
+class CaseWrittenOutputSerializer(CaseOutputSerializer):
+    """A case just created or replaced, with what looked like a mistake but was stored as sent."""
+
+    warnings = CaseWarningSerializer(
+        many=True,
+        help_text="plausible mistakes, stored as sent: e.g. a variant on another chromosome "
+        "than its gene. Check them; empty when there are none",
+    )
+
+    class Meta:
+        ref_name = "CaseWritten"
+
+
 # --- Matches -----------------------------------------------------------------------------------
 
 
