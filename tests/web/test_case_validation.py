@@ -382,3 +382,23 @@ def test_an_import_reports_a_variant_off_its_gene(alice_api: ApiClient) -> None:
         in note["message"]
         for note in body["notes"]
     )
+
+
+def test_the_form_warns_about_a_position_outside_the_gene_on_grch38(
+    alice_client: Client,
+) -> None:
+    # SCN1A spans chr2:165,984,641-166,149,161 on GRCh38; 100,000,000 is 66 Mb away.
+    far = {**SCN1A_ON_7, "genes-0-chromosome": "2", "genes-0-position": "100000000"}
+
+    warned = alice_client.post("/cases/new/", case_form_data(**far))
+
+    assert warned.status_code == 400
+    (message,) = warned.context["genes"].forms[0].errors["position"]
+    assert "position 100,000,000 on chromosome 2 is outside SCN1A" in message
+    assert "165,984,641-166,149,161 on GRCh38" in message
+    assert not Case.objects.exists()
+    # The same position on GRCh37 is not checked: the spans are GRCh38's.
+    grch37 = alice_client.post(
+        "/cases/new/", case_form_data(**far, **{"genes-0-assembly": "GRCh37"})
+    )
+    assert grch37.status_code == 302

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from matchmaker.cases.records import SEX_VALUES, CaseRecord, GenomicFeatureRecord
+from matchmaker.cases.records import (
+    SEX_VALUES,
+    CaseRecord,
+    GenomicFeatureRecord,
+    VariantRecord,
+)
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.pseudonymisation import identifier_problem
 from ontologies.genes import CHROMOSOMES, Gene, GeneCatalogue, GeneLookupError
@@ -386,23 +391,44 @@ def _validate_genomic_features(
                         f"{gene.symbol} ({gene.gene_id})"
                     )
                     break
-            if (
-                variant is not None
-                and gene.chromosome
-                and variant.reference_name in CHROMOSOMES
-                and variant.reference_name != gene.chromosome
-            ):
-                # The catalogue places the gene on one chromosome; the gene catalogue holds no
-                # coordinates, so the position itself is not checked.
-                warnings.append(
-                    (
-                        f"{field}.variant.referenceName",
-                        f"{gene.symbol} is on chromosome {gene.chromosome}, but the variant is "
-                        f"on chromosome {variant.reference_name}: check the gene and the variant",
-                    )
-                )
+            if variant is not None and (warning := _variant_off_its_gene(gene, variant)):
+                warnings.append((f"{field}.{warning[0]}", warning[1]))
             valid.append(ValidGenomicFeature(gene=gene, submitted=feature))
     return valid
+
+
+# How far outside a gene's transcribed span a variant may lie before it is worth a warning:
+# promoters and nearby regulatory variants are reported with the gene.
+GENE_SPAN_MARGIN = 10_000
+
+
+def _variant_off_its_gene(gene: Gene, variant: VariantRecord) -> tuple[str, str] | None:
+    """(field under `variant`, message) when the variant cannot be in `gene`, else None.
+
+    The chromosome is compared where the gene list places the gene on one chromosome; the
+    position where the list also has the gene's GRCh38 span and the variant is on GRCh38.
+    """
+    if not gene.chromosome or variant.reference_name not in CHROMOSOMES:
+        return None
+    if variant.reference_name != gene.chromosome:
+        return (
+            "variant.referenceName",
+            f"{gene.symbol} is on chromosome {gene.chromosome}, but the variant is on chromosome "
+            f"{variant.reference_name}: check the gene and the variant",
+        )
+    span = gene.grch38_span
+    if span is None or not variant.assembly.startswith("GRCh38") or variant.start < 0:
+        return None
+    first = variant.start + 1  # MME starts are 0-based; the span is 1-based
+    last = max(variant.end or 0, first)
+    if last < span[0] - GENE_SPAN_MARGIN or first > span[1] + GENE_SPAN_MARGIN:
+        return (
+            "variant.start",
+            f"position {first:,} on chromosome {gene.chromosome} is outside {gene.symbol} "
+            f"({span[0]:,}-{span[1]:,} on GRCh38, give or take {GENE_SPAN_MARGIN // 1000} kb): "
+            "check the gene and the variant",
+        )
+    return None
 
 
 def _resolve_gene(
