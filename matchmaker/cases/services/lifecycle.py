@@ -18,10 +18,15 @@ from matchmaker.cases.services.storage import (
     new_public_id,
     write_case_children,
 )
-from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
+from matchmaker.cases.services.validation import (
+    MAX_CONSENT_NOTE_LENGTH,
+    ValidatedCase,
+    text_problem,
+    validate_case_record,
+)
 from matchmaker.federation.services import outbound as federation
 from matchmaker.federation.services.audit import erase_case_from_audit_log
-from matchmaker.lib.errors import ConflictError, FieldValidationError
+from matchmaker.lib.errors import ConflictError, FieldValidationError, UnconfirmedWarningsError
 from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
@@ -29,6 +34,18 @@ from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 def validate(record: CaseRecord) -> ValidatedCase:
     """Validate `record` against this process's HPO release and gene catalogue."""
     return validate_case_record(record, ontology=get_hpo(), genes=get_gene_catalogue())
+
+
+def _validated_and_confirmed(record: CaseRecord, *, confirm_warnings: bool) -> ValidatedCase:
+    validated = validate(record)
+    if validated.warnings and not confirm_warnings:
+        raise UnconfirmedWarningsError(list(validated.warnings))
+    return validated
+
+
+def _check_consent_note(note: str) -> None:
+    if problem := text_problem(note, max_length=MAX_CONSENT_NOTE_LENGTH):
+        raise FieldValidationError([("consentNote", problem)])
 
 
 def _ensure_label_free(
@@ -52,9 +69,16 @@ def submit_case(
     source: str = Case.Source.ENTERED,
     consented: bool = False,
     consent_note: str = "",
+    confirm_warnings: bool = True,
 ) -> Case:
-    """Validate and store a new case; raise `FieldValidationError` (nothing stored) if any field is wrong."""
-    validated = validate(record)
+    """Validate and store a new case; raise `FieldValidationError` (nothing stored) if any field is wrong.
+
+    Without `confirm_warnings` (the case form before its confirmation box is ticked), a case
+    with warnings raises `UnconfirmedWarningsError` and nothing is stored; API callers get the
+    warnings from `validate(record).warnings`.
+    """
+    _check_consent_note(consent_note)
+    validated = _validated_and_confirmed(record, confirm_warnings=confirm_warnings)
     _ensure_label_free(institution, record.label)
     ownership = CaseOwnership(
         institution=institution,
@@ -88,9 +112,9 @@ def _search_peers_if_shared(case: Case) -> None:
 
 
 @transaction.atomic
-def update_case(case: Case, record: CaseRecord) -> Case:
+def update_case(case: Case, record: CaseRecord, *, confirm_warnings: bool = True) -> Case:
     """Replace a case's data with `record`, keeping its public id, owner, consent and history."""
-    validated = validate(record)
+    validated = _validated_and_confirmed(record, confirm_warnings=confirm_warnings)
     _ensure_label_free(case.institution, record.label, except_case=case)
     ownership = CaseOwnership(institution=case.institution, owner=case.owner, source=case.source)
     for name, value in case_field_values(validated, ownership).items():
@@ -107,6 +131,7 @@ def record_consent(
     case: Case, *, consented: bool, by: AbstractBaseUser | None, note: str = ""
 ) -> Case:
     """Record (or revoke) consent to external matching, with who recorded it and when."""
+    _check_consent_note(note)
     case.external_matching_consent = consented
     case.consent_recorded_by = by
     case.consent_recorded_at = timezone.now()
@@ -196,6 +221,7 @@ def import_case_records(
     searched at the peers when consented, as if entered by hand.
     """
     report = ImportReport()
+    _check_consent_note(ownership.consent_note)
     ontology, genes = get_hpo(), get_gene_catalogue()
     batch: list[tuple[str, ValidatedCase]] = []
     labels_in_input: set[str] = set()
@@ -222,6 +248,11 @@ def import_case_records(
             else:
                 fresh.append(validated)
                 report.notes.extend((origin, note) for note in validated.notes)
+                # Imports store a case with warnings, and say so in the report.
+                report.notes.extend(
+                    (origin, f"warning: {field}: {message}")
+                    for field, message in validated.warnings
+                )
         with transaction.atomic():
             case_ids = bulk_insert_cases(fresh, ownership)
             if match_each:

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from matchmaker.cases.records import SEX_VALUES, CaseRecord, GenomicFeatureRecord
+from matchmaker.cases.records import (
+    SEX_VALUES,
+    CaseRecord,
+    GenomicFeatureRecord,
+    VariantRecord,
+)
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.pseudonymisation import identifier_problem
 from ontologies.genes import CHROMOSOMES, Gene, GeneCatalogue, GeneLookupError
@@ -29,6 +34,16 @@ _SYMBOLIC_ALLELE = re.compile(r"^<?(DEL|DUP|INS|INV|CNV)(:[A-Z0-9_:]+)?>?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
 MAX_LABEL_LENGTH = 255
+# The lengths of the columns these fields are stored in (cases/models.py). A longer value would
+# be a database error on PostgreSQL (and the loss of a whole import batch), stored whole on SQLite.
+MAX_CONTACT_LENGTH = 255
+MAX_SUBMITTED_GENE_ID_LENGTH = 64
+MAX_VARIANT_TYPE_LABEL_LENGTH = 255
+MAX_DISORDER_LABEL_LENGTH = 500
+MAX_CONSENT_NOTE_LENGTH = 255
+# NUL cannot be stored by PostgreSQL (text or jsonb); the other C0 controls (tab, line feeds
+# aside) are never meant and make stored text unreadable.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +68,43 @@ class ValidatedCase:
     genomic_features: tuple[ValidGenomicFeature, ...]
     hpo_release: str
     notes: tuple[str, ...]
+    # (field, message): plausible mistakes the submitter may confirm (a variant on another
+    # chromosome than its gene). The case services refuse them unless confirmed.
+    warnings: tuple[tuple[str, str], ...] = ()
+
+
+def text_problem(value: str, *, max_length: int | None = None) -> str | None:
+    """Why `value` cannot be stored as text, in words for the submitter; None when it can."""
+    if max_length is not None and len(value) > max_length:
+        return f"is longer than {max_length} characters ({len(value)} given)"
+    if match := _CONTROL_CHARACTER.search(value):
+        code = ord(match.group())
+        name = "a NUL character" if code == 0 else f"a control character (U+{code:04X})"
+        return f"contains {name} at position {match.start() + 1}; remove it"
+    return None
+
+
+def _check_text(
+    field: str, value: str, *, max_length: int | None, errors: list[tuple[str, str]]
+) -> bool:
+    problem = text_problem(value, max_length=max_length)
+    if problem is not None:
+        errors.append((field, problem))
+    return problem is None
+
+
+def _check_json_text(field: str, value: object, errors: list[tuple[str, str]]) -> None:
+    """Strings anywhere in a JSON value (kept as jsonb, where NUL is refused) must be storable."""
+    if isinstance(value, str):
+        _check_text(field, value, max_length=None, errors=errors)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_text(f"{field}.{key}" if field else str(key), item, errors)
+            if isinstance(key, str) and text_problem(key) is not None:
+                errors.append((field or "extra", f"the key {key!r} contains a control character"))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_json_text(f"{field}[{index}]", item, errors)
 
 
 def validate_case_record(
@@ -80,8 +132,8 @@ def validate_case_record(
         pass
     elif not label:
         errors.append(("label", "is required"))
-    elif len(label) > MAX_LABEL_LENGTH:
-        errors.append(("label", f"is longer than {MAX_LABEL_LENGTH} characters"))
+    elif not _check_text("label", label, max_length=MAX_LABEL_LENGTH, errors=errors):
+        pass
     elif problem := identifier_problem(label):
         errors.append(("label", f"{problem}; use a pseudonymous label such as 'fam12-proband'"))
 
@@ -108,9 +160,18 @@ def validate_case_record(
         notes=notes,
         drop_unknown_terms=drop_unknown_terms,
     )
-    genomic_features = _validate_genomic_features(record, genes=genes, errors=errors, notes=notes)
+    warnings: list[tuple[str, str]] = []
+    genomic_features = _validate_genomic_features(
+        record, genes=genes, errors=errors, notes=notes, warnings=warnings
+    )
 
     for index, disorder in enumerate(record.disorders):
+        _check_text(
+            f"disorders[{index}].label",
+            disorder.label,
+            max_length=MAX_DISORDER_LABEL_LENGTH,
+            errors=errors,
+        )
         if not DISORDER_ID_PATTERN.match(disorder.disorder_id):
             errors.append(
                 (
@@ -120,6 +181,15 @@ def validate_case_record(
             )
 
     contact = record.contact
+    for name in ("name", "institution", "href", "email"):
+        _check_text(
+            f"contact.{name}",
+            getattr(contact, name),
+            max_length=MAX_CONTACT_LENGTH,
+            errors=errors,
+        )
+    _check_json_text("externalReferences", list(record.external_references), errors)
+    _check_json_text("", record.extra, errors)
     if contact.email and not all(_EMAIL.match(part.strip()) for part in contact.email.split(",")):
         errors.append(("contact.email", f"{contact.email!r} is not an e-mail address"))
     if contact.href and not re.match(r"^(https?|mailto):\S+$", contact.href):
@@ -149,6 +219,7 @@ def validate_case_record(
         genomic_features=tuple(genomic_features),
         hpo_release=ontology.release,
         notes=tuple(notes),
+        warnings=tuple(warnings),
     )
 
 
@@ -252,6 +323,7 @@ def _validate_genomic_features(
     genes: GeneCatalogue,
     errors: list[tuple[str, str]],
     notes: list[str],
+    warnings: list[tuple[str, str]],
 ) -> list[ValidGenomicFeature]:
     valid: list[ValidGenomicFeature] = []
     for index, feature in enumerate(record.genomic_features):
@@ -289,6 +361,19 @@ def _validate_genomic_features(
                     )
         if feature.zygosity not in (None, 1, 2):
             errors.append((f"{field}.zygosity", "must be 1 (heterozygous) or 2 (homozygous)"))
+        _check_text(
+            f"{field}.type.label",
+            feature.variant_type_label,
+            max_length=MAX_VARIANT_TYPE_LABEL_LENGTH,
+            errors=errors,
+        )
+        if gene is not None:
+            _check_text(
+                f"{field}.gene.id",
+                feature.gene_id.strip(),
+                max_length=MAX_SUBMITTED_GENE_ID_LENGTH,
+                errors=errors,
+            )
         if feature.variant_type_id and not _SO_ID.match(feature.variant_type_id):
             errors.append((f"{field}.type.id", f"{feature.variant_type_id!r} is not an SO id"))
         if gene is not None:
@@ -306,8 +391,44 @@ def _validate_genomic_features(
                         f"{gene.symbol} ({gene.gene_id})"
                     )
                     break
+            if variant is not None and (warning := _variant_off_its_gene(gene, variant)):
+                warnings.append((f"{field}.{warning[0]}", warning[1]))
             valid.append(ValidGenomicFeature(gene=gene, submitted=feature))
     return valid
+
+
+# How far outside a gene's transcribed span a variant may lie before it is worth a warning:
+# promoters and nearby regulatory variants are reported with the gene.
+GENE_SPAN_MARGIN = 10_000
+
+
+def _variant_off_its_gene(gene: Gene, variant: VariantRecord) -> tuple[str, str] | None:
+    """(field under `variant`, message) when the variant cannot be in `gene`, else None.
+
+    The chromosome is compared where the gene list places the gene on one chromosome; the
+    position where the list also has the gene's GRCh38 span and the variant is on GRCh38.
+    """
+    if not gene.chromosome or variant.reference_name not in CHROMOSOMES:
+        return None
+    if variant.reference_name != gene.chromosome:
+        return (
+            "variant.referenceName",
+            f"{gene.symbol} is on chromosome {gene.chromosome}, but the variant is on chromosome "
+            f"{variant.reference_name}: check the gene and the variant",
+        )
+    span = gene.grch38_span
+    if span is None or not variant.assembly.startswith("GRCh38") or variant.start < 0:
+        return None
+    first = variant.start + 1  # MME starts are 0-based; the span is 1-based
+    last = max(variant.end or 0, first)
+    if last < span[0] - GENE_SPAN_MARGIN or first > span[1] + GENE_SPAN_MARGIN:
+        return (
+            "variant.start",
+            f"position {first:,} on chromosome {gene.chromosome} is outside {gene.symbol} "
+            f"({span[0]:,}-{span[1]:,} on GRCh38, give or take {GENE_SPAN_MARGIN // 1000} kb): "
+            "check the gene and the variant",
+        )
+    return None
 
 
 def _resolve_gene(

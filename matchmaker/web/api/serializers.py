@@ -122,7 +122,7 @@ class FeatureInputSerializer(serializers.Serializer):
 
 class GeneInputSerializer(serializers.Serializer):
     id = serializers.CharField(
-        help_text="gene symbol, HGNC id, Entrez id or Ensembl gene id; normalised on save"
+        help_text="gene symbol, Entrez id or Ensembl gene id (HGNC id where the node loaded the HGNC set); normalised on save"
     )
 
     class Meta:
@@ -331,6 +331,29 @@ class CaseOutputSerializer(serializers.Serializer):
     def get_new_matches(self, case: Case) -> int:
         # Counted for the whole page at once by the view (matching.selectors.new_match_counts).
         return int(self.context.get("new_match_counts", {}).get(case.pk, 0))
+
+
+class CaseWarningSerializer(serializers.Serializer):
+    field = serializers.CharField(
+        help_text='JSON path, e.g. "genomicFeatures[0].variant.referenceName"'
+    )
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "CaseWarning"
+
+
+class CaseWrittenOutputSerializer(CaseOutputSerializer):
+    """A case just created or replaced, with what looked like a mistake but was stored as sent."""
+
+    warnings = CaseWarningSerializer(
+        many=True,
+        help_text="plausible mistakes, stored as sent: e.g. a variant on another chromosome "
+        "than its gene. Check them; empty when there are none",
+    )
+
+    class Meta:
+        ref_name = "CaseWritten"
 
 
 # --- Matches -----------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ field (`matchmaker.lib.api.exception_handler`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
@@ -67,6 +67,7 @@ from matchmaker.web.api.authentication import ApiTokenAuthentication, IsInstitut
 from matchmaker.web.api.serializers import (
     CaseInputSerializer,
     CaseOutputSerializer,
+    CaseWrittenOutputSerializer,
     MatchDetailOutputSerializer,
     MatchOutputSerializer,
     case_record_from_input,
@@ -137,14 +138,26 @@ def _visible_case(request: Request, public_id: str) -> Case:
     return case
 
 
-def _case_answer(case: Case, *, code: int = status.HTTP_200_OK) -> Response:
-    """One case, prefetched again: services replace its children."""
+def _case_answer(
+    case: Case,
+    *,
+    code: int = status.HTTP_200_OK,
+    warnings: Sequence[tuple[str, str]] | None = None,
+) -> Response:
+    """One case, prefetched again: services replace its children.
+
+    Creating or replacing a case also answers its `warnings` (plausible mistakes, such as a
+    variant on another chromosome than its gene): the case is stored as sent, and the script
+    is told, never silently.
+    """
     case = Case.objects.prefetch_related("features", "genomic_features", "disorders").get(
         pk=case.pk
     )
-    data = CaseOutputSerializer(
-        case, context={"new_match_counts": new_match_counts([case.pk])}
-    ).data
+    data = dict(
+        CaseOutputSerializer(case, context={"new_match_counts": new_match_counts([case.pk])}).data
+    )
+    if warnings is not None:
+        data["warnings"] = [{"field": field, "message": message} for field, message in warnings]
     return Response(data, status=code)
 
 
@@ -247,7 +260,7 @@ class CaseCreateApi(LocalApi):
         class Meta:
             ref_name = "CaseCreateInput"
 
-    OutputSerializer = CaseOutputSerializer
+    OutputSerializer = CaseWrittenOutputSerializer
 
     @extend_schema(
         tags=["cases"],
@@ -261,14 +274,17 @@ class CaseCreateApi(LocalApi):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer(data=request.data))
+        record = case_record_from_input(data)
         case = cases.submit_case(
-            case_record_from_input(data),
+            record,
             institution=self.institution(),
             owner=request.user,
             consented=data["externalMatchingConsent"],
             consent_note=data.get("consentNote", ""),
         )
-        response = _case_answer(case, code=status.HTTP_201_CREATED)
+        response = _case_answer(
+            case, code=status.HTTP_201_CREATED, warnings=cases.validate(record).warnings
+        )
         response["Location"] = reverse("api-case-detail", args=[case.public_id])
         return response
 
@@ -291,7 +307,7 @@ class CaseUpdateApi(LocalApi):
         class Meta:
             ref_name = "CaseReplaceInput"
 
-    OutputSerializer = CaseOutputSerializer
+    OutputSerializer = CaseWrittenOutputSerializer
 
     @extend_schema(
         tags=["cases"],
@@ -314,8 +330,9 @@ class CaseUpdateApi(LocalApi):
                     )
                 ]
             )
-        cases.update_case(case, case_record_from_input(data))
-        return _case_answer(case)
+        record = case_record_from_input(data)
+        cases.update_case(case, record)
+        return _case_answer(case, warnings=cases.validate(record).warnings)
 
 
 class CaseDeleteApi(LocalApi):

@@ -24,7 +24,7 @@ from matchmaker.cases.selectors import (
     search_cases,
     visible_case,
 )
-from matchmaker.lib.errors import DomainError, FieldValidationError
+from matchmaker.lib.errors import DomainError, FieldValidationError, UnconfirmedWarningsError
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from matchmaker.matching.selectors import has_new_matches, new_match_counts
 from matchmaker.web.case_forms import (
@@ -100,7 +100,12 @@ _LIST_COLUMNS = (
 
 
 def _case_form_page(
-    request: HttpRequest, *, case: Case | None, form: CaseForm, genes: Any
+    request: HttpRequest,
+    *,
+    case: Case | None,
+    form: CaseForm,
+    genes: Any,
+    warnings: list[str] | None = None,
 ) -> HttpResponse:
     return render(
         request,
@@ -112,6 +117,7 @@ def _case_form_page(
             "genes": genes,
             "chosen_terms": form.chosen_terms(),
             "consent_statement": CONSENT_STATEMENT,
+            "warnings": warnings or [],
         },
         status=400 if form.is_bound else 200,
     )
@@ -129,7 +135,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
             request, case=None, form=CaseForm(), genes=GeneFormSet(prefix="genes")
         )
     form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
-    if not (form.is_valid() and genes.is_valid()):
+    if not _forms_valid(form, genes):
         return _case_form_page(request, case=None, form=form, genes=genes)
     record, gene_rows = record_from_forms(form, genes)
     try:
@@ -139,7 +145,10 @@ def case_create(request: HttpRequest) -> HttpResponse:
             owner=request.user,
             consented=form.cleaned_data["external_matching_consent"],
             consent_note=form.cleaned_data["consent_note"],
+            confirm_warnings=form.cleaned_data["confirm_warnings"],
         )
+    except UnconfirmedWarningsError as warning:
+        return _warnings_page(request, None, form, genes, warning, record, gene_rows)
     except DomainError as error:
         _place_domain_error(form, genes, error, record=record, gene_rows=gene_rows)
         return _case_form_page(request, case=None, form=form, genes=genes)
@@ -147,6 +156,44 @@ def case_create(request: HttpRequest) -> HttpResponse:
         request, f"Case {case.public_id} saved. Matching runs now; matches appear below."
     )
     return redirect("case-detail", public_id=case.public_id)
+
+
+def _forms_valid(form: CaseForm, genes: Any, *, previous: Any = None) -> bool:
+    """Do the forms clean? If not, the case services' verdict on the rest is added to them.
+
+    A clinician sees every problem of the case at once, not the form's first and, after fixing
+    it, the service's (a malformed term id used to hide a label with a name and an unknown gene).
+    """
+    form_valid, genes_valid = form.is_valid(), genes.is_valid()
+    if form_valid and genes_valid:
+        return True
+    record, gene_rows = record_from_forms(form, genes, previous=previous)
+    try:
+        services.validate(record)
+    except FieldValidationError as error:
+        place_errors(form, genes, error.errors, record=record, gene_rows=gene_rows)
+    return False
+
+
+def _warnings_page(
+    request: HttpRequest,
+    case: Case | None,
+    form: CaseForm,
+    genes: Any,
+    warning: UnconfirmedWarningsError,
+    record: Any,
+    gene_rows: list[int],
+) -> HttpResponse:
+    """The form again, each warning next to its field and a box to confirm them all."""
+    place_errors(
+        form,
+        genes,
+        [(field, f"Warning: {message}") for field, message in warning.errors],
+        record=record,
+        gene_rows=gene_rows,
+    )
+    warnings = [message for _, message in warning.errors]
+    return _case_form_page(request, case=case, form=form, genes=genes, warnings=warnings)
 
 
 def _place_domain_error(
@@ -172,16 +219,20 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
             genes=GeneFormSet(initial=gene_rows, prefix="genes"),
         )
     form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
-    if not (form.is_valid() and genes.is_valid()):
+    if not _forms_valid(form, genes, previous=previous):
         return _case_form_page(request, case=case, form=form, genes=genes)
     record, gene_rows = record_from_forms(form, genes, previous=previous)
     consented = form.cleaned_data["external_matching_consent"]
     note = form.cleaned_data["consent_note"]
     try:
         with transaction.atomic():
-            services.update_case(case, record)
+            services.update_case(
+                case, record, confirm_warnings=form.cleaned_data["confirm_warnings"]
+            )
             if consented != case.external_matching_consent or note != case.consent_note:
                 services.record_consent(case, consented=consented, by=request.user, note=note)
+    except UnconfirmedWarningsError as warning:
+        return _warnings_page(request, case, form, genes, warning, record, gene_rows)
     except DomainError as error:
         _place_domain_error(form, genes, error, record=record, gene_rows=gene_rows)
         return _case_form_page(request, case=case, form=form, genes=genes)

@@ -63,3 +63,32 @@ def test_an_unknown_gene_is_explained_while_typing_and_refused_next_to_the_field
     page.get_by_role("button", name="Save case").click()
     expect(page.locator(".gene-row .error")).to_contain_text("NOTAGENE1")
     assert not Case.objects.exists()
+
+
+def test_a_variant_off_its_gene_is_a_warning_the_clinician_confirms(
+    page: Page, alice: User
+) -> None:
+    log_in(page, alice)
+    page.goto("/cases/new/")
+    page.get_by_label("Label").fill("fam79-proband")
+    picker = page.get_by_role("combobox", name="Add a term")
+    picker.fill("seiz")
+    offers = page.get_by_role("listbox", name="Matching HPO terms")
+    expect(offers.get_by_role("option").first).to_contain_text("Seizure")
+    picker.press("Enter")
+    page.get_by_label("Gene").first.fill("SCN1A")
+    page.get_by_text("Variant (optional)").click()
+    page.get_by_label("Chromosome").fill("7")
+    page.get_by_label("Position").fill("166000000")
+    page.get_by_role("button", name="Save case").click()
+
+    warning = page.get_by_role("alert").filter(has_text="Please check before saving")
+    expect(warning).to_contain_text("SCN1A is on chromosome 2, but the variant is on chromosome 7")
+    expect(page.locator(".gene-row .error")).to_contain_text("SCN1A is on chromosome 2")
+    assert not Case.objects.exists()
+
+    page.get_by_label("I checked; save the case as it is").check()
+    page.get_by_role("button", name="Save case").click()
+    page.wait_for_url("**/cases/MM-*/")
+    gene = Case.objects.get(label="fam79-proband").genomic_features.get()
+    assert (gene.gene_symbol, gene.reference_name, gene.start) == ("SCN1A", "7", 165999999)
