@@ -259,6 +259,44 @@ def _parse_identifier(identifier: str) -> tuple[str, str]:
     return "symbol", identifier
 
 
+# What a gene symbol looks like (HGNC: letters, digits, "-", "@", "."; "C1orf112"), so that a
+# symbol this catalogue does not know yet can be kept, and anything else is still refused.
+_SYMBOL_SHAPE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._-]{0,31}")
+
+
+def unresolved_gene(identifier: str, *, symbol: str = "") -> Gene | None:
+    """A gene the catalogue does not know (yet), kept as submitted; None if not shaped like one.
+
+    A peer on a newer HGNC release, or a case entered before `load_genes` brought in a newly
+    approved symbol (CIROZ), names a real gene this catalogue lacks. Such a gene is kept so that
+    it matches the same gene submitted the same way: its `gene_id` is the symbol in upper case
+    when one is given (the form MME peers share most), else the structured id as normalised
+    here ("NCBIGene:123", "HGNC:123", "ENSG..."). A canonical id can never take a symbol's form,
+    so the two cannot collide. Identifiers with spaces or punctuation are not genes: None.
+    """
+    text = identifier.strip()
+    kind, key = _parse_identifier(text)
+    given_symbol = symbol.strip()
+    if kind == "symbol":
+        given_symbol = given_symbol or text
+    if given_symbol and (
+        _parse_identifier(given_symbol)[0] != "symbol" or not _SYMBOL_SHAPE.fullmatch(given_symbol)
+    ):
+        given_symbol = ""
+    if kind == "symbol" and not given_symbol:
+        return None
+    structured_id = {"entrez": f"NCBIGene:{key}", "hgnc": key, "ensembl": key}.get(kind, "")
+    if len(structured_id) > 32:
+        return None
+    return Gene(
+        gene_id=given_symbol.upper() or structured_id,
+        symbol=given_symbol.upper(),
+        entrez_id=key if kind == "entrez" else None,
+        hgnc_id=key if kind == "hgnc" else None,
+        ensembl_ids=(key,) if kind == "ensembl" else (),
+    )
+
+
 def _without_leading_zeros(digits: str) -> str:
     # Not str(int(digits)): a peer could send 5000 digits, and int() refuses those with ValueError.
     return digits.lstrip("0") or "0"

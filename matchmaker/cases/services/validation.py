@@ -13,18 +13,27 @@ from dataclasses import dataclass
 from matchmaker.cases.records import (
     SEX_VALUES,
     CaseRecord,
+    FeatureRecord,
     GenomicFeatureRecord,
     VariantRecord,
 )
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.pseudonymisation import identifier_problem
-from ontologies.genes import CHROMOSOMES, Gene, GeneCatalogue, GeneLookupError
+from ontologies.genes import (
+    CHROMOSOMES,
+    Gene,
+    GeneCatalogue,
+    GeneLookupError,
+    UnknownGeneError,
+    unresolved_gene,
+)
 from ontologies.hpo import ObsoleteTermError, Ontology, UnknownTermError
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
 ONSET_ROOT = "HP:0003674"
 INHERITANCE_ROOT = "HP:0000005"
 
+HPO_ID = re.compile(r"HP:\d{7}")
 DISORDER_ID_PATTERN = re.compile(r"^(OMIM:\d{6}|ORPHA:\d{1,7}|MONDO:\d{7})$")
 _SO_ID = re.compile(r"^SO:\d{7}$")
 _BASES = re.compile(r"^[ACGTN]+$")
@@ -71,6 +80,11 @@ class ValidatedCase:
     # (field, message): plausible mistakes the submitter may confirm (a variant on another
     # chromosome than its gene). The case services refuse them unless confirmed.
     warnings: tuple[tuple[str, str], ...] = ()
+    # Well-formed identifiers the loaded releases do not know (a peer or a file on a newer HPO or
+    # HGNC release): kept as submitted, reported, and left out of the phenotype score until a
+    # release that knows them is loaded (an unknown gene still matches the same gene exactly).
+    unknown_terms: tuple[str, ...] = ()
+    unknown_genes: tuple[str, ...] = ()
 
 
 def text_problem(value: str, *, max_length: int | None = None) -> str | None:
@@ -119,13 +133,19 @@ def validate_case_record(
 
     Field names follow the MME patient JSON (`features[2].id`, `genomicFeatures[0].gene.id`), so
     an error reads the same whether the case came from a form, a phenopacket or a peer.
-    With `drop_unknown_terms`, features whose HPO id is not in the loaded release (typically
-    coded against a newer release) are left out with a note instead of refusing the case.
+    A well-formed HPO id that the loaded release does not know (typically coded against a newer
+    release) is not an error: the feature is kept as submitted, with a note, and the scorer
+    ignores it until a release that knows it is loaded; with `drop_unknown_terms` it is left out
+    instead (for peers' answers, which are read but not stored). Likewise a gene that is shaped
+    like a gene id or symbol but unknown to the catalogue is kept as submitted (see
+    `ontologies.genes.unresolved_gene`). Malformed ids are errors.
     Without `check_label`, the label is not checked: a peer's query is matched, not stored, and
     its id is the peer's business.
     """
     errors: list[tuple[str, str]] = []
     notes: list[str] = list(record.notes)
+    unknown_terms: list[str] = []
+    unknown_genes: list[str] = []
 
     label = record.label.strip()
     if not check_label:
@@ -151,7 +171,16 @@ def validate_case_record(
         ),
     ):
         if hpo_id:
-            _check_term_under(hpo_id, root, what, field=field, ontology=ontology, errors=errors)
+            _check_term_under(
+                hpo_id,
+                root,
+                what,
+                field=field,
+                ontology=ontology,
+                errors=errors,
+                notes=notes,
+                unknown_terms=unknown_terms,
+            )
 
     features = _validate_features(
         record,
@@ -159,10 +188,16 @@ def validate_case_record(
         errors=errors,
         notes=notes,
         drop_unknown_terms=drop_unknown_terms,
+        unknown_terms=unknown_terms,
     )
     warnings: list[tuple[str, str]] = []
     genomic_features = _validate_genomic_features(
-        record, genes=genes, errors=errors, notes=notes, warnings=warnings
+        record,
+        genes=genes,
+        errors=errors,
+        notes=notes,
+        warnings=warnings,
+        unknown_genes=unknown_genes,
     )
 
     for index, disorder in enumerate(record.disorders):
@@ -220,6 +255,8 @@ def validate_case_record(
         hpo_release=ontology.release,
         notes=tuple(notes),
         warnings=tuple(warnings),
+        unknown_terms=tuple(dict.fromkeys(unknown_terms)),
+        unknown_genes=tuple(dict.fromkeys(unknown_genes)),
     )
 
 
@@ -231,10 +268,19 @@ def _check_term_under(
     field: str,
     ontology: Ontology,
     errors: list[tuple[str, str]],
+    notes: list[str],
+    unknown_terms: list[str],
 ) -> str | None:
     try:
         current = ontology.resolve(hpo_id).hpo_id
-    except (UnknownTermError, ObsoleteTermError) as error:
+    except UnknownTermError as error:
+        if HPO_ID.fullmatch(hpo_id):
+            notes.append(f"{field}: {error}; kept as submitted")
+            unknown_terms.append(hpo_id)
+            return hpo_id
+        errors.append((field, str(error)))
+        return None
+    except ObsoleteTermError as error:
         errors.append((field, str(error)))
         return None
     if not ontology.is_a(current, root):
@@ -250,6 +296,7 @@ def _validate_features(
     errors: list[tuple[str, str]],
     notes: list[str],
     drop_unknown_terms: bool,
+    unknown_terms: list[str],
 ) -> list[ValidFeature]:
     by_term: dict[str, ValidFeature] = {}
     for index, feature in enumerate(record.features):
@@ -257,10 +304,17 @@ def _validate_features(
         try:
             resolution = ontology.resolve(feature.hpo_id)
         except UnknownTermError as error:
-            if drop_unknown_terms and re.match(r"^HP:\d{7}$", feature.hpo_id):
+            if not HPO_ID.fullmatch(feature.hpo_id):
+                errors.append((field, str(error)))
+            elif drop_unknown_terms:
                 notes.append(f"{error}; the feature was left out")
             else:
-                errors.append((field, str(error)))
+                notes.append(
+                    f"{error} (perhaps a newer release): kept as submitted, not used for "
+                    "matching until a release that knows it is loaded"
+                )
+                unknown_terms.append(feature.hpo_id)
+                _keep_unknown_feature(feature, by_term=by_term, field=field, errors=errors)
             continue
         except ObsoleteTermError as error:
             errors.append((field, str(error)))
@@ -290,6 +344,8 @@ def _validate_features(
                     field=f"features[{index}].ageOfOnset",
                     ontology=ontology,
                     errors=errors,
+                    notes=notes,
+                    unknown_terms=unknown_terms,
                 )
                 or ""
             )
@@ -317,6 +373,26 @@ def _validate_features(
     return list(by_term.values())
 
 
+def _keep_unknown_feature(
+    feature: FeatureRecord,
+    *,
+    by_term: dict[str, ValidFeature],
+    field: str,
+    errors: list[tuple[str, str]],
+) -> None:
+    """Keep a feature whose well-formed id the release does not know, as it was submitted."""
+    previous = by_term.get(feature.hpo_id)
+    if previous is not None and previous.observed != feature.observed:
+        errors.append((field, f"{feature.hpo_id} is listed both as observed and as excluded"))
+        return
+    # Nothing about the term can be checked; its onset is kept as submitted if well formed.
+    onset = feature.onset_hpo_id if HPO_ID.fullmatch(feature.onset_hpo_id) else ""
+    by_term.setdefault(
+        feature.hpo_id,
+        ValidFeature(hpo_id=feature.hpo_id, observed=feature.observed, onset_hpo_id=onset),
+    )
+
+
 def _validate_genomic_features(
     record: CaseRecord,
     *,
@@ -324,11 +400,19 @@ def _validate_genomic_features(
     errors: list[tuple[str, str]],
     notes: list[str],
     warnings: list[tuple[str, str]],
+    unknown_genes: list[str],
 ) -> list[ValidGenomicFeature]:
     valid: list[ValidGenomicFeature] = []
     for index, feature in enumerate(record.genomic_features):
         field = f"genomicFeatures[{index}]"
-        gene = _resolve_gene(feature, genes=genes, field=f"{field}.gene.id", errors=errors)
+        gene = _resolve_gene(
+            feature,
+            genes=genes,
+            field=f"{field}.gene.id",
+            errors=errors,
+            notes=notes,
+            unknown_genes=unknown_genes,
+        )
         variant = feature.variant
         if variant is not None:
             if not ASSEMBLIES.match(variant.assembly):
@@ -437,6 +521,8 @@ def _resolve_gene(
     genes: GeneCatalogue,
     field: str,
     errors: list[tuple[str, str]],
+    notes: list[str],
+    unknown_genes: list[str],
 ) -> Gene | None:
     if not feature.gene_id.strip():
         errors.append((field, "is required"))
@@ -453,10 +539,24 @@ def _resolve_gene(
         # Phenopackets carry an HGNC id and the symbol; a catalogue built only from the HPO gene
         # list knows symbols, so the symbol is a fair second try (never a guess: it must resolve
         # unambiguously by the same rules).
+        last_error = first_error
         if feature.gene_symbol and feature.gene_symbol != feature.gene_id:
             try:
                 return genes.resolve(feature.gene_symbol, chromosome=chromosome)
-            except GeneLookupError:
-                pass
+            except GeneLookupError as symbol_error:
+                last_error = symbol_error
+        # A gene the catalogue does not know is kept (a newer symbol); an id of a kind it
+        # cannot read (an HGNC id without the HGNC set) or an ambiguous one is not: keeping those
+        # would silently miss the known gene they name.
+        if isinstance(last_error, UnknownGeneError) and (
+            kept := unresolved_gene(feature.gene_id, symbol=feature.gene_symbol)
+        ):
+            # Newer than our catalogue, not wrong: keep it, to match the same gene exactly.
+            notes.append(
+                f"{field}: {first_error}; kept as submitted ({kept.gene_id}), matched only with "
+                "cases and queries that name the same gene the same way"
+            )
+            unknown_genes.append(feature.gene_id.strip())
+            return kept
         errors.append((field, str(first_error)))
         return None

@@ -351,6 +351,12 @@ class CaseWrittenOutputSerializer(CaseOutputSerializer):
         help_text="plausible mistakes, stored as sent: e.g. a variant on another chromosome "
         "than its gene. Check them; empty when there are none",
     )
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="what was changed or kept on the way in: an outdated HPO id recorded as its "
+        "current term; an HPO id or gene newer than this node's releases, kept as submitted and "
+        "not used for matching until a release that knows it is loaded",
+    )
 
     class Meta:
         ref_name = "CaseWritten"

@@ -11,7 +11,7 @@ field (`matchmaker.lib.api.exception_handler`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
@@ -52,6 +52,7 @@ from matchmaker.cases.selectors import (
     visible_case,
 )
 from matchmaker.cases.services import CaseOwnership
+from matchmaker.cases.services.validation import ValidatedCase
 from matchmaker.lib.api import JSONParser
 from matchmaker.lib.errors import ConflictError, FieldValidationError
 from matchmaker.matching import services as matching
@@ -142,13 +143,15 @@ def _case_answer(
     case: Case,
     *,
     code: int = status.HTTP_200_OK,
-    warnings: Sequence[tuple[str, str]] | None = None,
+    written: ValidatedCase | None = None,
 ) -> Response:
     """One case, prefetched again: services replace its children.
 
     Creating or replacing a case also answers its `warnings` (plausible mistakes, such as a
     variant on another chromosome than its gene): the case is stored as sent, and the script
-    is told, never silently.
+    is told, never silently; and its `notes`: what was changed or kept on the way in (an
+    outdated HPO id recorded as its current term, an HPO id or gene newer than the node's
+    releases kept as submitted and not used for matching until a release knows it).
     """
     case = Case.objects.prefetch_related("features", "genomic_features", "disorders").get(
         pk=case.pk
@@ -156,8 +159,11 @@ def _case_answer(
     data = dict(
         CaseOutputSerializer(case, context={"new_match_counts": new_match_counts([case.pk])}).data
     )
-    if warnings is not None:
-        data["warnings"] = [{"field": field, "message": message} for field, message in warnings]
+    if written is not None:
+        data["warnings"] = [
+            {"field": field, "message": message} for field, message in written.warnings
+        ]
+        data["notes"] = list(written.notes)
     return Response(data, status=code)
 
 
@@ -282,9 +288,7 @@ class CaseCreateApi(LocalApi):
             consented=data["externalMatchingConsent"],
             consent_note=data.get("consentNote", ""),
         )
-        response = _case_answer(
-            case, code=status.HTTP_201_CREATED, warnings=cases.validate(record).warnings
-        )
+        response = _case_answer(case, code=status.HTTP_201_CREATED, written=cases.validate(record))
         response["Location"] = reverse("api-case-detail", args=[case.public_id])
         return response
 
@@ -332,7 +336,7 @@ class CaseUpdateApi(LocalApi):
             )
         record = case_record_from_input(data)
         cases.update_case(case, record)
-        return _case_answer(case, warnings=cases.validate(record).warnings)
+        return _case_answer(case, written=cases.validate(record))
 
 
 class CaseDeleteApi(LocalApi):

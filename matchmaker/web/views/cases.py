@@ -155,7 +155,26 @@ def case_create(request: HttpRequest) -> HttpResponse:
     messages.success(
         request, f"Case {case.public_id} saved. Matching runs now; matches appear below."
     )
+    _tell_what_the_releases_do_not_know(request, record)
     return redirect("case-detail", public_id=case.public_id)
+
+
+def _tell_what_the_releases_do_not_know(request: HttpRequest, record: Any) -> None:
+    """Say which saved terms and genes the node's releases do not know (kept, not matched on)."""
+    validated = services.validate(record)
+    if validated.unknown_terms:
+        messages.warning(
+            request,
+            f"Not in HPO release {validated.hpo_release}: {', '.join(validated.unknown_terms)}. "
+            "Saved as entered, but not used for matching until the node loads a release that "
+            "knows them; check the id if it should already exist.",
+        )
+    if validated.unknown_genes:
+        messages.warning(
+            request,
+            f"Not in this node's gene list: {', '.join(validated.unknown_genes)}. Saved as "
+            "entered; matched only with cases that name the same gene the same way.",
+        )
 
 
 def _forms_valid(form: CaseForm, genes: Any, *, previous: Any = None) -> bool:
@@ -237,6 +256,7 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
         _place_domain_error(form, genes, error, record=record, gene_rows=gene_rows)
         return _case_form_page(request, case=case, form=form, genes=genes)
     messages.success(request, f"Case {case.public_id} updated; its matches are being refreshed.")
+    _tell_what_the_releases_do_not_know(request, record)
     return redirect("case-detail", public_id=case.public_id)
 
 
@@ -250,7 +270,7 @@ def case_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         try:
             feature.label = ontology.label(feature.hpo_id)
         except LookupError:
-            feature.label = "(not in the loaded HPO release)"
+            feature.label = "(not in the loaded HPO release: not used for matching)"
     counts = new_match_counts([case.pk])
     return render(
         request,
