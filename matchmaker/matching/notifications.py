@@ -3,6 +3,9 @@
 The MME service requirements say a notification must hold everything the matching service
 returned, or a direct link to it: the e-mail carries the scores, the other side's contact and
 phenotype summary and the disclaimer, and links to the match.
+
+Cases are named by their public ids only, never by their labels: a label is the owning team's
+own handle and never leaves the institution (and e-mail leaves the node in clear text).
 """
 
 from __future__ import annotations
@@ -101,8 +104,7 @@ def matches_email_body(matches: list[Match]) -> str:
     case = matches[0].case
     count = len(matches)
     lines = [
-        f"Your case {case.public_id} ({case.label}) has {count} new "
-        f"match{'es' if count > 1 else ''}, best first.",
+        f"Your case {case.public_id} has {count} new match{'es' if count > 1 else ''}, best first.",
     ]
     for number, match in enumerate(matches, start=1):
         lines += ["", f"--- Match {number} of {count} ---", *_match_lines(match)]
@@ -118,7 +120,7 @@ def _match_lines(match: Match) -> list[str]:
     if match.direction == Match.Direction.LOCAL and match.matched_case is not None:
         other = match.matched_case
         lines += [
-            f"Matched case: {other.public_id} ({other.label}) at this node",
+            f"Matched case: {other.public_id} at this node",
             f"Contact: {_contact_line(other.contact_name, other.contact_institution, other.contact_email or other.contact_href)}",
         ]
     else:
@@ -130,8 +132,7 @@ def _match_lines(match: Match) -> list[str]:
         how = "asked us about" if match.direction == Match.Direction.INCOMING else "returned"
         lines += [
             f"{match.peer.name if match.peer else 'A peer node'} {how} patient "
-            f"{match.remote_patient_id}"
-            + (f" ({patient['label']})" if patient.get("label") else ""),
+            f"{match.remote_patient_id}",
             "Contact: "
             + _contact_line(
                 str(contact.get("name", "")),
