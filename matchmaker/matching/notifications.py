@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from matchmaker.matching.models import Match
@@ -163,10 +164,14 @@ def _match_lines(match: Match) -> list[str]:
         lines.append(f"Conflict: {conflict.get('description')}")
     if match.remote_disclaimer:
         lines.append(f"Disclaimer from {match.peer}: {match.remote_disclaimer}")
-    lines.append(
-        f"See and triage the match: {settings.SITE_ROOT.rstrip('/')}/admin/matching/match/{match.pk}/change/"
-    )
+    lines.append(f"See and triage the match: {match_page_url(match)}")
     return lines
+
+
+def match_page_url(match: Match) -> str:
+    """The absolute address of the match's page for its owner (the clinicians' page, not the
+    admin, which answers 403 to them); SITE_ROOT says where the node is reached from outside."""
+    return settings.SITE_ROOT.rstrip("/") + reverse("match-detail", args=[match.pk])
 
 
 def _contact_line(name: str, institution: str, address: str) -> str:

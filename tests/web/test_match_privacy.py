@@ -8,6 +8,7 @@ they would in the browser; matching and the e-mails run as the workers run them.
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
@@ -89,3 +90,36 @@ def test_the_operators_match_command_lists_other_cases_by_public_id_only(
     assert carol_case.public_id in out.getvalue()
     assert CAROL_LABEL not in out.getvalue()
     assert ALICE_LABEL not in out.getvalue()
+
+
+def test_the_email_links_the_clinicians_own_match_page_under_site_root(
+    settings: Any,
+    eager_tasks: None,
+    alice: User,
+    carol: User,
+    alice_client: Client,
+    carol_client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.SITE_ROOT = "https://matchmaker.example.org/"
+    alice.email, carol.email = "alice@example.org", "carol@elsewhere.org"
+    alice.save()
+    carol.save()
+    enter_case(alice_client, django_capture_on_commit_callbacks, ALICE_LABEL)
+    enter_case(carol_client, django_capture_on_commit_callbacks, CAROL_LABEL)
+
+    for message, own_client, other_client in (
+        (next(m for m in mail.outbox if m.to == ["alice@example.org"]), alice_client, carol_client),
+        (
+            next(m for m in mail.outbox if m.to == ["carol@elsewhere.org"]),
+            carol_client,
+            alice_client,
+        ),
+    ):
+        [link] = re.findall(r"See and triage the match: (\S+)", message.body)
+        assert link.startswith("https://matchmaker.example.org/matches/")
+        path = link.removeprefix("https://matchmaker.example.org")
+        page = own_client.get(path)
+        assert page.status_code == 200
+        assert page.context["match"].case.owner.email == message.to[0]
+        assert other_client.get(path).status_code == 404  # each side's link is its own
