@@ -174,8 +174,8 @@ def find_matches(
     results = []
     for hit in hits:
         case = cases.get(hit.key)
-        if case is None:
-            continue  # deleted since the index last caught up
+        if case is None or case.status != Case.Status.ACTIVE:
+            continue  # deleted or withdrawn since the index last caught up
         genotype, comparisons = compare_genotypes(query.variants, variant_calls_of(case))
         patient = float(
             combine_scores(
@@ -363,6 +363,18 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
     if new_ids and notify and not case.is_test:
         queue_notifications(new_ids)
     return len(new_ids)
+
+
+def remove_matches_of_case(case_id: int) -> int:
+    """Mark every current match of a case removed, on both sides, at once (a withdrawal).
+
+    Our owner's copies (local, incoming, outgoing) and the other owners' local matches to it;
+    a reactivation re-matches the case, which clears `removed_at` of those found again.
+    Returns how many matches were marked.
+    """
+    return Match.objects.filter(
+        models.Q(case_id=case_id) | models.Q(matched_case_id=case_id), removed_at__isnull=True
+    ).update(removed_at=timezone.now())
 
 
 def _create_local_match(

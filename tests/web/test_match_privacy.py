@@ -123,3 +123,102 @@ def test_the_email_links_the_clinicians_own_match_page_under_site_root(
         assert page.status_code == 200
         assert page.context["match"].case.owner.email == message.to[0]
         assert other_client.get(path).status_code == 404  # each side's link is its own
+
+
+ALACRIMA = "HP:0000522"
+
+
+def test_a_withdrawn_case_is_removed_from_the_other_sides_matches_at_once_and_never_shown(
+    two_sides: tuple[Case, Case],
+    alice_client: Client,
+    carol_client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    alice_case, carol_case = two_sides
+    carols = Match.objects.get(case=carol_case, matched_case=alice_case)
+    alices = Match.objects.get(case=alice_case, matched_case=carol_case)
+    before = carol_client.get(f"/api/v1/matches/{carols.pk}/").json()
+    assert before["removedAt"] is None
+    assert before["matchedCase"]["withdrawn"] is False
+    assert before["matchedCase"]["contact"]["email"] == "mme@example.org"  # alice's institution
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alice_client.post(f"/cases/{alice_case.public_id}/status/", {"action": "withdraw"})
+    # Then alice edits her withdrawn case: nothing of the edit may reach carol.
+    with django_capture_on_commit_callbacks(execute=True):
+        edit = alice_client.post(
+            f"/cases/{alice_case.public_id}/edit/",
+            case_form_data(
+                label=ALICE_LABEL,
+                observed_terms=["HP:0001250", "HP:0001263", ALACRIMA],
+                contact_name="Dr Afterwards",
+                contact_email="after-withdrawal@example.org",
+            ),
+        )
+    assert edit.status_code == 302
+
+    # Both sides' copies are removed, in the withdrawal itself.
+    for match in (carols, alices):
+        match.refresh_from_db()
+        assert match.removed_at is not None
+    api = carol_client.get(f"/api/v1/matches/{carols.pk}/")
+    assert api.status_code == 200
+    detail = api.json()
+    assert detail["removedAt"] is not None
+    assert detail["matchedCase"] == {
+        "publicId": alice_case.public_id,
+        "institution": "Example Genetics",
+        "withdrawn": True,
+        "contact": None,
+    }
+    assert set(detail["explanation"]) == {"note"}
+    assert carol_client.get("/api/v1/matches/").json()["results"] == []
+    listed = carol_client.get("/api/v1/matches/", {"include_removed": "true"}).json()["results"]
+    assert [item["matchedCase"]["contact"] for item in listed] == [None]
+
+    for path in (f"/matches/{carols.pk}/", f"/cases/{carol_case.public_id}/matches/?removed=on"):
+        page = carol_client.get(path)
+        assert page.status_code == 200
+        text = page.content.decode()
+        assert alice_case.public_id in text
+        for secret in (
+            "Alacrima",
+            "Dr Afterwards",
+            "after-withdrawal@example.org",
+            "mme@example.org",
+        ):
+            assert secret not in text, (path, secret)
+        assert "withdrawn by its institution" in text
+    assert carol_client.get(f"/matches/{carols.pk}/").context["comparison"].columns == ()
+
+
+def test_a_reactivated_case_is_matched_and_shown_again(
+    two_sides: tuple[Case, Case],
+    alice_client: Client,
+    carol_client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    alice_case, carol_case = two_sides
+    carols = Match.objects.get(case=carol_case, matched_case=alice_case)
+    for action in ("withdraw", "reactivate"):
+        with django_capture_on_commit_callbacks(execute=True):
+            alice_client.post(f"/cases/{alice_case.public_id}/status/", {"action": action})
+
+    detail = carol_client.get(f"/api/v1/matches/{carols.pk}/").json()
+    assert detail["removedAt"] is None
+    assert detail["matchedCase"]["withdrawn"] is False
+    assert detail["matchedCase"]["contact"]["email"] == "mme@example.org"
+    assert detail["explanation"]["term_matches"]
+
+
+def test_a_deleted_case_takes_the_other_sides_matches_with_it(
+    two_sides: tuple[Case, Case], alice_client: Client, carol_client: Client
+) -> None:
+    alice_case, carol_case = two_sides
+    carols = Match.objects.get(case=carol_case, matched_case=alice_case)
+    alice_client.post(
+        f"/cases/{alice_case.public_id}/status/",
+        {"action": "delete", "confirm": alice_case.public_id},
+    )
+    assert carol_client.get(f"/api/v1/matches/{carols.pk}/").status_code == 404
+    assert carol_client.get(f"/matches/{carols.pk}/").status_code == 404

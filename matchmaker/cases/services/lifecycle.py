@@ -127,13 +127,19 @@ def record_consent(
 
 @transaction.atomic
 def withdraw_case(case: Case) -> Case:
-    """Take a case out of matching; it stays stored (and visible to its institution) until deleted."""
+    """Take a case out of matching; it stays stored (and visible to its institution) until deleted.
+
+    Every match of the case is marked removed in the same transaction, on both sides: the other
+    institutions' matches to it stop being current at once, and their pages and API no longer
+    show anything of the case (`Match.other_case_withheld`).
+    """
     if case.status == Case.Status.WITHDRAWN:
         return case
     case.status = Case.Status.WITHDRAWN
     case.withdrawn_at = timezone.now()
     case.save(update_fields=["status", "withdrawn_at", "updated_at"])
     matching.note_case_changed(case.pk, rematch=False)
+    matching.remove_matches_of_case(case.pk)
     return case
 
 
@@ -149,7 +155,6 @@ def reactivate_case(case: Case) -> Case:
     return case
 
 
-@transaction.atomic
 @transaction.atomic
 def delete_case(case: Case) -> None:
     """Delete a case and everything stored with it, for good (GDPR erasure).

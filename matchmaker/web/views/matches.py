@@ -94,8 +94,16 @@ def _visible_match(request: HttpRequest, pk: int) -> Match:
     )
 
 
+def _explanation_shown(match: Match) -> dict[str, Any]:
+    """The stored explanation, or nothing when the other case is withdrawn (it is built from
+    that case's terms and genes)."""
+    if match.other_case_withheld or not isinstance(match.explanation, dict):
+        return {}
+    return match.explanation
+
+
 def _row_of(match: Match) -> MatchRow:
-    explanation = match.explanation if isinstance(match.explanation, dict) else {}
+    explanation = _explanation_shown(match)
     genes = explanation.get("genes")
     conflicts = explanation.get("conflicts")
     return MatchRow(
@@ -237,7 +245,7 @@ def _canonical_gene_id(identifier: str) -> str | None:
 
 def _best_matches(match: Match, grid: comparison.ProfileComparison) -> list[dict[str, Any]]:
     """Which of our terms met which of theirs: the stored explanation, or the grid's reading."""
-    explanation = match.explanation if isinstance(match.explanation, dict) else {}
+    explanation = _explanation_shown(match)
     stored = explanation.get("term_matches")
     if isinstance(stored, list) and stored:
         return [item for item in stored if isinstance(item, dict)]
@@ -269,7 +277,7 @@ def _detail_context(
         comparison.profile_of_case(case),
         comparison.other_profile_of(match),
     )
-    explanation = match.explanation if isinstance(match.explanation, dict) else {}
+    explanation = _explanation_shown(match)
     return {
         "nav": "cases",
         "match": match,
