@@ -250,6 +250,51 @@ def explain_profiles(owner: MatchQuery, other: MatchQuery) -> dict[str, Any]:
     return explanation
 
 
+def score_profiles(query: MatchQuery, case: MatchQuery) -> tuple[float, float, float]:
+    """(patient, phenotype, genotype) scores, each 0..1, of `case` against `query`.
+
+    The score `find_matches` gives the pair (the same scorer, genotype comparison and
+    combination), for one pair whose other side is not in the index (a peer's patient).
+    """
+    scorer = get_phenotype_scorer()
+    phenotype = float(
+        scorer.explain(
+            _term_indices(query.observed),
+            _term_indices(query.excluded),
+            _term_indices(case.observed),
+            _term_indices(case.excluded),
+        ).score
+    )
+    genotype, _ = compare_genotypes(query.variants, case.variants)
+    patient = float(
+        combine_scores(
+            np.array([phenotype], dtype=np.float32), np.array([genotype], dtype=np.float32)
+        )[0]
+    )
+    return patient, phenotype, float(genotype)
+
+
+def mark_local_scores_out_of_date(case_id: int) -> None:
+    """Flag the current local matches of an edited case until its re-match (queued) rewrites them.
+
+    Both sides' copies: their scores and explanations were computed from the case as it was.
+    `run_matching` replaces the explanation, which drops the flag.
+    """
+    matches = Match.objects.filter(
+        models.Q(case_id=case_id) | models.Q(matched_case_id=case_id),
+        direction=Match.Direction.LOCAL,
+        removed_at__isnull=True,
+    ).only("pk", "explanation")
+    for match in matches:
+        explanation = dict(match.explanation) if isinstance(match.explanation, dict) else {}
+        explanation[SCORE_OUT_OF_DATE] = True
+        Match.objects.filter(pk=match.pk).update(explanation=explanation)
+
+
+# Key of a stored explanation whose scores predate an edit of one of the cases (until refreshed).
+SCORE_OUT_OF_DATE = "score_out_of_date"
+
+
 def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
     """The scorer's explanation with term labels, as stored on a Match and shown to clinicians."""
     ontology = get_hpo()

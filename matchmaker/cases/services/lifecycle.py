@@ -21,6 +21,7 @@ from matchmaker.cases.services.storage import (
 from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
 from matchmaker.federation.services import outbound as federation
 from matchmaker.federation.services.audit import erase_case_from_audit_log
+from matchmaker.federation.services.refresh import refresh_remote_matches
 from matchmaker.lib.errors import ConflictError, FieldValidationError
 from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
@@ -89,7 +90,13 @@ def _search_peers_if_shared(case: Case) -> None:
 
 @transaction.atomic
 def update_case(case: Case, record: CaseRecord) -> Case:
-    """Replace a case's data with `record`, keeping its public id, owner, consent and history."""
+    """Replace a case's data with `record`, keeping its public id, owner, consent and history.
+
+    Its matches follow in the same transaction, so no page shows an old score next to the new
+    data: the local ones are marked out of date until the re-match (queued) re-scores them on
+    both sides; the remote ones are re-explained from the stored peer patient (and re-scored
+    where the score is ours: incoming), an outgoing one marked out of date until the next search.
+    """
     validated = validate(record)
     _ensure_label_free(case.institution, record.label, except_case=case)
     ownership = CaseOwnership(institution=case.institution, owner=case.owner, source=case.source)
@@ -98,6 +105,8 @@ def update_case(case: Case, record: CaseRecord) -> Case:
     case.save()
     write_case_children(case, validated)
     matching.note_case_changed(case.pk, rematch=True)
+    matching.mark_local_scores_out_of_date(case.pk)
+    refresh_remote_matches(case)
     _search_peers_if_shared(case)
     return case
 
