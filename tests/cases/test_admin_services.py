@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -105,6 +106,9 @@ def test_deleting_in_the_admin_erases_the_audit_log_exactly_as_the_service_does(
     assert by_admin.public_id not in json.dumps(
         list(MmeRequestLog.objects.values("query_payload", "returned_case_ids", "error"))
     )
+    # The admin's own history of the case keeps the deletion, not the case's id or label.
+    history = list(LogEntry.objects.values_list("object_repr", "change_message"))
+    assert history == [("(erased case)", "")]
 
 
 def test_the_admins_bulk_delete_action_erases_every_case_from_the_audit_log(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -171,12 +173,21 @@ def delete_case(case: Case) -> None:
     Every process's index drops it (IndexChange); its matches go with it in both directions
     (ours, the other owners' local matches to it, peers' incoming matches: foreign keys cascade);
     the audit log keeps that requests happened but loses the case's public id and the patient we
-    sent about it.
+    sent about it; the admin's history of the case loses its public id and label.
     """
-    public_id = case.public_id
+    public_id, case_id = case.public_id, case.pk
     matching.note_case_changed(case.pk, rematch=False)
     case.delete()
     erase_case_from_audit_log(public_id)
+    _erase_case_from_admin_log(case_id)
+
+
+def _erase_case_from_admin_log(case_id: int) -> None:
+    """The admin's history names a case by its public id and label (its str()): keep that the
+    actions happened, by whom and when, but no longer what the case was called."""
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Case), object_id=str(case_id)
+    ).update(object_repr="(erased case)", change_message="")
 
 
 @dataclass(slots=True)
