@@ -48,8 +48,10 @@ def notify_new_matches(match_ids: Iterable[int]) -> int:
     the claim back for the retry. Returns how many e-mails were sent.
     """
     by_case: dict[int, list[int]] = defaultdict(list)
+    # A match removed before its e-mail went (its case withdrawn meanwhile, say) is not told:
+    # the e-mail would show what its owner took out of matching.
     for case_id, match_id in Match.objects.filter(
-        pk__in=list(match_ids), notified_at__isnull=True
+        pk__in=list(match_ids), notified_at__isnull=True, removed_at__isnull=True
     ).values_list("case_id", "pk"):
         by_case[case_id].append(match_id)
     sent = 0
@@ -57,7 +59,7 @@ def notify_new_matches(match_ids: Iterable[int]) -> int:
         with transaction.atomic():
             claimed = list(
                 Match.objects.select_for_update()
-                .filter(pk__in=ids, notified_at__isnull=True)
+                .filter(pk__in=ids, notified_at__isnull=True, removed_at__isnull=True)
                 .values_list("pk", flat=True)
             )
             if not claimed:

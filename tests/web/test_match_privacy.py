@@ -222,3 +222,28 @@ def test_a_deleted_case_takes_the_other_sides_matches_with_it(
     )
     assert carol_client.get(f"/api/v1/matches/{carols.pk}/").status_code == 404
     assert carol_client.get(f"/matches/{carols.pk}/").status_code == 404
+
+
+def test_a_case_withdrawn_before_the_new_match_email_goes_out_is_not_emailed_about(
+    eager_tasks: None,
+    alice: User,
+    carol: User,
+    alice_client: Client,
+    carol_client: Client,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    carol.email = "carol@elsewhere.org"
+    carol.save()
+    alice_case = enter_case(alice_client, django_capture_on_commit_callbacks, ALICE_LABEL)
+    with django_capture_on_commit_callbacks(execute=False) as matching_queued:
+        carol_client.post("/cases/new/", case_form_data(label=CAROL_LABEL))
+    with django_capture_on_commit_callbacks(execute=False) as emails_queued:
+        for callback in matching_queued:
+            callback()  # the matching task: it finds alice's case and queues the e-mails
+    assert Match.objects.filter(notified_at__isnull=True).count() == 2
+
+    alice_client.post(f"/cases/{alice_case.public_id}/status/", {"action": "withdraw"})
+    for callback in emails_queued:
+        callback()  # the e-mail task runs after the withdrawal
+
+    assert mail.outbox == []
