@@ -16,10 +16,12 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
-from matchmaker.cases.models import Case
+from matchmaker.cases.models import Case, Institution
+from matchmaker.federation.services import add_peer
 from matchmaker.matching.models import Match
-from tests.factories import case_form_data
+from tests.factories import case_form_data, make_case
 
 pytestmark = pytest.mark.django_db
 
@@ -247,3 +249,27 @@ def test_a_case_withdrawn_before_the_new_match_email_goes_out_is_not_emailed_abo
         callback()  # the e-mail task runs after the withdrawal
 
     assert mail.outbox == []
+
+
+def test_the_api_passes_on_a_peers_patient_without_the_peers_label(
+    alice: User, alice_client: Client, institution: Institution
+) -> None:
+    case = make_case(institution=institution, owner=alice)
+    peer = add_peer("Label Peer", inbound_token="label-peer-token-0123456789")
+    match = Match.objects.create(
+        case=case,
+        direction=Match.Direction.INCOMING,
+        peer=peer,
+        remote_patient_id="P-9",
+        remote_patient={"id": "P-9", "label": "their team handle", "contact": {"name": "Dr P"}},
+        score=0.7,
+        phenotype_score=0.4,
+        genotype_score=1.0,
+        last_seen=timezone.now(),
+    )
+    for path in (f"/api/v1/matches/{match.pk}/", "/api/v1/matches/", f"/matches/{match.pk}/"):
+        response = alice_client.get(path)
+        assert response.status_code == 200
+        assert "their team handle" not in response.content.decode()
+    remote = alice_client.get(f"/api/v1/matches/{match.pk}/").json()["remotePatient"]
+    assert remote == {"id": "P-9", "contact": {"name": "Dr P"}}

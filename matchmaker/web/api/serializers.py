@@ -386,7 +386,9 @@ class MatchOutputSerializer(serializers.Serializer):
     )
     peer = PeerSerializer(allow_null=True, help_text="the peer node (remote matches)")
     remotePatient = serializers.JSONField(
-        source="remote_patient", help_text="the peer's patient as the peer sent it (MME JSON)"
+        source="remote_patient",
+        help_text="the peer's patient as the peer sent it (MME JSON), less its `label`: a "
+        "team's own handle is not passed on",
     )
     remoteDisclaimer = serializers.CharField(source="remote_disclaimer")
     firstSeen = serializers.DateTimeField(source="first_seen")
@@ -399,6 +401,14 @@ class MatchOutputSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Match"
+
+    def to_representation(self, match: Match) -> dict[str, Any]:
+        data = super().to_representation(match)
+        if isinstance(data.get("remotePatient"), dict):
+            data["remotePatient"] = {
+                key: value for key, value in data["remotePatient"].items() if key != "label"
+            }
+        return data
 
 
 class MatchEventSerializer(serializers.Serializer):
