@@ -72,6 +72,8 @@ CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS").split(",") if
 
 # Public name of this node, shown to peers and in notifications.
 SITE_NAME = env_str("SITE_NAME", "matchmaker (development)")
+# Public base URL of this node (scheme, host, any path prefix): links in e-mails are built on it,
+# e.g. a new match's page is SITE_ROOT + "/matches/<id>/".
 SITE_ROOT = env_str("SITE_ROOT", "http://127.0.0.1:8000")
 # Prefix of the opaque public ids of cases, e.g. "MM" -> "MM-7Q3K9D2XHT4W".
 CASE_PUBLIC_ID_PREFIX = env_str("CASE_PUBLIC_ID_PREFIX", "MM")
