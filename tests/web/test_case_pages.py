@@ -264,3 +264,39 @@ def test_gene_check_shows_the_normalised_gene_or_why_not(alice_client: Client) -
     assert "✗" in unknown
     assert "NOTAGENE1" in unknown
     assert alice_client.get("/genes/check/", {"genes-0-gene": ""}).content.strip() == b""
+
+
+def test_term_search_forgives_typos_and_puts_the_meant_term_first(alice_client: Client) -> None:
+    terms = alice_client.get("/terms/search/", {"q": "microcefaly"}).json()["terms"]
+    assert terms[0]["id"] == "HP:0000252"  # Microcephaly
+    terms = alice_client.get("/terms/search/", {"q": "epilepsy"}).json()["terms"]
+    assert terms[0] == {"id": "HP:0001250", "label": "Seizure", "synonym": "Epilepsy"}
+
+
+def test_related_terms_give_parents_and_children_most_common_first(alice_client: Client) -> None:
+    response = alice_client.get("/terms/HP:0001250/related/")
+    assert response.status_code == 200
+    related = response.json()
+    assert related["term"] == {"id": "HP:0001250", "label": "Seizure", "synonym": ""}
+    assert [t["id"] for t in related["parents"]] == ["HP:0012638"]  # nervous system physiology
+    children = [t["id"] for t in related["children"]]
+    assert "HP:0007359" in children  # Focal-onset seizure
+    assert children.index("HP:0020219") < children.index("HP:0032807")  # Motor before Neonatal
+    assert related["more_children"] == 0
+    # An alternative id shows its current term; an unknown one is a 404 that says why.
+    assert alice_client.get("/terms/HP:0001275/related/").json()["term"]["id"] == "HP:0001250"
+    missing = alice_client.get("/terms/HP:9999999/related/")
+    assert missing.status_code == 404
+    assert "HP:9999999 is not a term" in missing.json()["error"]
+
+
+def test_related_terms_cap_the_children_of_broad_terms(alice_client: Client) -> None:
+    # Autoimmune antibody positivity has 192 children in release 2025-01-16.
+    related = alice_client.get("/terms/HP:0030057/related/").json()
+    assert len(related["children"]) == 60
+    assert related["more_children"] == 192 - 60
+
+
+def test_related_terms_need_a_login(client: Client) -> None:
+    response = client.get("/terms/HP:0001250/related/")
+    assert response.status_code == 302

@@ -63,3 +63,44 @@ def test_an_unknown_gene_is_explained_while_typing_and_refused_next_to_the_field
     page.get_by_role("button", name="Save case").click()
     expect(page.locator(".gene-row .error")).to_contain_text("NOTAGENE1")
     assert not Case.objects.exists()
+
+
+def test_the_term_picker_forgives_typing_and_goes_broader_or_narrower(
+    page: Page, alice: User
+) -> None:
+    log_in(page, alice)
+    page.goto("/cases/new/")
+    page.get_by_label("Label").fill("fam79-proband")
+    picker = page.get_by_role("combobox", name="Add a term")
+    offers = page.get_by_role("listbox", name="Matching HPO terms")
+    options = offers.get_by_role("option")
+
+    picker.fill("hypotonie")  # a typo, as typed in a hurry
+    expect(options.first).to_contain_text("Hypotonia")
+    picker.press("Enter")
+    picker.fill("seizures")  # a plural: the term itself first, not "Nocturnal seizures"
+    expect(options.first).to_contain_text("Seizure HP:0001250")
+
+    # Seizure's neighbourhood: its parent above, itself, its children (common first) below.
+    offers.get_by_role("button", name="Broader and narrower terms than Seizure").click()
+    expect(options.first).to_contain_text("broader: Abnormal nervous system physiology")
+    expect(offers.get_by_role("option", name="this term: Seizure")).to_be_visible()
+    expect(offers.get_by_role("option", name="narrower: Focal-onset seizure")).to_be_visible()
+    screenshot(page, "term-picker-neighbourhood")
+    # One more step down, from the keyboard: highlight Focal-onset seizure and press →.
+    focal = offers.get_by_role("option", name="narrower: Focal-onset seizure")
+    focal_index = int(focal.get_attribute("id").rsplit("-", 1)[1])  # type: ignore[union-attr]
+    for _ in range(focal_index - 1):  # Seizure ("this term") is highlighted to begin with
+        picker.press("ArrowDown")
+    expect(focal).to_have_attribute("aria-selected", "true")
+    picker.press("ArrowRight")
+    expect(offers.get_by_role("option", name="this term: Focal-onset seizure")).to_be_visible()
+    expect(offers.get_by_role("option", name="broader: Seizure")).to_be_visible()
+    offers.get_by_role("option", name="narrower: Focal impaired awareness seizure").click()
+
+    chosen = page.get_by_role("list", name="Chosen terms")
+    expect(chosen.get_by_role("listitem")).to_have_count(2)
+    page.get_by_role("button", name="Save case").click()
+    page.wait_for_url("**/cases/MM-*/")
+    case = Case.objects.get(label="fam79-proband")
+    assert {f.hpo_id for f in case.features.all()} == {"HP:0001252", "HP:0002384"}
