@@ -300,3 +300,61 @@ def test_related_terms_cap_the_children_of_broad_terms(alice_client: Client) -> 
 def test_related_terms_need_a_login(client: Client) -> None:
     response = client.get("/terms/HP:0001250/related/")
     assert response.status_code == 302
+
+
+def test_a_removed_gene_row_is_neither_checked_nor_stored(alice_client: Client) -> None:
+    response = alice_client.post(
+        "/cases/new/",
+        case_form_data(
+            **{
+                "genes-TOTAL_FORMS": "2",
+                "genes-1-gene": "NOTAGENE1",
+                "genes-1-position": "-5",
+                "genes-1-DELETE": "on",
+            }
+        ),
+    )
+    assert response.status_code == 302
+    case = Case.objects.get(label="fam40-proband")
+    assert [g.gene_symbol for g in case.genomic_features.all()] == ["NGLY1"]
+
+
+def test_removing_a_stored_gene_on_the_edit_form_drops_it(
+    alice_client: Client, institution: Institution
+) -> None:
+    alice_client.post("/cases/new/", case_form_data())
+    case = Case.objects.get(label="fam40-proband")
+    page = alice_client.get(f"/cases/{case.public_id}/edit/").content.decode()
+    assert 'aria-label="Remove this gene (NGLY1)"' in page
+    response = alice_client.post(
+        f"/cases/{case.public_id}/edit/",
+        case_form_data(
+            **{
+                "genes-TOTAL_FORMS": "2",
+                "genes-INITIAL_FORMS": "1",
+                "genes-0-DELETE": "on",
+                "genes-1-gene": "SCN1A",
+            }
+        ),
+    )
+    assert response.status_code == 302
+    assert [g.gene_symbol for g in case.genomic_features.all()] == ["SCN1A"]
+
+
+def test_gene_row_errors_say_what_to_do(alice_client: Client) -> None:
+    data = case_form_data(**{"genes-0-chromosome": "3", "genes-0-position": "25,750,426"})
+    response = alice_client.post("/cases/new/", data)
+    assert response.status_code == 400
+    error = response.context["genes"].forms[0].errors["position"][0]
+    assert error.startswith("Enter the position as a whole number of bases")
+    data = case_form_data(**{"genes-0-chromosome": "3", "genes-0-position": "0"})
+    error = alice_client.post("/cases/new/", data).context["genes"].forms[0].errors["position"][0]
+    assert error == "Positions start at 1 (1-based, as in a VCF file)."
+    # A page cut off in transit loses the formset's bookkeeping: say so, not "ManagementForm".
+    data = case_form_data()
+    del data["genes-TOTAL_FORMS"]
+    response = alice_client.post("/cases/new/", data)
+    assert response.status_code == 400
+    assert b"ManagementForm" not in response.content
+    assert b"The list of candidate genes arrived incomplete" in response.content
+    assert not Case.objects.exists()

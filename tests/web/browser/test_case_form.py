@@ -104,3 +104,33 @@ def test_the_term_picker_forgives_typing_and_goes_broader_or_narrower(
     page.wait_for_url("**/cases/MM-*/")
     case = Case.objects.get(label="fam79-proband")
     assert {f.hpo_id for f in case.features.all()} == {"HP:0001252", "HP:0002384"}
+
+
+def test_gene_rows_can_be_removed_before_and_after_saving(page: Page, alice: User) -> None:
+    log_in(page, alice)
+    page.goto("/cases/new/")
+    page.get_by_label("Label").fill("fam80-proband")
+    genes = page.get_by_label("Gene", exact=True)
+    genes.nth(0).fill("NGLY1")
+    page.get_by_role("button", name="Add another gene").click()
+    genes.nth(1).fill("NOTAGENE1")  # a slip: this row goes, and its error with it
+    expect(page.locator(".gene-status.bad")).to_contain_text("NOTAGENE1")
+    page.get_by_role("button", name="Remove this gene").nth(1).click()
+    expect(genes.nth(1)).to_be_hidden()
+    expect(page.get_by_role("button", name="Add another gene")).to_be_focused()
+    page.get_by_role("button", name="Save case").click()
+    page.wait_for_url("**/cases/MM-*/")
+    case = Case.objects.get(label="fam80-proband")
+    assert [g.gene_symbol for g in case.genomic_features.all()] == ["NGLY1"]
+
+    # Editing: add SCN1A, then take the stored NGLY1 out.
+    page.goto(f"/cases/{case.public_id}/edit/")
+    page.get_by_role("button", name="Add another gene").click()
+    page.get_by_label("Gene", exact=True).last.fill("scn1a")
+    expect(page.locator(".gene-status.ok").last).to_contain_text("SCN1A")
+    page.get_by_role("button", name="Remove this gene (NGLY1)").click()
+    screenshot(page, "gene-row-removed")
+    page.get_by_role("button", name="Save changes").click()
+    page.wait_for_url(f"**/cases/{case.public_id}/")
+    assert [g.gene_symbol for g in case.genomic_features.all()] == ["SCN1A"]
+    expect(page.get_by_text("NGLY1")).to_have_count(0)

@@ -205,6 +205,8 @@ function setUpTermPicker(picker) {
 }
 
 // "Add another gene": a new row from the formset's empty form, numbered after the others.
+// "Remove this gene": the row's DELETE box is ticked and the row hidden (not taken out of the
+// page: the formset counts its rows by number, and the server must know a stored gene went).
 function setUpGeneRows(button) {
   const rows = document.getElementById("gene-rows");
   const template = document.getElementById("gene-row-template");
@@ -217,6 +219,14 @@ function setUpGeneRows(button) {
     const row = rows.lastElementChild;
     if (window.htmx) window.htmx.process(row);
     row.querySelector("input[type=text]").focus();
+  });
+  rows.addEventListener("click", (event) => {
+    const remove = event.target.closest("[data-remove-gene]");
+    if (!remove) return;
+    const row = remove.closest("[data-gene-row]");
+    row.querySelector("[data-delete-gene]").checked = true;
+    row.hidden = true;
+    button.focus();
   });
 }
 
