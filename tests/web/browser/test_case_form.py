@@ -82,7 +82,8 @@ def test_the_term_picker_forgives_typing_and_goes_broader_or_narrower(
     expect(options.first).to_contain_text("Seizure HP:0001250")
 
     # Seizure's neighbourhood: its parent above, itself, its children (common first) below.
-    offers.get_by_role("button", name="Broader and narrower terms than Seizure").click()
+    seizure = offers.get_by_role("option").filter(has_text="Seizure HP:0001250")
+    seizure.get_by_role("button", name="broader / narrower").click()
     expect(options.first).to_contain_text("broader: Abnormal nervous system physiology")
     expect(offers.get_by_role("option", name="this term: Seizure")).to_be_visible()
     expect(offers.get_by_role("option", name="narrower: Focal-onset seizure")).to_be_visible()

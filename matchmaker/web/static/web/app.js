@@ -63,7 +63,7 @@ function setUpTermPicker(picker) {
         explore.className = "term-explore";
         explore.dataset.explore = "";
         explore.textContent = "broader / narrower";
-        explore.setAttribute("aria-label", "Broader and narrower terms than " + term.label);
+        explore.title = "Show broader and narrower terms (→)";
         item.prepend(explore); // first, so that it floats to the top right of the option
       }
       if (term.synonym) {
