@@ -66,6 +66,7 @@ _TWO_EDITS_LENGTH: Final = 8
 _EXTRA_WORD_COST: Final = 1.5  # nats of information content one unasked-for word is worth
 _EDIT_COST: Final = 2.0
 _SYNONYM_COST: Final = 0.25
+_SPELLING_COST: Final = 0.25  # in edits: a plural or another spelling of a word
 
 
 def normalise(text: str) -> str:
@@ -263,17 +264,18 @@ class TermSearchIndex:
         take(self._substring_entries(query))
         return ranked
 
-    def _covering_entries(self, tokens: list[str]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    def _covering_entries(self, tokens: list[str]) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Entries with a matching word for every token, and the edits each needed in total."""
-        covered = total_edits = np.zeros(0, dtype=np.int64)
+        covered = np.zeros(0, dtype=np.int64)
+        total_edits = np.zeros(0, dtype=np.float64)
         for position, token in enumerate(tokens):
             matches = self._matching_words(token)
             if not matches:
-                return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+                return covered[:0], total_edits[:0]
             postings = [self.word_entries[word] for word in matches]
             entries = np.concatenate(postings).astype(np.int64)
             edits = np.repeat(
-                np.fromiter(matches.values(), dtype=np.int64, count=len(matches)),
+                np.fromiter(matches.values(), dtype=np.float64, count=len(matches)),
                 [len(posting) for posting in postings],
             )
             # One row per entry, with its fewest edits: sort by (entry, edits), keep firsts.
@@ -291,15 +293,21 @@ class TermSearchIndex:
                 total_edits = total_edits[left] + edits[right]
         return covered, total_edits
 
-    def _matching_words(self, token: str) -> dict[str, int]:
-        """Vocabulary words a typed word may stand for -> edits needed."""
-        matches = dict.fromkeys(self.words.starting_with(token), 0)
+    def _matching_words(self, token: str) -> dict[str, float]:
+        """Vocabulary words a typed word may stand for -> edits needed.
+
+        A word the token begins needs none; the same word up to spelling and plurals a quarter
+        of one (so that, among otherwise equal terms, the spelling typed wins); a typo 1 or 2.
+        """
+        matches: dict[str, float] = dict.fromkeys(self.words.starting_with(token), 0.0)
         key = spelling_key(token)
-        if key in self.key_words:
-            matches.update(dict.fromkeys(self.key_words[key], 0))
-        if len(token) >= 3:
+        for word in self.key_words.get(key, ()):
+            matches.setdefault(word, _SPELLING_COST)
+        # A short key is a prefix of too much ("dys" -> "dis" -> "disease").
+        if len(key) >= _MIN_FUZZY_LENGTH:
             for prefixed in self.keys.starting_with(key):
-                matches.update(dict.fromkeys(self.key_words[prefixed], 0))
+                for word in self.key_words[prefixed]:
+                    matches.setdefault(word, _SPELLING_COST)
         if matches or len(key) < _MIN_FUZZY_LENGTH:
             return matches
         limit = 1 if len(key) < _TWO_EDITS_LENGTH else 2
@@ -310,7 +318,7 @@ class TermSearchIndex:
             edits = edit_distance(key, candidate, limit)
             if edits <= limit:
                 for word in self.key_words[candidate]:
-                    matches[word] = min(edits, matches.get(word, edits))
+                    matches[word] = min(float(edits), matches.get(word, float(edits)))
         return matches
 
     def _substring_entries(self, query: str) -> Iterable[int]:

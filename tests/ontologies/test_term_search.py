@@ -122,3 +122,11 @@ def test_edit_distance_counts_swaps_as_one_edit() -> None:
     assert edit_distance("hipotonie", "hipotonia", 1) == 1
     assert edit_distance("abc", "xyz", 1) == 2  # capped at limit + 1
     assert edit_distance("same", "same", 0) == 0
+
+
+def test_short_half_typed_words_are_not_stretched_to_other_spellings(real_hpo: Ontology) -> None:
+    # "dys" folds to the key "dis"; as a prefix that would offer every "...disease" synonym.
+    offered = [match.matched_text.casefold() for match in real_hpo.search("dys", limit=10)]
+    assert all(any(word.startswith("dys") for word in text.split()) for text in offered)
+    # "feet" folds to "foot" ("fot"), which must not reach "Photophobia" ("fotofobia").
+    assert all("photo" not in m.label.casefold() for m in real_hpo.search("feet", limit=15))
