@@ -263,6 +263,7 @@ def test_gene_check_shows_the_normalised_gene_or_why_not(alice_client: Client) -
     unknown = alice_client.get("/genes/check/", {"genes-0-gene": "NOTAGENE1"}).content.decode()
     assert "✗" in unknown
     assert "NOTAGENE1" in unknown
+    assert "Check the spelling, or enter its HGNC id" in unknown
     assert alice_client.get("/genes/check/", {"genes-0-gene": ""}).content.strip() == b""
 
 

@@ -35,9 +35,22 @@ from matchmaker.web.case_forms import (
     place_errors,
     record_from_forms,
 )
-from ontologies.genes import GeneLookupError
+from ontologies.genes import (
+    AmbiguousGeneError,
+    GeneLookupError,
+    UnknownGeneError,
+    UnsupportedGeneIdentifierError,
+)
 
 CASES_PER_PAGE = 50
+# What to do next, under the catalogue's own explanation of why a typed gene did not resolve.
+_GENE_HINTS: dict[type[GeneLookupError], str] = {
+    UnknownGeneError: "Check the spelling, or enter its HGNC id (e.g. HGNC:17646) or "
+    "Ensembl id (e.g. ENSG00000151092).",
+    AmbiguousGeneError: "Enter the HGNC id of the gene you mean (e.g. HGNC:17646): it names "
+    "exactly one gene.",
+    UnsupportedGeneIdentifierError: "Enter the gene's symbol or HGNC id instead.",
+}
 TERM_SUGGESTIONS = 15
 
 
@@ -326,4 +339,5 @@ def gene_check(request: HttpRequest) -> HttpResponse:
             context["gene"] = get_gene_catalogue().resolve(text)
         except GeneLookupError as error:
             context["problem"] = str(error)
+            context["hint"] = _GENE_HINTS.get(type(error), "")
     return render(request, "web/cases/gene_status.html", context)
