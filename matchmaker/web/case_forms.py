@@ -171,6 +171,11 @@ class GeneForm(forms.Form):
         min_value=1,
         required=False,
         help_text="1-based, as in a VCF file.",
+        error_messages={
+            "invalid": "Enter the position as a whole number of bases, e.g. 25750426 "
+            "(no commas or chromosome prefix).",
+            "min_value": "Positions start at 1 (1-based, as in a VCF file).",
+        },
     )
     reference_bases = forms.CharField(label="Ref", max_length=1000, required=False)
     alternate_bases = forms.CharField(label="Alt", max_length=1000, required=False)
@@ -211,13 +216,25 @@ class GeneForm(forms.Form):
         )
 
 
-class _GeneFormSet(BaseFormSet):  # type: ignore[type-arg]
-    pass
-
-
 MAX_GENES_PER_CASE = 20
+
+
+class _GeneFormSet(BaseFormSet):  # type: ignore[type-arg]
+    # Django's own wording speaks of "forms"; a clinician sees gene rows.
+    default_error_messages = {
+        "missing_management_form": "The list of candidate genes arrived incomplete (the page "
+        "was probably changed or cut off while sending). Reload the form and enter the genes "
+        "again.",
+        "too_many_forms": "A case can list at most %(num)d candidate genes. Remove the rows of "
+        "the genes least likely to explain the phenotype.",
+        "too_few_forms": "Please enter at least %(num)d candidate genes.",
+    }
+
+
 # absolute_max: a forged TOTAL_FORMS (say 100,000) must not build that many forms; beyond the
-# limit the formset is refused with "Please submit at most 20 forms."
+# limit the formset is refused with the "at most 20 candidate genes" message.
+# can_delete: every row has a "Remove this gene" control (a DELETE checkbox that the page's
+# script ticks and hides); a removed row is neither validated nor stored.
 GeneFormSet = formset_factory(
     GeneForm,
     formset=_GeneFormSet,
@@ -225,6 +242,7 @@ GeneFormSet = formset_factory(
     max_num=MAX_GENES_PER_CASE,
     absolute_max=MAX_GENES_PER_CASE,
     validate_max=True,
+    can_delete=True,
 )
 
 
@@ -269,7 +287,7 @@ def record_from_forms(
     previous_genes = {g.gene_id.upper(): g for g in previous.genomic_features} if previous else {}
     genomic_features, gene_rows = [], []
     for row, gene_form in enumerate(genes.forms):
-        if gene_form.errors:
+        if gene_form.errors or gene_form.cleaned_data.get("DELETE"):
             continue
         feature = gene_form.genomic_feature()
         if feature is None:

@@ -35,9 +35,22 @@ from matchmaker.web.case_forms import (
     place_errors,
     record_from_forms,
 )
-from ontologies.genes import GeneLookupError
+from ontologies.genes import (
+    AmbiguousGeneError,
+    GeneLookupError,
+    UnknownGeneError,
+    UnsupportedGeneIdentifierError,
+)
 
 CASES_PER_PAGE = 50
+# What to do next, under the catalogue's own explanation of why a typed gene did not resolve.
+_GENE_HINTS: dict[type[GeneLookupError], str] = {
+    UnknownGeneError: "Check the spelling, or enter its HGNC id (e.g. HGNC:17646) or "
+    "Ensembl id (e.g. ENSG00000151092).",
+    AmbiguousGeneError: "Enter the HGNC id of the gene you mean (e.g. HGNC:17646): it names "
+    "exactly one gene.",
+    UnsupportedGeneIdentifierError: "Enter the gene's symbol or HGNC id instead.",
+}
 TERM_SUGGESTIONS = 15
 
 
@@ -344,6 +357,43 @@ def term_search(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"terms": terms})
 
 
+RELATED_TERMS_SHOWN = 60
+
+
+@login_required
+@require_GET
+def term_related(request: HttpRequest, hpo_id: str) -> JsonResponse:
+    """A term with its direct parents and children, for going broader or narrower in the picker.
+
+    Children come most common first (information content from the release's disease
+    annotations), at most `RELATED_TERMS_SHOWN`; `more_children` says how many were left out.
+    """
+    ontology = get_hpo()
+    try:
+        current = ontology.resolve(hpo_id.upper()).hpo_id
+    except LookupError:
+        return JsonResponse(
+            {"error": f"{hpo_id} is not a term of HPO release {ontology.release}"}, status=404
+        )
+
+    def commonest_first(ids: frozenset[str]) -> list[str]:
+        ic = ontology.information_content
+        return sorted(ids, key=lambda i: (ic[ontology.index_of(i)], ontology.label(i)))
+
+    def described(ids: list[str]) -> list[dict[str, str]]:
+        return [{"id": i, "label": ontology.label(i), "synonym": ""} for i in ids]
+
+    children = commonest_first(ontology.children(current))
+    return JsonResponse(
+        {
+            "term": described([current])[0],
+            "parents": described(commonest_first(ontology.parents(current))),
+            "children": described(children[:RELATED_TERMS_SHOWN]),
+            "more_children": max(0, len(children) - RELATED_TERMS_SHOWN),
+        }
+    )
+
+
 @login_required
 @require_GET
 def gene_check(request: HttpRequest) -> HttpResponse:
@@ -360,4 +410,5 @@ def gene_check(request: HttpRequest) -> HttpResponse:
             context["gene"] = get_gene_catalogue().resolve(text)
         except GeneLookupError as error:
             context["problem"] = str(error)
+            context["hint"] = _GENE_HINTS.get(type(error), "")
     return render(request, "web/cases/gene_status.html", context)
