@@ -129,10 +129,10 @@ def test_the_rest_api_stores_newer_identifiers_as_submitted_and_says_so(alice: U
     )
 
     assert response.status_code == 201, response.content
-    notes = " ".join(response.json()["notes"])
-    assert NEWER_TERM in notes
-    assert "kept as submitted" in notes
-    assert NEWER_GENE in notes
+    warnings = {warning["field"]: warning["message"] for warning in response.json()["warnings"]}
+    assert NEWER_TERM in warnings["features[1].id"]
+    assert "kept as submitted" in warnings["features[1].id"]
+    assert NEWER_GENE in warnings["genomicFeatures[0].gene.id"]
     case = Case.objects.get(public_id=response.json()["publicId"])
     assert set(case.features.values_list("hpo_id", "observed")) == {
         ("HP:0001250", True),
@@ -141,12 +141,19 @@ def test_the_rest_api_stores_newer_identifiers_as_submitted_and_says_so(alice: U
     assert identifiers_counted() == {("hpo_term",): 1, ("gene",): 1}
 
 
-def test_the_case_form_saves_a_newer_term_and_tells_the_clinician(alice: User) -> None:
+def test_the_case_form_asks_before_saving_a_newer_term_and_says_it_is_not_matched(
+    alice: User,
+) -> None:
     client = Client()
     client.force_login(alice)
     data = case_form_data(observed_terms=["HP:0001250", NEWER_TERM])
 
-    response = client.post("/cases/new/", data, follow=True)
+    asked = client.post("/cases/new/", data)
+    assert asked.status_code == 400
+    assert f"{NEWER_TERM} is not a term of HPO release" in asked.content.decode()
+    assert not Case.objects.exists()
+
+    response = client.post("/cases/new/", {**data, "confirm_warnings": "on"}, follow=True)
 
     assert response.status_code == 200
     page = response.content.decode()

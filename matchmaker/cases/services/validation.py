@@ -144,6 +144,8 @@ def validate_case_record(
     """
     errors: list[tuple[str, str]] = []
     notes: list[str] = list(record.notes)
+    # Plausible mistakes the submitter confirms (the form) or is told about (REST, imports).
+    warnings: list[tuple[str, str]] = []
     unknown_terms: list[str] = []
     unknown_genes: list[str] = []
 
@@ -178,7 +180,7 @@ def validate_case_record(
                 field=field,
                 ontology=ontology,
                 errors=errors,
-                notes=notes,
+                warnings=warnings,
                 unknown_terms=unknown_terms,
             )
 
@@ -187,16 +189,16 @@ def validate_case_record(
         ontology=ontology,
         errors=errors,
         notes=notes,
+        warnings=warnings,
         drop_unknown_terms=drop_unknown_terms,
         unknown_terms=unknown_terms,
     )
-    warnings: list[tuple[str, str]] = []
     genomic_features = _validate_genomic_features(
         record,
         genes=genes,
         errors=errors,
-        notes=notes,
         warnings=warnings,
+        notes=notes,
         unknown_genes=unknown_genes,
     )
 
@@ -268,14 +270,14 @@ def _check_term_under(
     field: str,
     ontology: Ontology,
     errors: list[tuple[str, str]],
-    notes: list[str],
+    warnings: list[tuple[str, str]],
     unknown_terms: list[str],
 ) -> str | None:
     try:
         current = ontology.resolve(hpo_id).hpo_id
     except UnknownTermError as error:
         if HPO_ID.fullmatch(hpo_id):
-            notes.append(f"{field}: {error}; kept as submitted")
+            warnings.append((field, f"{error} (a newer release?): kept as submitted"))
             unknown_terms.append(hpo_id)
             return hpo_id
         errors.append((field, str(error)))
@@ -295,6 +297,7 @@ def _validate_features(
     ontology: Ontology,
     errors: list[tuple[str, str]],
     notes: list[str],
+    warnings: list[tuple[str, str]],
     drop_unknown_terms: bool,
     unknown_terms: list[str],
 ) -> list[ValidFeature]:
@@ -309,9 +312,13 @@ def _validate_features(
             elif drop_unknown_terms:
                 notes.append(f"{error}; the feature was left out")
             else:
-                notes.append(
-                    f"{error} (perhaps a newer release): kept as submitted, not used for "
-                    "matching until a release that knows it is loaded"
+                warnings.append(
+                    (
+                        field,
+                        f"{error} (a newer release?): kept as submitted, not used for matching "
+                        "until the node loads a release that knows it; check the id if it "
+                        "should already exist",
+                    )
                 )
                 unknown_terms.append(feature.hpo_id)
                 _keep_unknown_feature(feature, by_term=by_term, field=field, errors=errors)
@@ -344,7 +351,7 @@ def _validate_features(
                     field=f"features[{index}].ageOfOnset",
                     ontology=ontology,
                     errors=errors,
-                    notes=notes,
+                    warnings=warnings,
                     unknown_terms=unknown_terms,
                 )
                 or ""
@@ -410,7 +417,7 @@ def _validate_genomic_features(
             genes=genes,
             field=f"{field}.gene.id",
             errors=errors,
-            notes=notes,
+            warnings=warnings,
             unknown_genes=unknown_genes,
         )
         variant = feature.variant
@@ -521,7 +528,7 @@ def _resolve_gene(
     genes: GeneCatalogue,
     field: str,
     errors: list[tuple[str, str]],
-    notes: list[str],
+    warnings: list[tuple[str, str]],
     unknown_genes: list[str],
 ) -> Gene | None:
     if not feature.gene_id.strip():
@@ -552,9 +559,13 @@ def _resolve_gene(
             kept := unresolved_gene(feature.gene_id, symbol=feature.gene_symbol)
         ):
             # Newer than our catalogue, not wrong: keep it, to match the same gene exactly.
-            notes.append(
-                f"{field}: {first_error}; kept as submitted ({kept.gene_id}), matched only with "
-                "cases and queries that name the same gene the same way"
+            warnings.append(
+                (
+                    field,
+                    f"{last_error}: check the spelling; if it is a newer gene, it is kept as "
+                    f"submitted ({kept.gene_id}) and matched only with cases and queries that "
+                    "name the same gene the same way",
+                )
             )
             unknown_genes.append(feature.gene_id.strip())
             return kept
