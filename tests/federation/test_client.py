@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from collections.abc import Callable, Iterator
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -468,6 +471,123 @@ def test_an_answer_larger_than_the_limit_is_refused(
         assert error.reason == f"answer is larger than {len(body) - 1} bytes"
         assert error.malformed
         assert not error.transient
+
+
+def _gzip(chunks: Iterable[bytes]) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join([*(compressor.compress(chunk) for chunk in chunks), compressor.flush()])
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> bytes:
+    """200 MB of JSON whitespace, gzipped to about 190 kB."""
+    return _gzip(b" " * 1_000_000 for _ in range(200))
+
+
+@contextmanager
+def bounded(*, megabytes: float, seconds: float) -> Iterator[None]:
+    """The block allocates at most `megabytes` at its peak (every thread) and ends in time."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        yield
+        elapsed = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < megabytes * 1_000_000, f"peak {peak / 1e6:.1f} MB"
+    assert elapsed < seconds, f"took {elapsed:.1f} s"
+
+
+def test_a_nested_gzip_answer_is_refused_before_anything_is_inflated(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient, gzip_bomb: bytes
+) -> None:
+    # 200 MB inside 480 bytes: each layer multiplies the expansion.
+    nested = _gzip([gzip_bomb])
+    assert len(nested) < 2_000
+    node = serve(answering(nested, headers={"Content-Encoding": "gzip, gzip"}))
+
+    with bounded(megabytes=5, seconds=1):
+        error = refusal(client, peer_of(node))
+
+    assert node.requests[0].headers["Accept-Encoding"] == "identity"
+    assert error.reason == (
+        "answer is compressed 2 times over (gzip, gzip); "
+        "we ask for no compression and accept one layer at most"
+    )
+    assert error.malformed
+    assert not error.transient
+
+
+def test_a_gzip_bomb_is_cut_at_the_size_limit_while_it_inflates(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient, gzip_bomb: bytes
+) -> None:
+    node = serve(answering(gzip_bomb, headers={"Content-Encoding": "gzip"}))
+
+    # The limit is 10 MB of decoded answer: not a byte more is held at once.
+    with bounded(megabytes=client.max_response_bytes / 1e6 + 3, seconds=2):
+        error = refusal(client, peer_of(node))
+
+    assert error.reason == "answer is larger than 10000000 bytes"
+    assert error.malformed
+
+
+def test_a_peer_compressing_its_answer_anyway_is_read_once_inflated(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient
+) -> None:
+    body = json.dumps({"results": [result("remote-1", 0.9)]}).encode()
+    gzipped, deflated = (
+        serve(answering(_gzip([body]), headers={"Content-Encoding": "gzip"})),
+        serve(answering(zlib.compress(body), headers={"Content-Encoding": "deflate"})),
+    )
+
+    for node in (gzipped, deflated):
+        [found] = client.match(peer_of(node), QUERY).results
+        assert found.patient_id == "remote-1"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "reason"),
+    [
+        ("br", b"\x1b\x00", "answer has content encoding br, which we cannot read"),
+        ("gzip", b"not gzip at all", "answer's compressed body is corrupt: "),
+        ("gzip", _gzip([b'{"results": []}'])[:-8], "answer's compressed body ends early"),
+    ],
+)
+def test_a_compressed_answer_we_cannot_read_is_malformed(
+    serve: Callable[[Behaviour], FakeNode],
+    client: MmeClient,
+    encoding: str,
+    body: bytes,
+    reason: str,
+) -> None:
+    node = serve(answering(body, headers={"Content-Encoding": encoding}))
+
+    error = refusal(client, peer_of(node))
+
+    assert error.reason.startswith(reason)
+    assert error.malformed
+
+
+def test_a_node_trickling_its_headers_is_cut_off_at_the_deadline(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient
+) -> None:
+    def trickle_headers(handler: FakeNodeHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        # A header line every 0.1 s for 30 s: every read succeeds well within the read timeout.
+        for _ in range(300):
+            handler.wfile.write(b"X-Wait: 1\r\n")
+            handler.wfile.flush()
+            time.sleep(0.1)
+
+    node = serve(trickle_headers)
+
+    with bounded(megabytes=2, seconds=2):
+        error = refusal(client, peer_of(node, timeout_seconds=1))
+
+    assert error.transient
+    assert error.reason == "timed out after 1 s (whole answer)"
+    assert 1000 < error.latency_ms < 2000
 
 
 def _mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> MmeClient:
