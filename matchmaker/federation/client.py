@@ -31,6 +31,7 @@ _VERSION = re.compile(r"(\d{1,3})\.(\d{1,3})")
 # The spec requires features or genomicFeatures, but a result without either still names a
 # patient and a contact: worth showing. Every other schema violation refuses the answer.
 _HARMLESS = re.compile(r"results\[\d+\]\.patient: needs at least one feature or genomic feature")
+_RESULT_INDEX = re.compile(r"^results\[(\d+)\]")
 # The whole exchange, from connect to the last byte of the body, must be over by the peer's
 # timeout (counted from the start) plus this slack, so a peer finishing right at its timeout is
 # not cut off. Per-read timeouts alone would let a peer trickling a byte a second (headers or
@@ -65,12 +66,13 @@ class RemoteResult:
 class PeerAnswer:
     """A peer's whole, valid answer."""
 
-    results: tuple[RemoteResult, ...]  # in the peer's order
+    results: tuple[RemoteResult, ...]  # in the peer's order; only the best when cut (offered)
     disclaimer: str  # must be shown next to the results (MME service agreement, item 6)
     terms: str
     api_version: str  # from the answer's Content-Type; "" for plain JSON
     status_code: int
     latency_ms: float
+    offered: int = 0  # how many results the peer sent; more than len(results) when some were cut
 
 
 @dataclass(eq=False)
@@ -141,14 +143,19 @@ class MmeClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def match(self, peer: Any, request_body: Mapping[str, Any]) -> PeerAnswer:
-        """Ask `peer` (anything with Peer's attributes) for matches; raises only `PeerError`."""
+    def match(
+        self, peer: Any, request_body: Mapping[str, Any], *, max_results: int | None = None
+    ) -> PeerAnswer:
+        """Ask `peer` (anything with Peer's attributes) for matches; raises only `PeerError`.
+
+        At most `max_results` results are kept, the best (by score.patient) first.
+        """
         started = time.monotonic()
         token = ""
         try:
             target = _read_target(peer)
             token = target.token
-            return self._match(target, request_body, started)
+            return self._match(target, request_body, started, max_results)
         except PeerError as error:
             failure = error
         except Exception as error:
@@ -161,7 +168,9 @@ class MmeClient:
         failure.latency_ms = _elapsed_ms(started)
         raise failure
 
-    def _match(self, target: _Target, body: Mapping[str, Any], started: float) -> PeerAnswer:
+    def _match(
+        self, target: _Target, body: Mapping[str, Any], started: float, max_results: int | None
+    ) -> PeerAnswer:
         try:
             content = json.dumps(body, allow_nan=False, ensure_ascii=False).encode()
         except (TypeError, ValueError) as error:
@@ -207,7 +216,9 @@ class MmeClient:
             raise _transport_failure(error, target) from error
         finally:
             watchdog.disarm()
-        return _parse_answer(raw, api_version, latency_ms=_elapsed_ms(started))
+        return _parse_answer(
+            raw, api_version, max_results=max_results, latency_ms=_elapsed_ms(started)
+        )
 
 
 class _Watchdog:
@@ -409,18 +420,37 @@ def _answered_version(response: httpx.Response, target: _Target) -> str:
     return answered
 
 
-def _parse_answer(raw: bytes, api_version: str, *, latency_ms: float) -> PeerAnswer:
+def _parse_answer(
+    raw: bytes, api_version: str, *, max_results: int | None, latency_ms: float
+) -> PeerAnswer:
+    """The answer, judged whole, or with more than `max_results` results, only the best kept.
+
+    A peer sending thousands of results would otherwise cost minutes of explaining and an
+    e-mail of hundreds of "new matches"; MME answers are meant to be short, best first. Those
+    dropped are checked only for what ranking needs (a score), not against the whole schema,
+    which costs about 0.5 ms a result: 10 s of a worker for 20,000 results never used.
+    """
     try:
         document = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         raise _malformed(f"answer is not JSON: {_quote(str(error))}") from None
+    offered_results = document.get("results") if isinstance(document, dict) else None
+    offered = len(offered_results) if isinstance(offered_results, list) else 0
+    # positions[i]: where the i-th result judged stood in the peer's answer, for messages.
+    positions = list(range(offered))
+    if offered_results is not None and max_results is not None and offered > max_results:
+        scores = [_ranking_score(index, result) for index, result in enumerate(offered_results)]
+        # sorted() is stable: among equal scores the peer's own order stands.
+        positions = sorted(positions, key=lambda index: -scores[index])[:max_results]
+        document = {**document, "results": [offered_results[index] for index in positions]}
     for violation in response_violations(document):
         line = f"{violation.field or 'answer'}: {violation.message}"
         if not _HARMLESS.fullmatch(line):
+            line = _RESULT_INDEX.sub(lambda found: f"results[{positions[int(found[1])]}]", line)
             raise _malformed(_quote(line))
     results: list[RemoteResult] = []
     seen: set[str] = set()
-    for index, result in enumerate(document["results"]):
+    for index, result in zip(positions, document["results"], strict=True):
         patient, score = result["patient"], result["score"]
         if patient["id"] in seen:
             raise _malformed(
@@ -444,7 +474,17 @@ def _parse_answer(raw: bytes, api_version: str, *, latency_ms: float) -> PeerAns
         api_version=api_version,
         status_code=200,
         latency_ms=latency_ms,
+        offered=offered,
     )
+
+
+def _ranking_score(index: int, result: Any) -> float:
+    """score.patient of one result, before the schema is checked: ranking must not guess."""
+    score = result.get("score") if isinstance(result, dict) else None
+    value = score.get("patient") if isinstance(score, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise _malformed(f"results[{index}].score.patient: must be a number from 0 to 1")
+    return float(value)
 
 
 def _malformed(reason: str) -> PeerError:

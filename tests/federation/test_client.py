@@ -590,6 +590,52 @@ def test_a_node_trickling_its_headers_is_cut_off_at_the_deadline(
     assert 1000 < error.latency_ms < 2000
 
 
+def test_only_the_best_results_are_kept_and_only_they_are_judged_in_full(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient
+) -> None:
+    offered = 20_000
+    scores = [(index * 7919 % offered) / offered for index in range(offered)]
+    flood = [result(f"remote-{index}", score) for index, score in enumerate(scores)]
+    # Broken beyond the kept ones: never stored, so not worth 0.5 ms each of schema checks.
+    flood[0]["patient"]["features"] = [{"id": "not an HPO id"}]
+    best = sorted(range(offered), key=lambda index: -scores[index])[:3]
+    node = serve(answering({"results": flood}))
+
+    started = time.monotonic()
+    answer = client.match(peer_of(node), QUERY, max_results=3)
+    elapsed = time.monotonic() - started
+
+    assert [found.patient_id for found in answer.results] == [f"remote-{i}" for i in best]
+    assert [found.score for found in answer.results] == [0.99995, 0.9999, 0.99985]
+    assert answer.offered == offered
+    assert elapsed < 5, f"took {elapsed:.1f} s"
+
+
+def test_a_kept_result_that_breaks_the_schema_is_named_by_its_place_in_the_answer(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient
+) -> None:
+    best = result("remote-best", 0.9, features=[{"id": "HP:12"}])
+    cut = [result("remote-low", 0.1), result("remote-mid", 0.5), best]
+    unranked = [result("remote-1", 0.5), result("remote-2", 2)]
+    cut_node, unranked_node = (
+        serve(answering({"results": cut})),
+        serve(answering({"results": unranked})),
+    )
+
+    with pytest.raises(PeerError) as broken:
+        client.match(peer_of(cut_node), QUERY, max_results=2)
+    with pytest.raises(PeerError) as unrankable:
+        client.match(peer_of(unranked_node), QUERY, max_results=1)
+
+    assert (
+        broken.value.reason
+        == "results[2].patient.features[0].id: 'HP:12' does not match ^HP:\\d{7}$"
+    )
+    assert unrankable.value.reason == "results[1].score.patient: must be a number from 0 to 1"
+    assert broken.value.malformed
+    assert unrankable.value.malformed
+
+
 def _mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> MmeClient:
     return MmeClient(transport=httpx.MockTransport(handler))
 
