@@ -503,7 +503,8 @@ class CaseIndex:
         """The ``limit`` best cases for ``query`` (from ``scorer.prepare``), best first.
 
         A case's score is ``combine_scores(phenotype, genotype)``, genotype being 1 when the case
-        lists one of ``query_genes`` (canonical ids) and 0 otherwise. Equal scores rank by key,
+        lists one of ``query_genes`` (canonical ids) and 0 otherwise; with no ``query_genes`` it
+        is the phenotype score (there is no genotype part to combine). Equal scores rank by key,
         ascending, so results are deterministic. ``min_score`` is inclusive and applies to that
         combined score. Filters: ``require_shared_gene`` keeps cases with genotype 1,
         ``shareable_only`` keeps cases flagged shareable, ``include_test=False`` drops test
@@ -550,6 +551,7 @@ class CaseIndex:
         if limit == 0 or snapshot.size == 0:
             return [], SearchStatistics(rows, 0, 0, 0, pruned=False)
         # A lookup table (one bool per gene code) rather than np.isin: one gather per code.
+        query_genes = tuple(query_genes)
         query_genes_known = [g for g in query_genes if g in snapshot.gene_codes]
         wanted_genes = np.zeros(len(snapshot.gene_vocabulary), dtype=np.bool_)
         wanted_genes[[snapshot.gene_codes[g] for g in query_genes_known]] = True
@@ -557,6 +559,7 @@ class CaseIndex:
             return [], SearchStatistics(rows, 0, 0, 0, pruned=False)
         rules = _Rules(
             wanted_genes=wanted_genes if query_genes_known else None,
+            query_has_genes=bool(query_genes),
             required_flags=FLAG_SHAREABLE if shareable_only else 0,
             rejected_flags=0 if include_test else FLAG_TEST,
             require_shared_gene=require_shared_gene,
@@ -1122,6 +1125,9 @@ class _Rules:
     """What one search keeps and how many: the filters, the score floor and the limit."""
 
     wanted_genes: NDArray[np.bool_] | None  # one flag per gene code; None: no query gene known
+    # The query names a gene (known here or not): the patient score combines phenotype and
+    # genotype. Otherwise it is the phenotype score alone (combine_scores with None).
+    query_has_genes: bool
     required_flags: int
     rejected_flags: int
     require_shared_gene: bool
@@ -1163,6 +1169,13 @@ def _eligible(chunk: _Chunk, genotype: NDArray[np.float32], rules: _Rules) -> ND
     return eligible
 
 
+def _patient_scores(
+    phenotype: NDArray[np.float32], genotype: NDArray[np.float32], rules: _Rules
+) -> NDArray[np.float32]:
+    combined = combine_scores(phenotype, genotype if rules.query_has_genes else None)
+    return np.asarray(combined, dtype=np.float32)
+
+
 def _rank_chunk(
     scorer: PhenotypeScoring[_Query], query: _Query, chunk: _Chunk, rules: _Rules
 ) -> _Candidates:
@@ -1174,7 +1187,7 @@ def _rank_chunk(
             query, segment.profiles, block, block_stop
         )
     genotype = _genotype(segment, start, stop, rules.wanted_genes)
-    patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+    patient = _patient_scores(phenotype, genotype, rules)
     eligible = _eligible(chunk, genotype, rules)
     # Ineligible rows score -1, below any real score (0..1), so one partition ranks the rest.
     ranked = np.where(eligible, patient, np.float32(-1.0))
@@ -1213,6 +1226,7 @@ def _bound_chunk(
     query: _Query,
     filtered: tuple[_Chunk, NDArray[np.float32], NDArray[np.bool_]],
     *,
+    rules: _Rules,
     trivial: bool,
 ) -> _Bounds | None:
     """Bounds of one chunk's rows; with ``trivial``, phenotype 1 (no score exceeds it)."""
@@ -1223,7 +1237,7 @@ def _bound_chunk(
         if scorer.score_upper_bounds(query, segment.profiles, start, start) is None:
             return None
         phenotype = np.ones(stop - start, dtype=np.float32)
-        patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+        patient = _patient_scores(phenotype, genotype, rules)
         return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
     phenotype = np.zeros(stop - start, dtype=np.float32)
     for block in range(start, stop, _BOUND_BLOCK_ROWS):
@@ -1235,7 +1249,7 @@ def _bound_chunk(
             return None
         phenotype[block - start : block_stop - start] = upper
     # combine_scores is monotone in the phenotype score, so this bounds the patient score.
-    patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+    patient = _patient_scores(phenotype, genotype, rules)
     return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
 
 
@@ -1266,7 +1280,7 @@ def _search_pruned(
     def bound_all(
         parts: list[tuple[_Chunk, NDArray[np.float32], NDArray[np.bool_]]],
     ) -> list[_Bounds | None]:
-        return [_bound_chunk(scorer, query, part, trivial=trivial) for part in parts]
+        return [_bound_chunk(scorer, query, part, rules=rules, trivial=trivial) for part in parts]
 
     bounds = [bound for bound in _run_shares(bound_all, filtered) if bound is not None]
     if len(bounds) < sum(len(share) for share in shares):
@@ -1299,7 +1313,7 @@ def _search_pruned(
             chosen, remaining = remaining, remaining[:0]
         chosen.sort()  # rows in storage order: the exact scorer then reads memory forwards
         phenotype = _score_rows_exactly(scorer, query, segments, offset, chosen)
-        patient = np.asarray(combine_scores(phenotype, genotype[chosen]), dtype=np.float32)
+        patient = _patient_scores(phenotype, genotype[chosen], rules)
         scored_rows.append(chosen)
         scored_phenotype.append(phenotype)
         best_scores = np.concatenate([best_scores, patient[patient >= floor]])
@@ -1313,7 +1327,7 @@ def _search_pruned(
     phenotype = (
         np.concatenate(scored_phenotype) if scored_phenotype else np.zeros(0, dtype=np.float32)
     )
-    patient = np.asarray(combine_scores(phenotype, genotype[rows]), dtype=np.float32)
+    patient = _patient_scores(phenotype, genotype[rows], rules)
     kept = patient >= floor
     rows, phenotype, patient = rows[kept], phenotype[kept], patient[kept]
     results = []

@@ -180,7 +180,8 @@ def find_matches(
         patient = float(
             combine_scores(
                 np.array([hit.phenotype], dtype=np.float32),
-                np.array([genotype], dtype=np.float32),
+                # A query naming no gene has no genotype part: its score is the phenotype's.
+                np.array([genotype], dtype=np.float32) if query.gene_ids else None,
             )[0]
         )
         if patient < min_score:

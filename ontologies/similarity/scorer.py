@@ -628,15 +628,20 @@ class PhenotypeScorer:
 
 
 def combine_scores(
-    phenotype: NDArray[np.float32], genotype: NDArray[np.float32]
+    phenotype: NDArray[np.float32], genotype: NDArray[np.float32] | None
 ) -> NDArray[np.float32]:
     """Patient score 0..1 (higher = better match) from phenotype (0..1) and genotype (0..1).
 
     ``(phenotype + genotype) / 2``: a shared gene (genotype 1) lifts a case above every case
     without one sharing an equally good phenotype, and the phenotype orders the cases within a
-    gene. Chosen by measurement in bench/quality.py (setting d).
+    gene. Chosen by measurement in bench/quality.py (setting d). ``genotype`` None: the query
+    names no gene, so there is no genotype part to combine and the patient score is the
+    phenotype score. Halving it instead would make the same score mean a better match for a
+    phenotype-only query, and a score floor hide half of its true matches.
     """
     phenotype = np.asarray(phenotype, dtype=np.float32)
+    if genotype is None:
+        return np.clip(phenotype, 0.0, 1.0).astype(np.float32)
     genotype = np.asarray(genotype, dtype=np.float32)
     return np.clip((phenotype + genotype) * np.float32(0.5), 0.0, 1.0).astype(np.float32)
 

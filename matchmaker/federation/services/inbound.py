@@ -30,6 +30,11 @@ from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
 logger = logging.getLogger(__name__)
 
+# Scores are float32 (about 7 significant digits). At 4 decimals, neighbours in a ranking of a few
+# hundred similar cases already collide (1 pair in 50 on real terms), and a peer that sorts by
+# score then loses our order; 6 keeps every difference the engine makes.
+_SCORE_DECIMALS = 6
+
 
 @dataclass(slots=True)
 class MatchAnswer:
@@ -96,9 +101,9 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
             "results": [
                 {
                     "score": {
-                        "patient": round(result.score, 4),
-                        "_phenotype": round(result.phenotype_score, 4),
-                        "_genotype": round(result.genotype_score, 4),
+                        "patient": round(result.score, _SCORE_DECIMALS),
+                        "_phenotype": round(result.phenotype_score, _SCORE_DECIMALS),
+                        "_genotype": round(result.genotype_score, _SCORE_DECIMALS),
                     },
                     "patient": written,
                 }
