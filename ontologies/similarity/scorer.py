@@ -219,7 +219,9 @@ class PhenotypeScorer:
     clip((1 - a) * BMA + a * J) with J the exact-term Jaccard) and ``quantise`` (default True:
     BMA similarities are stored as uint8 quanta of max-query-IC/255, which quarters the memory
     traffic; each per-term similarity is then off by at most half a quantum).
-    ``information_content`` defaults to the ontology's (all annotated diseases).
+    ``information_content`` defaults to the ontology's (all annotated diseases);
+    ``disease_profiler`` to the process's shared one for that IC (bench/quality.py passes one
+    built without some diseases).
     """
 
     def __init__(
@@ -228,6 +230,7 @@ class PhenotypeScorer:
         *,
         method: str = DEFAULT_METHOD,
         information_content: NDArray[np.float64] | None = None,
+        disease_profiler: DiseaseProfiler | None = None,
         **options: Any,
     ) -> None:
         if method not in METHODS:
@@ -266,6 +269,9 @@ class PhenotypeScorer:
             raise ValueError(f"information_content must have shape ({len(ontology.term_ids)},)")
         ic.flags.writeable = False
         self.information_content = ic
+        if disease_profiler is not None and disease_profiler.ontology is not ontology:
+            raise ValueError("disease_profiler must be built on the scorer's ontology")
+        self._disease_profiler = disease_profiler
 
     @property
     def disease_profiler(self) -> DiseaseProfiler | None:
@@ -275,6 +281,8 @@ class PhenotypeScorer:
         """
         if not self.bridge_weight:
             return None
+        if self._disease_profiler is not None:
+            return self._disease_profiler
         return shared_disease_profiler(self.ontology, self.information_content)
 
     def case_profiles(

@@ -195,3 +195,23 @@ def test_the_fingerprint_names_the_information_content(mini_hpo: Ontology) -> No
     other_ic = np.array(mini_hpo.information_content) * 2
     assert DiseaseProfiler(mini_hpo, other_ic).fingerprint != default.fingerprint
     assert shared_disease_profiler(mini_hpo) is shared_disease_profiler(mini_hpo)
+
+
+def test_left_out_diseases_take_no_part_in_profiles_or_scores(mini_hpo: Ontology) -> None:
+    """bench/quality.py's novel-disease setting: a profiler as if nobody annotated some ids."""
+    default = DiseaseProfiler(mini_hpo, size=20)
+    left_out = default.disease_ids[0]
+    profiler = DiseaseProfiler(mini_hpo, size=20, excluded_diseases={left_out})
+    assert left_out not in profiler.disease_ids
+    assert len(profiler) == len(default) - 1
+    assert profiler.fingerprint != default.fingerprint
+    seizure = _index(mini_hpo, "HP:0001250")
+    assert len(profiler.profile(seizure).rows) == len(profiler)
+    scorer = PhenotypeScorer(mini_hpo, method=BMA_JACCARD_BRIDGE, disease_profiler=profiler)
+    assert scorer.disease_profiler is profiler
+    profiles = scorer.case_profiles([seizure])
+    assert profiles.disease_rows is not None
+    assert profiles.disease_rows.max() < len(profiler)
+    assert scorer.score(scorer.prepare(seizure), profiles)[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no annotated disease"):
+        DiseaseProfiler(mini_hpo, excluded_diseases=set(default.disease_ids))
