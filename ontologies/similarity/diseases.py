@@ -218,13 +218,20 @@ class DiseaseProfiler:
         exp((s - s_max) / temperature) for every disease, divided by the length of the
         ``size`` best entries, so its dot product with the phenotype's own profile is 1.
         """
+        return self.query_vector_and_spread(observed)[0]
+
+    def query_vector_and_spread(self, observed: Sequence[int]) -> tuple[NDArray[np.float32], float]:
+        """``query_vector`` and the phenotype's *spread*: the sum over every disease of
+        exp((s - s_max) / temperature), i.e. about how many diseases it resembles as much as its
+        closest (1 when one stands out; 0 for an empty phenotype)."""
         similarity = self.similarities(observed)
         if not similarity.any():
-            return np.zeros(len(self), dtype=np.float32)
+            return np.zeros(len(self), dtype=np.float32), 0.0
         values = similarity.astype(np.float64)
         weights = np.exp((values - values.max()) / self.temperature)
+        spread = float(weights.sum())
         weights /= np.linalg.norm(weights[self._best_rows(similarity)])
-        return weights.astype(np.float32)
+        return weights.astype(np.float32), spread
 
     def _best_rows(self, similarity: NDArray[np.float32]) -> NDArray[np.int64]:
         """The best ``size`` rows, best first, ties by ascending row: deterministic."""
