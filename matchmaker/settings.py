@@ -72,6 +72,8 @@ CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS").split(",") if
 
 # Public name of this node, shown to peers and in notifications.
 SITE_NAME = env_str("SITE_NAME", "matchmaker (development)")
+# Public base URL of this node (scheme, host, any path prefix): links in e-mails are built on it,
+# e.g. a new match's page is SITE_ROOT + "/matches/<id>/".
 SITE_ROOT = env_str("SITE_ROOT", "http://127.0.0.1:8000")
 # Prefix of the opaque public ids of cases, e.g. "MM" -> "MM-7Q3K9D2XHT4W".
 CASE_PUBLIC_ID_PREFIX = env_str("CASE_PUBLIC_ID_PREFIX", "MM")
@@ -94,6 +96,7 @@ INSTALLED_APPS = [
     "matchmaker.cases",
     "matchmaker.matching",
     "matchmaker.federation",
+    "matchmaker.beacon",
     "matchmaker.security",
     "matchmaker.observability",
 ]
@@ -265,6 +268,27 @@ MME_MAX_REQUEST_BYTES = env_int("MME_MAX_REQUEST_BYTES", 1_000_000)
 MME_QUERY_RETENTION_DAYS = env_int("MME_QUERY_RETENTION_DAYS", 30)
 # /mme/metrics counts every case: cache the answer rather than recount per request.
 MME_METRICS_CACHE_SECONDS = env_int("MME_METRICS_CACHE_SECONDS", 300)
+# The GA4GH Beacon v2 at /beacon/ (discovery networks; docs/operations.md, "Beacon").
+BEACON_ID = env_str("BEACON_ID", "org.example.matchmaker.beacon")  # reverse domain name
+BEACON_NAME = env_str("BEACON_NAME", "matchmaker Beacon")
+BEACON_ORGANIZATION_ID = env_str("BEACON_ORGANIZATION_ID", "org.example")
+BEACON_ORGANIZATION_NAME = env_str("BEACON_ORGANIZATION_NAME", "Example rare-disease network node")
+BEACON_CONTACT_URL = env_str("BEACON_CONTACT_URL", "mailto:beacon@example.org")
+# Requests without a registered client's token get a boolean answer only when this is True.
+BEACON_ANONYMOUS_BOOLEAN = env_bool("BEACON_ANONYMOUS_BOOLEAN", False)
+# A count from 1 to BEACON_MIN_COUNT - 1 is disclosed only as "present" (exists, no count).
+BEACON_MIN_COUNT = env_int("BEACON_MIN_COUNT", 5)
+# Queries per minute from one client (a BeaconClient may override it), and from one address
+# without a token; over them: 429.
+BEACON_RATE_LIMIT_PER_MINUTE = env_int("BEACON_RATE_LIMIT_PER_MINUTE", 120)
+BEACON_ANONYMOUS_LIMIT_PER_MINUTE = env_int("BEACON_ANONYMOUS_LIMIT_PER_MINUTE", 30)
+# /beacon/filtering_terms lists the terms of every shareable case: recounted at most this often.
+BEACON_FILTERING_TERMS_CACHE_SECONDS = env_int("BEACON_FILTERING_TERMS_CACHE_SECONDS", 300)
+# The node's one dataset when no institution has opted in with its own (admin: Beacon datasets).
+BEACON_NODE_DATASET_ID = env_str("BEACON_NODE_DATASET_ID", "node")
+BEACON_NODE_DATASET_NAME = env_str("BEACON_NODE_DATASET_NAME", "Shareable rare-disease cases")
+# Its data use, a Data Use Ontology term: DUO:0000007 disease specific research by default.
+BEACON_NODE_DATA_USE = env_str("BEACON_NODE_DATA_USE", "DUO:0000007")
 # Peers must be reached over HTTPS (join protocol); plain HTTP only for development and tests.
 FEDERATION_ALLOW_HTTP = env_bool("FEDERATION_ALLOW_HTTP", DEBUG)
 # Asking peers about our cases (federation). A save asks for a search after this many seconds;

@@ -13,6 +13,8 @@ admin.site.site_title = "matchmaker"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("mme/", include("matchmaker.federation.urls")),
+    # GA4GH Beacon v2 for discovery networks (docs/operations.md, "Beacon").
+    path("beacon/", include("matchmaker.beacon.urls")),
     # /health/live, /health/ready and /metrics (docs/scaling.md, "Monitoring").
     path("", include("matchmaker.observability.urls")),
     # The OpenAPI schema and its browser, for the node's own staff.

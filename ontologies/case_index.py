@@ -40,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 from ontologies.npz_files import read_npz, write_npz_atomically
 from ontologies.similarity import CaseProfiles, combine_scores
 from ontologies.similarity.diseases import DEFAULT_PROFILE_SIZE, DiseaseProfile
+from ontologies.similarity.kernels import bitwise_or_over_cases
 
 FORMAT: Final = "matchmaker-case-index"
 # Bump whenever the arrays or the metadata change shape; load refuses other versions.
@@ -502,7 +503,8 @@ class CaseIndex:
         """The ``limit`` best cases for ``query`` (from ``scorer.prepare``), best first.
 
         A case's score is ``combine_scores(phenotype, genotype)``, genotype being 1 when the case
-        lists one of ``query_genes`` (canonical ids) and 0 otherwise. Equal scores rank by key,
+        lists one of ``query_genes`` (canonical ids) and 0 otherwise; with no ``query_genes`` it
+        is the phenotype score (there is no genotype part to combine). Equal scores rank by key,
         ascending, so results are deterministic. ``min_score`` is inclusive and applies to that
         combined score. Filters: ``require_shared_gene`` keeps cases with genotype 1,
         ``shareable_only`` keeps cases flagged shareable, ``include_test=False`` drops test
@@ -549,6 +551,7 @@ class CaseIndex:
         if limit == 0 or snapshot.size == 0:
             return [], SearchStatistics(rows, 0, 0, 0, pruned=False)
         # A lookup table (one bool per gene code) rather than np.isin: one gather per code.
+        query_genes = tuple(query_genes)
         query_genes_known = [g for g in query_genes if g in snapshot.gene_codes]
         wanted_genes = np.zeros(len(snapshot.gene_vocabulary), dtype=np.bool_)
         wanted_genes[[snapshot.gene_codes[g] for g in query_genes_known]] = True
@@ -556,6 +559,7 @@ class CaseIndex:
             return [], SearchStatistics(rows, 0, 0, 0, pruned=False)
         rules = _Rules(
             wanted_genes=wanted_genes if query_genes_known else None,
+            query_has_genes=bool(query_genes),
             required_flags=FLAG_SHAREABLE if shareable_only else 0,
             rejected_flags=0 if include_test else FLAG_TEST,
             require_shared_gene=require_shared_gene,
@@ -582,6 +586,60 @@ class CaseIndex:
             pruned=False,
         )
         return _merge(results, limit, snapshot.gene_vocabulary, wanted_genes), statistics
+
+    # Counting ----------------------------------------------------------------------------------
+
+    def select(
+        self,
+        *,
+        term_filters: Sequence[NDArray[np.bool_]] = (),
+        excluded_terms: NDArray[np.bool_] | None = None,
+        gene_filters: Sequence[Collection[str]] = (),
+        required_flags: int = 0,
+        rejected_flags: int = 0,
+    ) -> NDArray[np.int64]:
+        """The keys (ascending) of the cases that pass every filter, for counting, unscored.
+
+        A case passes when, for each of ``term_filters`` (one bool per ontology term), it has an
+        observed term the filter marks; none of its excluded terms is marked in
+        ``excluded_terms``; for each of ``gene_filters`` it lists one of those gene ids; and its
+        flags include ``required_flags`` and none of ``rejected_flags``. No loop per case: one
+        gather and one OR-reduction over the CSR arrays per kind of filter, each filter one bit
+        (at most 64 of each kind; ValueError beyond). Tens of ms per million cases of ~10 terms
+        (bench/beacon.py, docs/benchmarks.md).
+        """
+        if len(term_filters) > 64 or len(gene_filters) > 64:
+            raise ValueError("at most 64 term filters and 64 gene filters")
+        snapshot = self._snapshot
+        term_bits = _filter_bits(term_filters)
+        excluded = None if excluded_terms is None else excluded_terms.astype(np.uint8)
+        gene_bits: NDArray[np.unsignedinteger[Any]] | None = None
+        if gene_filters:
+            masks = []
+            for genes in gene_filters:
+                mask = np.zeros(len(snapshot.gene_vocabulary), dtype=np.bool_)
+                mask[[snapshot.gene_codes[g] for g in genes if g in snapshot.gene_codes]] = True
+                masks.append(mask)
+            gene_bits = _filter_bits(masks)
+        parts = [
+            _select_rows(
+                segment,
+                alive,
+                term_bits=term_bits,
+                terms_wanted=len(term_filters),
+                excluded=excluded,
+                gene_bits=gene_bits,
+                genes_wanted=len(gene_filters),
+                required_flags=required_flags,
+                rejected_flags=rejected_flags,
+            )
+            for segment, alive in (
+                (snapshot.main, snapshot.main_alive),
+                (snapshot.delta, snapshot.delta_alive),
+            )
+        ]
+        # Main keys are sorted; only delta rows (recent upserts) need merging in.
+        return np.sort(np.concatenate(parts)) if len(parts[1]) else parts[0]
 
     # Mutating ----------------------------------------------------------------------------------
 
@@ -1067,6 +1125,9 @@ class _Rules:
     """What one search keeps and how many: the filters, the score floor and the limit."""
 
     wanted_genes: NDArray[np.bool_] | None  # one flag per gene code; None: no query gene known
+    # The query names a gene (known here or not): the patient score combines phenotype and
+    # genotype. Otherwise it is the phenotype score alone (combine_scores with None).
+    query_has_genes: bool
     required_flags: int
     rejected_flags: int
     require_shared_gene: bool
@@ -1108,6 +1169,13 @@ def _eligible(chunk: _Chunk, genotype: NDArray[np.float32], rules: _Rules) -> ND
     return eligible
 
 
+def _patient_scores(
+    phenotype: NDArray[np.float32], genotype: NDArray[np.float32], rules: _Rules
+) -> NDArray[np.float32]:
+    combined = combine_scores(phenotype, genotype if rules.query_has_genes else None)
+    return np.asarray(combined, dtype=np.float32)
+
+
 def _rank_chunk(
     scorer: PhenotypeScoring[_Query], query: _Query, chunk: _Chunk, rules: _Rules
 ) -> _Candidates:
@@ -1119,7 +1187,7 @@ def _rank_chunk(
             query, segment.profiles, block, block_stop
         )
     genotype = _genotype(segment, start, stop, rules.wanted_genes)
-    patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+    patient = _patient_scores(phenotype, genotype, rules)
     eligible = _eligible(chunk, genotype, rules)
     # Ineligible rows score -1, below any real score (0..1), so one partition ranks the rest.
     ranked = np.where(eligible, patient, np.float32(-1.0))
@@ -1158,6 +1226,7 @@ def _bound_chunk(
     query: _Query,
     filtered: tuple[_Chunk, NDArray[np.float32], NDArray[np.bool_]],
     *,
+    rules: _Rules,
     trivial: bool,
 ) -> _Bounds | None:
     """Bounds of one chunk's rows; with ``trivial``, phenotype 1 (no score exceeds it)."""
@@ -1168,7 +1237,7 @@ def _bound_chunk(
         if scorer.score_upper_bounds(query, segment.profiles, start, start) is None:
             return None
         phenotype = np.ones(stop - start, dtype=np.float32)
-        patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+        patient = _patient_scores(phenotype, genotype, rules)
         return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
     phenotype = np.zeros(stop - start, dtype=np.float32)
     for block in range(start, stop, _BOUND_BLOCK_ROWS):
@@ -1180,7 +1249,7 @@ def _bound_chunk(
             return None
         phenotype[block - start : block_stop - start] = upper
     # combine_scores is monotone in the phenotype score, so this bounds the patient score.
-    patient = np.asarray(combine_scores(phenotype, genotype), dtype=np.float32)
+    patient = _patient_scores(phenotype, genotype, rules)
     return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
 
 
@@ -1211,7 +1280,7 @@ def _search_pruned(
     def bound_all(
         parts: list[tuple[_Chunk, NDArray[np.float32], NDArray[np.bool_]]],
     ) -> list[_Bounds | None]:
-        return [_bound_chunk(scorer, query, part, trivial=trivial) for part in parts]
+        return [_bound_chunk(scorer, query, part, rules=rules, trivial=trivial) for part in parts]
 
     bounds = [bound for bound in _run_shares(bound_all, filtered) if bound is not None]
     if len(bounds) < sum(len(share) for share in shares):
@@ -1244,7 +1313,7 @@ def _search_pruned(
             chosen, remaining = remaining, remaining[:0]
         chosen.sort()  # rows in storage order: the exact scorer then reads memory forwards
         phenotype = _score_rows_exactly(scorer, query, segments, offset, chosen)
-        patient = np.asarray(combine_scores(phenotype, genotype[chosen]), dtype=np.float32)
+        patient = _patient_scores(phenotype, genotype[chosen], rules)
         scored_rows.append(chosen)
         scored_phenotype.append(phenotype)
         best_scores = np.concatenate([best_scores, patient[patient >= floor]])
@@ -1258,7 +1327,7 @@ def _search_pruned(
     phenotype = (
         np.concatenate(scored_phenotype) if scored_phenotype else np.zeros(0, dtype=np.float32)
     )
-    patient = np.asarray(combine_scores(phenotype, genotype[rows]), dtype=np.float32)
+    patient = _patient_scores(phenotype, genotype[rows], rules)
     kept = patient >= floor
     rows, phenotype, patient = rows[kept], phenotype[kept], patient[kept]
     results = []
@@ -1397,3 +1466,49 @@ def _merge(
             )
         )
     return hits
+
+
+def _filter_bits(masks: Sequence[NDArray[np.bool_]]) -> NDArray[np.unsignedinteger[Any]] | None:
+    """One unsigned integer per term (or gene code): bit i set when ``masks[i]`` marks it."""
+    if not masks:
+        return None
+    dtype = next(
+        d for d in (np.uint8, np.uint16, np.uint32, np.uint64) if np.iinfo(d).bits >= len(masks)
+    )
+    bits = np.zeros(len(masks[0]), dtype=dtype)
+    for position, mask in enumerate(masks):
+        bits[np.asarray(mask, dtype=np.bool_)] |= dtype(1 << position)
+    return bits
+
+
+def _all_bits(count: int, dtype: np.dtype[Any]) -> Any:
+    return dtype.type((1 << count) - 1)
+
+
+def _select_rows(
+    segment: _Segment,
+    alive: NDArray[np.bool_],
+    *,
+    term_bits: NDArray[np.unsignedinteger[Any]] | None,
+    terms_wanted: int,
+    excluded: NDArray[np.uint8] | None,
+    gene_bits: NDArray[np.unsignedinteger[Any]] | None,
+    genes_wanted: int,
+    required_flags: int,
+    rejected_flags: int,
+) -> NDArray[np.int64]:
+    """The keys of the alive rows of ``segment`` passing ``CaseIndex.select``'s filters."""
+    keep = alive.copy()
+    if required_flags or rejected_flags:
+        keep &= (segment.flags & (required_flags | rejected_flags)) == required_flags
+    if term_bits is not None:
+        found = bitwise_or_over_cases(term_bits, segment.observed_indptr, segment.observed_terms)
+        keep &= found == _all_bits(terms_wanted, term_bits.dtype)
+    if excluded is not None:
+        keep &= (
+            bitwise_or_over_cases(excluded, segment.excluded_indptr, segment.excluded_terms) == 0
+        )
+    if gene_bits is not None:
+        found = bitwise_or_over_cases(gene_bits, segment.gene_indptr, segment.gene_codes)
+        keep &= found == _all_bits(genes_wanted, gene_bits.dtype)
+    return segment.keys[keep]

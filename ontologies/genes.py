@@ -51,7 +51,8 @@ Sources, and what each can resolve (`GeneCatalogue.supported_kinds`):
   symbol of GARS1, an alias of GART). NCBI also keeps phenotype-only records (gene type "unknown",
   e.g. HBD "hypophosphatemic bone disease") that reuse the symbol of a real gene; those records stay
   reachable by Entrez id, but their symbol does not compete with the real gene's. The chromosome
-  comes from the ``chromosomes`` table.
+  comes from the ``chromosomes`` table, and the gene's GRCh38 span (`Gene.grch38_span`, from its
+  first to its last transcribed base) from ``chromosome_locations`` (UCSC).
 - HPO ``genes_to_phenotype.txt`` (`build_from_hpo_annotations`): current symbol and Entrez id of the
   ~5k genes with phenotype annotations; no chromosomes.
 
@@ -82,9 +83,10 @@ ALL_KINDS: Final = frozenset({"symbol", "previous_symbol", "alias", "hgnc", "ent
 
 _FORMAT: Final = "matchmaker-gene-catalogue"
 _MAX_SHOWN_CHARS: Final = 100
-# v2 added the chromosome column; `load` still reads v1 files, with unknown chromosomes.
-_FORMAT_VERSION: Final = 2
-_READABLE_VERSIONS: Final = frozenset({1, 2})
+# v2 added the chromosome column, v3 the GRCh38 span; `load` still reads v1 and v2 files, with
+# unknown chromosomes and spans.
+_FORMAT_VERSION: Final = 3
+_READABLE_VERSIONS: Final = frozenset({1, 2, 3})
 CHROMOSOMES: Final = frozenset([*(str(number) for number in range(1, 23)), "X", "Y", "MT"])
 # The chromosome at the start of one part of an HGNC location: "7" in "7p14.3", "X" in "Xq28",
 # "19" in "19 alternate reference locus"; nothing in "reserved", "unplaced" or "123q" (the
@@ -96,14 +98,6 @@ _SQLITE_MAGIC: Final = b"SQLite format 3\x00"
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _HGNC_HEADER_START: Final = "hgnc_id\tsymbol\tname\t"
 _HPO_HEADER_START: Final = "ncbi_gene_id\tgene_symbol\t"
-_KIND_LABELS: Final = {
-    "symbol": "current symbols",
-    "previous_symbol": "previous symbols",
-    "alias": "alias symbols",
-    "hgnc": "HGNC ids",
-    "entrez": "NCBI Gene (Entrez) ids",
-    "ensembl": "Ensembl gene ids",
-}
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -128,12 +122,6 @@ def _paused_gc(function: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
-_FULLER_SOURCES_HINT: Final = (
-    "build a fuller catalogue with build_catalogue() from the HGNC complete set "
-    "(hgnc_complete_set.txt) or the org.Hs.eg.db sqlite, and merge_catalogues() it with this one"
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Gene:
     """One gene, as the catalogue's source describes it."""
@@ -145,6 +133,9 @@ class Gene:
     hgnc_id: str | None = None  # "HGNC:1100"
     ensembl_ids: tuple[str, ...] = ()
     chromosome: str = ""  # "1".."22", "X", "Y", "MT"; "" if unknown or on several chromosomes
+    # Where the gene lies on `chromosome` in GRCh38 (first and last base, 1-based, inclusive,
+    # over all its transcripts); None if the source does not say.
+    grch38_span: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +257,44 @@ def _parse_identifier(identifier: str) -> tuple[str, str]:
     if match := _ENSEMBL_GENE.fullmatch(identifier):
         return "ensembl", match.group(1).upper()
     return "symbol", identifier
+
+
+# What a gene symbol looks like (HGNC: letters, digits, "-", "@", "."; "C1orf112"), so that a
+# symbol this catalogue does not know yet can be kept, and anything else is still refused.
+_SYMBOL_SHAPE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._-]{0,31}")
+
+
+def unresolved_gene(identifier: str, *, symbol: str = "") -> Gene | None:
+    """A gene the catalogue does not know (yet), kept as submitted; None if not shaped like one.
+
+    A peer on a newer HGNC release, or a case entered before `load_genes` brought in a newly
+    approved symbol (CIROZ), names a real gene this catalogue lacks. Such a gene is kept so that
+    it matches the same gene submitted the same way: its `gene_id` is the symbol in upper case
+    when one is given (the form MME peers share most), else the structured id as normalised
+    here ("NCBIGene:123", "HGNC:123", "ENSG..."). A canonical id can never take a symbol's form,
+    so the two cannot collide. Identifiers with spaces or punctuation are not genes: None.
+    """
+    text = identifier.strip()
+    kind, key = _parse_identifier(text)
+    given_symbol = symbol.strip()
+    if kind == "symbol":
+        given_symbol = given_symbol or text
+    if given_symbol and (
+        _parse_identifier(given_symbol)[0] != "symbol" or not _SYMBOL_SHAPE.fullmatch(given_symbol)
+    ):
+        given_symbol = ""
+    if kind == "symbol" and not given_symbol:
+        return None
+    structured_id = {"entrez": f"NCBIGene:{key}", "hgnc": key, "ensembl": key}.get(kind, "")
+    if len(structured_id) > 32:
+        return None
+    return Gene(
+        gene_id=given_symbol.upper() or structured_id,
+        symbol=given_symbol.upper(),
+        entrez_id=key if kind == "entrez" else None,
+        hgnc_id=key if kind == "hgnc" else None,
+        ensembl_ids=(key,) if kind == "ensembl" else (),
+    )
 
 
 def _without_leading_zeros(digits: str) -> str:
@@ -444,8 +473,8 @@ class GeneCatalogue:
             {"previous_symbol", "alias"} & self.supported_kinds
         ):
             message += (
-                "; this catalogue knows only current symbols, not previous or alias symbols: "
-                + _FULLER_SOURCES_HINT
+                "; this node's gene list knows only current approved symbols, not previous "
+                "symbols or aliases"
             )
         raise UnknownGeneError(text, message)
 
@@ -465,12 +494,26 @@ class GeneCatalogue:
         raise AmbiguousGeneError(text, message, candidates)
 
     def _raise_unsupported(self, text: str, kind: str) -> NoReturn:
-        supported = ", ".join(_KIND_LABELS[k] for k in sorted(self.supported_kinds))
+        # Read by clinicians and peer operators: plain words, no function names. How to load a
+        # fuller gene list is for the node's operator (docs/operations.md).
         message = (
-            f"cannot resolve {_quoted(text)}: it is {_describe_kind(kind)}, and the gene catalogue "
-            f"(source: {self.source}) supports only {supported}; {_FULLER_SOURCES_HINT}"
+            f"{_quoted(text)} is {_describe_kind(kind)}, which this node's gene list "
+            f"(source: {self.source}) cannot look up; give the gene as "
+            f"{self.accepted_identifiers()} instead"
         )
         raise UnsupportedGeneIdentifierError(text, message)
+
+    def accepted_identifiers(self) -> str:
+        """The identifier kinds this catalogue resolves, in words ("a gene symbol, an NCBI ...")."""
+        kinds = [
+            kind for kind in ("symbol", "hgnc", "entrez", "ensembl") if kind in self.supported_kinds
+        ]
+        if not kinds and {"previous_symbol", "alias"} & self.supported_kinds:
+            kinds = ["symbol"]
+        described = [_describe_kind(kind) for kind in kinds]
+        if len(described) <= 1:
+            return "".join(described)
+        return f"{', '.join(described[:-1])} or {described[-1]}"
 
     def save(self, path: Path) -> None:
         """Write the catalogue to `path` as gzipped JSON, atomically.
@@ -487,6 +530,7 @@ class GeneCatalogue:
                 record.gene.hgnc_id,
                 list(record.gene.ensembl_ids),
                 record.gene.chromosome,
+                list(record.gene.grch38_span) if record.gene.grch38_span else None,
                 list(record.previous_symbols),
                 list(record.alias_symbols),
                 int(record.symbol_indexed),
@@ -506,6 +550,7 @@ class GeneCatalogue:
                 "hgnc_id",
                 "ensembl_ids",
                 "chromosome",
+                "grch38_span",
                 "previous_symbols",
                 "alias_symbols",
                 "symbol_indexed",
@@ -549,10 +594,21 @@ class GeneCatalogue:
             )
         rows = document["genes"]
         if document["version"] == 1:
-            rows = ([*row[:6], "", *row[6:]] for row in rows)
+            rows = ([*row[:6], "", None, *row[6:]] for row in rows)
+        elif document["version"] == 2:
+            rows = ([*row[:7], None, *row[7:]] for row in rows)
         records = [
             GeneRecord(
-                Gene(gene_id, symbol, name, entrez_id, hgnc_id, tuple(ensembl_ids), chromosome),
+                Gene(
+                    gene_id,
+                    symbol,
+                    name,
+                    entrez_id,
+                    hgnc_id,
+                    tuple(ensembl_ids),
+                    chromosome,
+                    (span[0], span[1]) if span else None,
+                ),
                 tuple(previous_symbols),
                 tuple(alias_symbols),
                 bool(symbol_indexed),
@@ -565,6 +621,7 @@ class GeneCatalogue:
                 hgnc_id,
                 ensembl_ids,
                 chromosome,
+                span,
                 previous_symbols,
                 alias_symbols,
                 symbol_indexed,
@@ -678,7 +735,8 @@ def _org_hs_eg_db_source(sqlite_path: Path, connection: sqlite3.Connection) -> s
 def build_from_org_hs_eg_db(sqlite_path: Path) -> GeneCatalogue:
     """Build a catalogue from Bioconductor's org.Hs.eg.db sqlite (NCBI Gene for human).
 
-    Reads genes, gene_info, alias, ensembl, genetype and chromosomes, opening the file read-only.
+    Reads genes, gene_info, alias, ensembl, genetype, chromosomes and chromosome_locations (the
+    GRCh38 span of each gene), opening the file read-only.
     Previous symbols and aliases are not separated by NCBI, so all of them count as aliases. A
     symbol that a real gene shares with phenotype-only records (gene type "unknown") resolves to
     the real gene. A gene listed on several chromosomes (X and Y), or only on "Un", gets
@@ -710,6 +768,23 @@ def build_from_org_hs_eg_db(sqlite_path: Path) -> GeneCatalogue:
             ):
                 if chromosome in CHROMOSOMES:
                     chromosomes[internal_id].add(chromosome)
+        # UCSC's GRCh38 transcript coordinates (negative on the minus strand), several rows per
+        # gene: one span from the first to the last base, on each chromosome.
+        spans: dict[tuple[int, str], tuple[int, int]] = {}
+        if "chromosome_locations" in tables:
+            for internal_id, seqname, start, end in connection.execute(
+                "SELECT _id, seqname, start_location, end_location FROM chromosome_locations"
+            ):
+                if seqname not in CHROMOSOMES or start is None or end is None:
+                    continue
+                # start is UCSC's 0-based txStart, end 1-based: the span is 1-based, inclusive.
+                low, high = sorted((abs(start), abs(end)))
+                low += 1
+                key = (internal_id, seqname)
+                known = spans.get(key)
+                spans[key] = (
+                    (low, high) if known is None else (min(known[0], low), max(known[1], high))
+                )
         gene_types: dict[int, str] = {}
         if "genetype" in tables:
             gene_types = dict(connection.execute("SELECT _id, gene_type FROM genetype").fetchall())
@@ -729,13 +804,15 @@ def build_from_org_hs_eg_db(sqlite_path: Path) -> GeneCatalogue:
 
     records = []
     for internal_id, entrez_id, symbol, name in genes:
+        chromosome = _only(chromosomes.get(internal_id, ()))
         gene = Gene(
             gene_id=f"NCBIGene:{entrez_id}",
             symbol=symbol,
             name=name,
             entrez_id=entrez_id,
             ensembl_ids=tuple(sorted(set(ensembl[internal_id]))),
-            chromosome=_only(chromosomes.get(internal_id, ())),
+            chromosome=chromosome,
+            grch38_span=spans.get((internal_id, chromosome)) if chromosome else None,
         )
         records.append(
             GeneRecord(
@@ -892,6 +969,10 @@ def _merge_record(
         hgnc_id=kept.hgnc_id or hgnc_id,
         ensembl_ids=_unique((*kept.ensembl_ids, *ensembl_ids)),
         chromosome=kept.chromosome or incoming.gene.chromosome,
+        grch38_span=kept.grch38_span
+        or (
+            incoming.gene.grch38_span if kept.chromosome in ("", incoming.gene.chromosome) else None
+        ),
     )
     return GeneRecord(
         gene,

@@ -11,7 +11,6 @@ Terms are numbered 0..n-1 in id order; every array here is indexed by that numbe
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import importlib.util
 import json
@@ -20,7 +19,7 @@ import re
 import threading
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -31,14 +30,13 @@ from numpy.typing import NDArray
 
 from ontologies.annotations import read_disease_annotations, read_disease_genes
 from ontologies.npz_files import read_npz, write_npz_atomically
+from ontologies.term_search import TermSearchIndex, normalise
 
 logger = logging.getLogger(__name__)
 
 ROOT_ID: Final = "HP:0000001"
 _HPO_ID_PATTERN: Final = re.compile(r"HP:\d{7}")
 _ID_QUERY_PATTERN: Final = re.compile(r"(?:HP:)?(\d{7})", re.IGNORECASE)
-# A letter or digit right after anything else ("-" or " "); position 0 never matches.
-_WORD_START_PATTERN: Final = re.compile(r"(?<=[\W_])[^\W_]")
 # Broad and narrow synonyms name other concepts ("Fits" for Seizure), so search ignores them.
 _SEARCHED_SYNONYM_SCOPES: Final = frozenset({"EXACT", "RELATED"})
 # Bump whenever the arrays or the JSON blob change shape; old cache files are then ignored.
@@ -179,9 +177,10 @@ class Ontology:
     skipped_annotation_count: int  # hpoa rows naming unknown or unreplaced obsolete ids
     _index: dict[str, int] = field(init=False)
     _disease_index: dict[str, int] = field(init=False)
-    _search_index: _SearchIndex | None = field(init=False, default=None)
+    _search_index: TermSearchIndex | None = field(init=False, default=None)
     _build_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
     _descendant_closure: tuple[IntArray, IntArray] | None = field(init=False, default=None)
+    _children: tuple[IntArray, IntArray] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         for name in _ARRAY_FIELDS:
@@ -260,6 +259,12 @@ class Ontology:
         row = self.parent_indices[self.parent_indptr[index] : self.parent_indptr[index + 1]]
         return frozenset(self.term_ids[i] for i in row.tolist())
 
+    def children(self, hpo_id: str) -> frozenset[str]:
+        """The terms whose direct is_a parents include a current term."""
+        index = self.index_of(hpo_id)
+        indptr, indices = self._child_lists()
+        return frozenset(self.term_ids[i] for i in indices[indptr[index] : indptr[index + 1]])
+
     def ancestors(self, hpo_id: str) -> frozenset[str]:
         """All is_a ancestors of a current term, the term itself included."""
         index = self.index_of(hpo_id)
@@ -287,6 +292,16 @@ class Ontology:
                     object.__setattr__(self, "_descendant_closure", closure)
         return closure
 
+    def _child_lists(self) -> tuple[IntArray, IntArray]:
+        children = self._children
+        if children is None:
+            with self._build_lock:
+                children = self._children
+                if children is None:
+                    children = transpose_csr(self.parent_indptr, self.parent_indices)
+                    object.__setattr__(self, "_children", children)
+        return children
+
     def is_a(self, hpo_id: str, ancestor_id: str) -> bool:
         """Whether ``ancestor_id`` is ``hpo_id`` or one of its is_a ancestors."""
         index, ancestor = self.index_of(hpo_id), self.index_of(ancestor_id)
@@ -297,12 +312,13 @@ class Ontology:
     def search(self, text: str, *, limit: int = 20) -> list[TermMatch]:
         """Find terms by label or synonym, best first, for autocompletion.
 
-        Matching ignores case and repeated whitespace. Ranking: exact label, label prefix, label
-        word prefix, exact synonym, synonym prefix, synonym word prefix, then substring of
-        either. Within a rank the shorter matched text wins, then the more general term (smaller
-        depth), then the id. An id ("HP:0001250" or "0001250", alt and obsolete ids too) returns
-        just that term. The index behind this is built on the first call (~0.2 s for the real
-        release); later queries take milliseconds.
+        Forgives what clinicians type: case, accents, whitespace, half-typed words, plurals,
+        British spellings and small typos ("hypotonie", "microcefaly"). An entry that says the
+        same as the query (exact label or synonym, up to spelling) comes first, common terms
+        before rare ones; then partial matches by commonness and specificity; then substrings
+        (see ``ontologies.term_search`` for the rules). An id ("HP:0001250" or "0001250", alt
+        and obsolete ids too) returns just that term. The index behind this is built on the
+        first call (under a second for the real release); later queries take milliseconds.
         """
         if limit <= 0:
             return []
@@ -313,7 +329,7 @@ class Ontology:
             except (UnknownTermError, ObsoleteTermError):
                 return []
             return [TermMatch(hpo_id, self.label(hpo_id), stripped, is_synonym=False)]
-        query = _normalise(stripped)
+        query = normalise(stripped)
         if not query:
             return []
         index = self._get_search_index()
@@ -328,7 +344,7 @@ class Ontology:
             for term, entry in ranked
         ]
 
-    def _get_search_index(self) -> _SearchIndex:
+    def _get_search_index(self) -> TermSearchIndex:
         # Built lazily because most processes (workers scoring matches) never search; the lock
         # keeps two threads from building it twice, and the built index is never mutated.
         index = self._search_index
@@ -336,7 +352,12 @@ class Ontology:
             with self._build_lock:
                 index = self._search_index
                 if index is None:
-                    index = _SearchIndex(self)
+                    index = TermSearchIndex(
+                        self.labels,
+                        self.synonym_texts,
+                        self.synonym_indptr,
+                        self.information_content,
+                    )
                     object.__setattr__(self, "_search_index", index)
         return index
 
@@ -352,123 +373,6 @@ class Ontology:
                 "resolve it to its replacement first",
             )
         return UnknownTermError(hpo_id, f"{hpo_id} is not a term of HPO release {self.release}")
-
-
-def _normalise(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
-class _SearchIndex:
-    """Sorted lowercase strings for prefix lookups by bisection, plus one blob for substrings.
-
-    Entries 0..n-1 are the term labels; the synonyms follow.
-    """
-
-    def __init__(self, ontology: Ontology) -> None:
-        n_terms = len(ontology.term_ids)
-        self.texts = ontology.labels + ontology.synonym_texts
-        entry_terms = list(range(n_terms))
-        synonym_counts = np.diff(ontology.synonym_indptr)
-        entry_terms.extend(np.repeat(np.arange(n_terms), synonym_counts).tolist())
-        self.entry_terms = entry_terms
-        self.depth: list[int] = ontology.depth.tolist()
-        self.term_ids = ontology.term_ids
-        self.keys = [_normalise(text) for text in self.texts]
-        self.exact_labels: dict[str, list[int]] = {}
-        for entry in range(n_terms):
-            self.exact_labels.setdefault(self.keys[entry], []).append(entry)
-        self.label_prefixes = _sorted_keys((self.keys[e], e) for e in range(n_terms))
-        self.synonym_prefixes = _sorted_keys(
-            (self.keys[e], e) for e in range(n_terms, len(self.keys))
-        )
-        self.label_words = _sorted_keys(_word_suffixes(self.keys, range(n_terms)))
-        self.synonym_words = _sorted_keys(_word_suffixes(self.keys, range(n_terms, len(self.keys))))
-        # "\n" cannot occur in a normalised query, so no match spans two entries.
-        self.blob = "\n".join(self.keys)
-        self.offsets: list[int] = []
-        position = 0
-        for key in self.keys:
-            self.offsets.append(position)
-            position += len(key) + 1
-
-    def rank(self, query: str, limit: int) -> list[tuple[int, int]]:
-        """The best ``limit`` (term, entry) pairs for a normalised query."""
-        # term -> (rank, length of matched text, entry). Ranks are visited in order, so a term's
-        # first rank is its best, and once `limit` terms are found later ranks cannot enter.
-        best: dict[int, tuple[int, int, int]] = {}
-
-        def offer(entry: int, rank: int) -> None:
-            term = self.entry_terms[entry]
-            candidate = (rank, len(self.keys[entry]), entry)
-            current = best.get(term)
-            if current is None or (current[0] == rank and candidate < current):
-                best[term] = candidate
-
-        for entry in self.exact_labels.get(query, ()):
-            offer(entry, 0)
-        for entry in _prefixed(self.label_prefixes, query):
-            offer(entry, 1)
-        if len(best) < limit:
-            for entry in _prefixed(self.label_words, query):
-                offer(entry, 2)
-        if len(best) < limit:
-            for entry in _prefixed(self.synonym_prefixes, query):
-                offer(entry, 3 if self.keys[entry] == query else 4)
-        if len(best) < limit:
-            for entry in _prefixed(self.synonym_words, query):
-                offer(entry, 5)
-        if len(best) < limit:
-            self._offer_substrings(query, offer)
-        ordered = sorted(
-            best.items(),
-            key=lambda item: (item[1][0], item[1][1], self.depth[item[0]], self.term_ids[item[0]]),
-        )
-        return [(term, entry) for term, (_, _, entry) in ordered[:limit]]
-
-    def _offer_substrings(self, query: str, offer: Callable[[int, int], None]) -> None:
-        position = self.blob.find(query)
-        while position >= 0:
-            entry = bisect.bisect_right(self.offsets, position) - 1
-            offer(entry, 6)
-            # One hit per entry is enough; skip to the next entry.
-            next_start = (
-                self.offsets[entry + 1] if entry + 1 < len(self.offsets) else len(self.blob)
-            )
-            position = self.blob.find(query, next_start)
-
-
-@dataclass(frozen=True, slots=True)
-class _SortedKeys:
-    keys: list[str]
-    entries: list[int]
-
-
-def _sorted_keys(pairs: Iterable[tuple[str, int]]) -> _SortedKeys:
-    keys: list[str] = []
-    entries: list[int] = []
-    for key, entry in pairs:
-        keys.append(key)
-        entries.append(entry)
-    # Sorting positions by key alone is about twice as fast as sorting (key, entry) tuples.
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    return _SortedKeys([keys[i] for i in order], [entries[i] for i in order])
-
-
-def _word_suffixes(keys: list[str], entries: Iterable[int]) -> Iterable[tuple[str, int]]:
-    # Every position where a word starts, other than 0 (that is a plain prefix):
-    # "bilateral tonic-clonic seizure" yields "tonic-clonic seizure", "clonic seizure", "seizure".
-    for entry in entries:
-        key = keys[entry]
-        for match in _WORD_START_PATTERN.finditer(key):
-            yield key[match.start() :], entry
-
-
-def _prefixed(sorted_keys: _SortedKeys, query: str) -> Iterable[int]:
-    keys = sorted_keys.keys
-    position = bisect.bisect_left(keys, query)
-    while position < len(keys) and keys[position].startswith(query):
-        yield sorted_keys.entries[position]
-        position += 1
 
 
 # --- information content ---------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 Admin forms apply the same checks as the case services (identifying labels refused, HPO ids
 resolved to current terms, gene ids normalised to the canonical gene), so the admin cannot store
-what the services would refuse.
+what the services would refuse. What follows a save goes through the case services, as from the
+pages and the API: the saved case is passed to `update_case` (validation, index, matching, peer
+search), a change of status to `withdraw_case`/`reactivate_case`, of consent to `record_consent`,
+and every delete (one case, or the bulk action) to `delete_case` (GDPR erasure of the audit log).
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import re
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest
-from django.utils import timezone
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 
+from matchmaker.cases import services
 from matchmaker.cases.models import (
     Case,
     Disorder,
@@ -24,13 +28,14 @@ from matchmaker.cases.models import (
     Membership,
     PhenotypeFeature,
 )
+from matchmaker.cases.selectors import case_record_of
 from matchmaker.cases.services.storage import new_public_id
 from matchmaker.cases.services.validation import (
     DISORDER_ID_PATTERN,
     PHENOTYPIC_ABNORMALITY,
 )
+from matchmaker.lib.errors import DomainError
 from matchmaker.lib.pseudonymisation import identifier_problem
-from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from ontologies.genes import GeneLookupError
 from ontologies.hpo import ObsoleteTermError, UnknownTermError
@@ -160,8 +165,6 @@ class CaseAdminForm(forms.ModelForm):
             "age_of_onset",
             "inheritance_mode",
             "external_matching_consent",
-            "consent_recorded_by",
-            "consent_recorded_at",
             "consent_note",
             "contact_name",
             "contact_institution",
@@ -196,8 +199,17 @@ class CaseAdmin(admin.ModelAdmin):
     # Searching is done by get_search_results below; search_fields only turns the box on.
     search_fields = ["label"]
     search_help_text = "Public id, label, gene symbol or id (NGLY1, NCBIGene:55768), or HPO id."
-    readonly_fields = ["public_id", "hpo_release", "created_at", "updated_at", "withdrawn_at"]
-    autocomplete_fields = ["institution", "owner", "consent_recorded_by"]
+    # Who recorded consent, and when, is what `record_consent` writes: not for editing by hand.
+    readonly_fields = [
+        "public_id",
+        "hpo_release",
+        "created_at",
+        "updated_at",
+        "withdrawn_at",
+        "consent_recorded_by",
+        "consent_recorded_at",
+    ]
+    autocomplete_fields = ["institution", "owner"]
     inlines = [PhenotypeFeatureInline, GenomicFeatureInline, DisorderInline]
     list_select_related = ["institution"]
     show_full_result_count = False  # COUNT(*) over a million rows on every page is slow
@@ -266,28 +278,58 @@ class CaseAdmin(admin.ModelAdmin):
             False,
         )
 
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        # The admin writes rows itself, so it tells matching as the case services do.
-        matching.note_case_changed(form.instance.pk, rematch=True)
-
-    def delete_model(self, request: HttpRequest, obj: Case) -> None:
-        matching.note_case_changed(obj.pk, rematch=False)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Case]) -> None:
-        for case_id in queryset.values_list("id", flat=True):
-            matching.note_case_changed(case_id, rematch=False)
-        super().delete_queryset(request, queryset)
-
     def save_model(self, request: HttpRequest, obj: Case, form: Any, change: bool) -> None:
-        if not obj.public_id:
-            obj.public_id = new_public_id()
+        # Status and consent are changed by their services once the rows are saved (see
+        # save_related): here the case keeps what is stored (a new case: active, no consent).
+        wanted = (obj.status, obj.external_matching_consent, obj.consent_note)
+        request._case_admin_wanted = wanted  # type: ignore[attr-defined]
+        stored = Case.objects.filter(pk=obj.pk).first() if change else None
+        if stored is not None:
+            obj.status, obj.withdrawn_at = stored.status, stored.withdrawn_at
+            obj.external_matching_consent = stored.external_matching_consent
+            obj.consent_note = stored.consent_note
+        else:
+            obj.status, obj.withdrawn_at = Case.Status.ACTIVE, None
+            obj.external_matching_consent, obj.consent_note = False, ""
+            obj.public_id = obj.public_id or new_public_id()
         if not obj.hpo_release:
             obj.hpo_release = get_hpo().release
-        # Keep withdrawn_at consistent with the status the admin chose (a DB constraint checks it).
-        if obj.status == Case.Status.WITHDRAWN and obj.withdrawn_at is None:
-            obj.withdrawn_at = timezone.now()
-        elif obj.status == Case.Status.ACTIVE:
-            obj.withdrawn_at = None
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        case = form.instance
+        status, consented, consent_note = request._case_admin_wanted  # type: ignore[attr-defined]
+        try:
+            services.update_case(case, case_record_of(case))
+            if (consented, consent_note) != (case.external_matching_consent, case.consent_note):
+                services.record_consent(
+                    case, consented=consented, by=request.user, note=consent_note
+                )
+            if status == Case.Status.WITHDRAWN:
+                services.withdraw_case(case)
+            else:
+                services.reactivate_case(case)
+        except DomainError as error:
+            # The form's checks mirror the services', so this is rare; nothing is kept of it.
+            transaction.set_rollback(True)
+            request._case_admin_refused = True  # type: ignore[attr-defined]
+            self.message_user(request, f"Not saved: {error.message}", level=messages.ERROR)
+
+    def response_add(self, request: HttpRequest, obj: Case, *args: Any) -> HttpResponse:
+        if getattr(request, "_case_admin_refused", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_add(request, obj, *args)
+
+    def response_change(self, request: HttpRequest, obj: Case) -> HttpResponse:
+        if getattr(request, "_case_admin_refused", False):
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Case) -> None:
+        services.delete_case(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Case]) -> None:
+        # One by one through the service: each case's audit-log traces are erased with it.
+        for case in queryset:
+            services.delete_case(case)

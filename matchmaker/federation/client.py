@@ -14,7 +14,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import KW_ONLY, dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -30,10 +31,21 @@ _VERSION = re.compile(r"(\d{1,3})\.(\d{1,3})")
 # The spec requires features or genomicFeatures, but a result without either still names a
 # patient and a contact: worth showing. Every other schema violation refuses the answer.
 _HARMLESS = re.compile(r"results\[\d+\]\.patient: needs at least one feature or genomic feature")
-# The body must be in by the peer's timeout (counted from the start) plus this slack, so a peer
-# finishing right at its timeout is not cut off. Headers are bounded only by the per-read timeout:
-# httpx offers no hook before they arrive.
+_RESULT_INDEX = re.compile(r"^results\[(\d+)\]")
+# The whole exchange, from connect to the last byte of the body, must be over by the peer's
+# timeout (counted from the start) plus this slack, so a peer finishing right at its timeout is
+# not cut off. Per-read timeouts alone would let a peer trickling a byte a second (headers or
+# body) hold a federation worker for as long as it likes.
 _DEADLINE_GRACE_SECONDS = 0.5
+# We ask for no encoding; a peer that compresses anyway may use one of these, once. wbits as
+# zlib wants them: gzip framing, or zlib framing (what HTTP calls "deflate", RFC 9110 §8.4.1.2).
+_DECODABLE_ENCODINGS = {
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,
+}
+# Inflate at most this much per step, so a compression bomb never expands far past the size limit.
+_INFLATE_STEP_BYTES = 65_536
 # Error bodies are only read for a short message; no need to hold a big HTML page.
 _MAX_ERROR_BODY_BYTES = 65_536
 _MAX_QUOTED_CHARACTERS = 200
@@ -54,12 +66,13 @@ class RemoteResult:
 class PeerAnswer:
     """A peer's whole, valid answer."""
 
-    results: tuple[RemoteResult, ...]  # in the peer's order
+    results: tuple[RemoteResult, ...]  # in the peer's order; only the best when cut (offered)
     disclaimer: str  # must be shown next to the results (MME service agreement, item 6)
     terms: str
     api_version: str  # from the answer's Content-Type; "" for plain JSON
     status_code: int
     latency_ms: float
+    offered: int = 0  # how many results the peer sent; more than len(results) when some were cut
 
 
 @dataclass(eq=False)
@@ -108,11 +121,17 @@ class MmeClient:
         max_response_bytes: int = 10_000_000,
         user_agent: str = "matchmaker",
     ) -> None:
-        self.max_response_bytes = max_response_bytes
+        self.max_response_bytes = max_response_bytes  # decoded bytes
         # A redirect is a peer's setup mistake to report, not to follow: following one would
-        # send the token to whatever host the Location names.
+        # send the token to whatever host the Location names. No connection is kept alive:
+        # the deadline's watchdog finds the socket when it is opened (`_Watchdog`), and a
+        # reused one would go through the headers unwatched. Identity encoding only: what a
+        # peer compresses anyway is inflated here under the size limit (`_decoded_chunks`).
         self._http = httpx.Client(
-            transport=transport, follow_redirects=False, headers={"User-Agent": user_agent}
+            transport=transport,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            headers={"User-Agent": user_agent, "Accept-Encoding": "identity"},
         )
 
     def close(self) -> None:
@@ -124,14 +143,19 @@ class MmeClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def match(self, peer: Any, request_body: Mapping[str, Any]) -> PeerAnswer:
-        """Ask `peer` (anything with Peer's attributes) for matches; raises only `PeerError`."""
+    def match(
+        self, peer: Any, request_body: Mapping[str, Any], *, max_results: int | None = None
+    ) -> PeerAnswer:
+        """Ask `peer` (anything with Peer's attributes) for matches; raises only `PeerError`.
+
+        At most `max_results` results are kept, the best (by score.patient) first.
+        """
         started = time.monotonic()
         token = ""
         try:
             target = _read_target(peer)
             token = target.token
-            return self._match(target, request_body, started)
+            return self._match(target, request_body, started, max_results)
         except PeerError as error:
             failure = error
         except Exception as error:
@@ -144,7 +168,9 @@ class MmeClient:
         failure.latency_ms = _elapsed_ms(started)
         raise failure
 
-    def _match(self, target: _Target, body: Mapping[str, Any], started: float) -> PeerAnswer:
+    def _match(
+        self, target: _Target, body: Mapping[str, Any], started: float, max_results: int | None
+    ) -> PeerAnswer:
         try:
             content = json.dumps(body, allow_nan=False, ensure_ascii=False).encode()
         except (TypeError, ValueError) as error:
@@ -160,21 +186,83 @@ class MmeClient:
         connect, wait = target.connect_timeout, target.timeout
         timeout = httpx.Timeout(connect=connect, read=wait, write=wait, pool=connect)
         deadline = started + target.timeout + _DEADLINE_GRACE_SECONDS
+        watchdog = _Watchdog(deadline)
         request = self._http.build_request(
-            "POST", target.url, content=content, headers=headers, timeout=timeout
+            "POST",
+            target.url,
+            content=content,
+            headers=headers,
+            timeout=timeout,
+            extensions={"trace": watchdog},
         )
         try:
             response = self._http.send(request, stream=True)
             try:
+                watchdog.watch(response.extensions.get("network_stream"))
                 if response.status_code != 200:
                     _refuse_status(response, deadline)
                 api_version = _answered_version(response, target)
                 raw = _read_body(response, deadline, self.max_response_bytes, truncate=False)
             finally:
                 response.close()
-        except httpx.HTTPError as error:
-            raise _transport_failure(error, target, deadline) from error
-        return _parse_answer(raw, api_version, latency_ms=_elapsed_ms(started))
+        except (httpx.HTTPError, OSError, ValueError) as error:
+            # Whatever the shut socket made the read raise, the cause is the deadline.
+            if watchdog.fired or time.monotonic() >= deadline:
+                raise PeerError(
+                    f"timed out after {target.timeout:g} s (whole answer)", transient=True
+                ) from error
+            if not isinstance(error, httpx.HTTPError):
+                raise
+            raise _transport_failure(error, target) from error
+        finally:
+            watchdog.disarm()
+        return _parse_answer(
+            raw, api_version, max_results=max_results, latency_ms=_elapsed_ms(started)
+        )
+
+
+class _Watchdog:
+    """Shuts the request's socket at the deadline, in whatever phase the exchange is.
+
+    It is httpcore's trace hook: the socket is known as soon as it connects, before a byte of
+    the answer (a peer trickling its headers is cut off too). Shutting, not closing, wakes the
+    reading thread with an error without freeing the descriptor under it.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, info: Mapping[str, Any]) -> None:
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: Any) -> None:
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if not isinstance(sock, socket.socket):
+            return  # not a socket (a test transport): the per-chunk deadline check remains
+        with self._lock:
+            if self._timer is not None:
+                return  # already watching this exchange's socket (TLS wraps the same one)
+            self._timer = threading.Timer(
+                max(0.0, self.deadline - time.monotonic()), self._fire, (sock,)
+            )
+            self._timer.daemon = True
+            self._timer.start()
+
+    def disarm(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _fire(self, sock: socket.socket) -> None:
+        self.fired = True
+        # socket.socket's own shutdown, not SSLSocket's, which would drop the TLS state under
+        # the reading thread.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _read_target(peer: Any) -> _Target:
@@ -202,60 +290,79 @@ def _read_target(peer: Any) -> _Target:
 
 
 def _read_body(response: httpx.Response, deadline: float, limit: int, *, truncate: bool) -> bytes:
-    """The body, within the deadline and `limit` decoded bytes (error bodies: cut, not refused).
+    """The body, decoded, within the deadline and `limit` decoded bytes (error bodies: cut).
 
-    The read timeout bounds each read, not the whole: a peer trickling a byte a second would never
-    trip it. So the deadline is checked after every chunk, and a timer shuts the socket at the
-    deadline to wake a read blocked on a peer that stalls.
+    The deadline is checked after every chunk too, for transports without a socket to watch.
     """
     declared = response.headers.get("content-length", "")
     if not truncate and declared.isdigit() and int(declared) > limit:
         raise _malformed(f"answer is larger than {limit} bytes")
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-    watchdog = None
-    if isinstance(sock, socket.socket):
-        watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), _shut, (sock,))
-        watchdog.daemon = True
-        watchdog.start()
+    try:
+        # Read already, and decoded by httpx: a transport that built the answer in memory.
+        raws: Iterable[bytes] = [response.content]
+        decoder = None
+    except httpx.ResponseNotRead:
+        raws, decoder = response.iter_raw(), _decoder_for(response)
     chunks: list[bytes] = []
     size = 0
-    try:
-        for chunk in response.iter_bytes():
+    for raw in raws:
+        for chunk in (raw,) if decoder is None else _decoded_chunks(decoder, raw):
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
                 if truncate:
-                    break
+                    return b"".join(chunks)[:limit]
                 raise _malformed(f"answer is larger than {limit} bytes")
             if time.monotonic() > deadline:
                 raise httpx.ReadTimeout("deadline passed")
-    except (httpx.HTTPError, OSError, ValueError) as error:
-        # Whatever the shut socket made the read raise, the cause is the deadline.
-        if time.monotonic() >= deadline:
-            raise httpx.ReadTimeout("deadline passed") from error
-        raise
-    finally:
-        if watchdog is not None:
-            watchdog.cancel()
-    return b"".join(chunks)[:limit]
+    if decoder is not None and not decoder.eof and not truncate:
+        raise _malformed("answer's compressed body ends early")
+    return b"".join(chunks)
 
 
-def _shut(sock: socket.socket) -> None:
-    # socket.socket's own shutdown, not SSLSocket's, which would drop the TLS state under the
-    # reading thread. A connection shut while idle in the pool is dropped by httpcore (readable).
-    with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+def _decoder_for(response: httpx.Response) -> Any:
+    """A zlib decompressor for the answer's Content-Encoding, or None for an identity body.
+
+    Stacked encodings are refused before a byte is inflated: each layer multiplies the
+    expansion (a 1.8 kB "gzip, gzip" answer inflates to gigabytes).
+    """
+    codings = [
+        coding.strip().lower()
+        for coding in response.headers.get_list("content-encoding", split_commas=True)
+    ]
+    codings = [coding for coding in codings if coding not in ("", "identity")]
+    if not codings:
+        return None
+    if len(codings) > 1:
+        raise _malformed(
+            f"answer is compressed {len(codings)} times over ({_quote(', '.join(codings))}); "
+            "we ask for no compression and accept one layer at most"
+        )
+    wbits = _DECODABLE_ENCODINGS.get(codings[0])
+    if wbits is None:
+        raise _malformed(f"answer has content encoding {_quote(codings[0])}, which we cannot read")
+    return zlib.decompressobj(wbits)
 
 
-def _transport_failure(error: httpx.HTTPError, target: _Target, deadline: float) -> PeerError:
+def _decoded_chunks(decoder: Any, raw: bytes) -> Iterator[bytes]:
+    """Inflate `raw` a step at a time: the caller stops as soon as the size limit is passed."""
+    data = raw
+    while data and not decoder.eof:
+        try:
+            chunk = decoder.decompress(data, _INFLATE_STEP_BYTES)
+        except zlib.error as error:
+            raise _malformed(f"answer's compressed body is corrupt: {error}") from None
+        if chunk:
+            yield chunk
+        data = decoder.unconsumed_tail
+
+
+def _transport_failure(error: httpx.HTTPError, target: _Target) -> PeerError:
     detail = _quote(str(error) or type(error).__name__)
     if isinstance(error, httpx.ConnectTimeout):
         reason = f"cannot connect: timed out after {target.connect_timeout:g} s"
     elif isinstance(error, httpx.ConnectError):
         reason = f"cannot connect: {detail}"
-    elif isinstance(error, httpx.ReadTimeout) and time.monotonic() >= deadline:
-        reason = f"timed out after {target.timeout:g} s (whole answer)"
     elif isinstance(error, httpx.TimeoutException):
         phase = {httpx.ReadTimeout: "read", httpx.WriteTimeout: "write"}.get(type(error), "pool")
         seconds = target.connect_timeout if phase == "pool" else target.timeout
@@ -278,7 +385,7 @@ def _refuse_status(response: httpx.Response, deadline: float) -> NoReturn:
     try:
         raw = _read_body(response, deadline, _MAX_ERROR_BODY_BYTES, truncate=True)
         document = json.loads(raw)
-    except (httpx.HTTPError, OSError, ValueError, RecursionError):
+    except (PeerError, httpx.HTTPError, OSError, ValueError, RecursionError):
         document = None
     reason = f"HTTP {status}"
     if isinstance(document, dict):
@@ -313,18 +420,37 @@ def _answered_version(response: httpx.Response, target: _Target) -> str:
     return answered
 
 
-def _parse_answer(raw: bytes, api_version: str, *, latency_ms: float) -> PeerAnswer:
+def _parse_answer(
+    raw: bytes, api_version: str, *, max_results: int | None, latency_ms: float
+) -> PeerAnswer:
+    """The answer, judged whole, or with more than `max_results` results, only the best kept.
+
+    A peer sending thousands of results would otherwise cost minutes of explaining and an
+    e-mail of hundreds of "new matches"; MME answers are meant to be short, best first. Those
+    dropped are checked only for what ranking needs (a score), not against the whole schema,
+    which costs about 0.5 ms a result: 10 s of a worker for 20,000 results never used.
+    """
     try:
         document = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         raise _malformed(f"answer is not JSON: {_quote(str(error))}") from None
+    offered_results = document.get("results") if isinstance(document, dict) else None
+    offered = len(offered_results) if isinstance(offered_results, list) else 0
+    # positions[i]: where the i-th result judged stood in the peer's answer, for messages.
+    positions = list(range(offered))
+    if offered_results is not None and max_results is not None and offered > max_results:
+        scores = [_ranking_score(index, result) for index, result in enumerate(offered_results)]
+        # sorted() is stable: among equal scores the peer's own order stands.
+        positions = sorted(positions, key=lambda index: -scores[index])[:max_results]
+        document = {**document, "results": [offered_results[index] for index in positions]}
     for violation in response_violations(document):
         line = f"{violation.field or 'answer'}: {violation.message}"
         if not _HARMLESS.fullmatch(line):
+            line = _RESULT_INDEX.sub(lambda found: f"results[{positions[int(found[1])]}]", line)
             raise _malformed(_quote(line))
     results: list[RemoteResult] = []
     seen: set[str] = set()
-    for index, result in enumerate(document["results"]):
+    for index, result in zip(positions, document["results"], strict=True):
         patient, score = result["patient"], result["score"]
         if patient["id"] in seen:
             raise _malformed(
@@ -348,7 +474,17 @@ def _parse_answer(raw: bytes, api_version: str, *, latency_ms: float) -> PeerAns
         api_version=api_version,
         status_code=200,
         latency_ms=latency_ms,
+        offered=offered,
     )
+
+
+def _ranking_score(index: int, result: Any) -> float:
+    """score.patient of one result, before the schema is checked: ranking must not guess."""
+    score = result.get("score") if isinstance(result, dict) else None
+    value = score.get("patient") if isinstance(score, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise _malformed(f"results[{index}].score.patient: must be a number from 0 to 1")
+    return float(value)
 
 
 def _malformed(reason: str) -> PeerError:

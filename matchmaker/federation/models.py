@@ -192,6 +192,9 @@ class MmeRequestLog(models.Model):
     payload_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     # Public ids of our cases in the answer, so deleting a case can reach its traces here.
     returned_case_ids = models.JSONField(default=list, blank=True)
+    # HPO ids and genes of the query that the node's releases do not know (a peer on a newer
+    # release): ignored for scoring, listed here so an operator sees what a peer sends.
+    ignored_identifiers = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]

@@ -10,7 +10,8 @@ from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
+from matchmaker.cases.models import GenomicFeature, PhenotypeFeature
+from matchmaker.cases.selectors import shareable_cases
 from matchmaker.federation.models import MmeRequestLog
 from matchmaker.lib.api import warn_degraded
 from matchmaker.matching.models import Match
@@ -18,13 +19,6 @@ from matchmaker.matching.models import Match
 logger = logging.getLogger(__name__)
 
 _METRICS_CACHE_KEY = "mme-metrics"
-
-
-def shareable_cases() -> Any:
-    """The cases a peer can ever see: active, consented for external matching, not test data."""
-    return Case.objects.filter(
-        status=Case.Status.ACTIVE, external_matching_consent=True, is_test=False
-    )
 
 
 def mme_metrics() -> dict[str, Any]:

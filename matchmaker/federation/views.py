@@ -226,6 +226,7 @@ class MmeApiView(APIView):
                 query_payload=self.audit.get("payload"),
                 matched=bool(self.audit.get("result_count")),
                 returned_case_ids=self.audit.get("returned_case_ids"),
+                ignored_identifiers=self.audit.get("ignored_identifiers"),
             )
         except Exception:
             # The peer still gets its answer; a failing audit log is the operator's alarm.
@@ -294,6 +295,7 @@ class MatchApi(MmeApiView):
         self.audit.update(
             result_count=answer.result_count,
             returned_case_ids=answer.returned_case_ids,
+            ignored_identifiers=answer.ignored_identifiers,
         )
         return Response(answer.body)
 

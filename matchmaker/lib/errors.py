@@ -24,6 +24,10 @@ class FieldValidationError(DomainError):
         )
 
 
+class UnconfirmedWarningsError(FieldValidationError):
+    """A submission with warnings (plausible mistakes) that the submitter has not confirmed."""
+
+
 class PermissionDeniedError(DomainError):
     status_code = 403
 

@@ -145,6 +145,16 @@ class Match(models.Model):
         other = self.matched_case_id or self.remote_patient_id
         return f"{self.case_id} ~ {other} ({self.score:.2f})"
 
+    @property
+    def other_case_withheld(self) -> bool:
+        """A local match whose other case is withdrawn: nothing of that case is shown any more.
+
+        Its owner took it out of matching, so what it holds now (contact, terms, genes, the
+        explanation built from them) is theirs alone; pages and the API show the public id,
+        the scores and the triage only. Reads `matched_case` (join it for lists).
+        """
+        return self.matched_case is not None and self.matched_case.status != "active"
+
 
 class MatchEvent(models.Model):
     """One triage step on a match: who changed its status or notes, when, and to what.

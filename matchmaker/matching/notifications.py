@@ -3,6 +3,9 @@
 The MME service requirements say a notification must hold everything the matching service
 returned, or a direct link to it: the e-mail carries the scores, the other side's contact and
 phenotype summary and the disclaimer, and links to the match.
+
+Cases are named by their public ids only, never by their labels: a label is the owning team's
+own handle and never leaves the institution (and e-mail leaves the node in clear text).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from matchmaker.matching.models import Match
@@ -44,8 +48,10 @@ def notify_new_matches(match_ids: Iterable[int]) -> int:
     the claim back for the retry. Returns how many e-mails were sent.
     """
     by_case: dict[int, list[int]] = defaultdict(list)
+    # A match removed before its e-mail went (its case withdrawn meanwhile, say) is not told:
+    # the e-mail would show what its owner took out of matching.
     for case_id, match_id in Match.objects.filter(
-        pk__in=list(match_ids), notified_at__isnull=True
+        pk__in=list(match_ids), notified_at__isnull=True, removed_at__isnull=True
     ).values_list("case_id", "pk"):
         by_case[case_id].append(match_id)
     sent = 0
@@ -53,7 +59,7 @@ def notify_new_matches(match_ids: Iterable[int]) -> int:
         with transaction.atomic():
             claimed = list(
                 Match.objects.select_for_update()
-                .filter(pk__in=ids, notified_at__isnull=True)
+                .filter(pk__in=ids, notified_at__isnull=True, removed_at__isnull=True)
                 .values_list("pk", flat=True)
             )
             if not claimed:
@@ -101,8 +107,7 @@ def matches_email_body(matches: list[Match]) -> str:
     case = matches[0].case
     count = len(matches)
     lines = [
-        f"Your case {case.public_id} ({case.label}) has {count} new "
-        f"match{'es' if count > 1 else ''}, best first.",
+        f"Your case {case.public_id} has {count} new match{'es' if count > 1 else ''}, best first.",
     ]
     for number, match in enumerate(matches, start=1):
         lines += ["", f"--- Match {number} of {count} ---", *_match_lines(match)]
@@ -118,7 +123,7 @@ def _match_lines(match: Match) -> list[str]:
     if match.direction == Match.Direction.LOCAL and match.matched_case is not None:
         other = match.matched_case
         lines += [
-            f"Matched case: {other.public_id} ({other.label}) at this node",
+            f"Matched case: {other.public_id} at this node",
             f"Contact: {_contact_line(other.contact_name, other.contact_institution, other.contact_email or other.contact_href)}",
         ]
     else:
@@ -130,8 +135,7 @@ def _match_lines(match: Match) -> list[str]:
         how = "asked us about" if match.direction == Match.Direction.INCOMING else "returned"
         lines += [
             f"{match.peer.name if match.peer else 'A peer node'} {how} patient "
-            f"{match.remote_patient_id}"
-            + (f" ({patient['label']})" if patient.get("label") else ""),
+            f"{match.remote_patient_id}",
             "Contact: "
             + _contact_line(
                 str(contact.get("name", "")),
@@ -162,10 +166,14 @@ def _match_lines(match: Match) -> list[str]:
         lines.append(f"Conflict: {conflict.get('description')}")
     if match.remote_disclaimer:
         lines.append(f"Disclaimer from {match.peer}: {match.remote_disclaimer}")
-    lines.append(
-        f"See and triage the match: {settings.SITE_ROOT.rstrip('/')}/admin/matching/match/{match.pk}/change/"
-    )
+    lines.append(f"See and triage the match: {match_page_url(match)}")
     return lines
+
+
+def match_page_url(match: Match) -> str:
+    """The absolute address of the match's page for its owner (the clinicians' page, not the
+    admin, which answers 403 to them); SITE_ROOT says where the node is reached from outside."""
+    return settings.SITE_ROOT.rstrip("/") + reverse("match-detail", args=[match.pk])
 
 
 def _contact_line(name: str, institution: str, address: str) -> str:

@@ -174,13 +174,14 @@ def find_matches(
     results = []
     for hit in hits:
         case = cases.get(hit.key)
-        if case is None:
-            continue  # deleted since the index last caught up
+        if case is None or case.status != Case.Status.ACTIVE:
+            continue  # deleted or withdrawn since the index last caught up
         genotype, comparisons = compare_genotypes(query.variants, variant_calls_of(case))
         patient = float(
             combine_scores(
                 np.array([hit.phenotype], dtype=np.float32),
-                np.array([genotype], dtype=np.float32),
+                # A query naming no gene has no genotype part: its score is the phenotype's.
+                np.array([genotype], dtype=np.float32) if query.gene_ids else None,
             )[0]
         )
         if patient < min_score:
@@ -248,6 +249,51 @@ def explain_profiles(owner: MatchQuery, other: MatchQuery) -> dict[str, Any]:
     _, comparisons = compare_genotypes(owner.variants, other.variants)
     explanation["genes"] = [comparison.as_json() for comparison in comparisons]
     return explanation
+
+
+def score_profiles(query: MatchQuery, case: MatchQuery) -> tuple[float, float, float]:
+    """(patient, phenotype, genotype) scores, each 0..1, of `case` against `query`.
+
+    The score `find_matches` gives the pair (the same scorer, genotype comparison and
+    combination), for one pair whose other side is not in the index (a peer's patient).
+    """
+    scorer = get_phenotype_scorer()
+    phenotype = float(
+        scorer.explain(
+            _term_indices(query.observed),
+            _term_indices(query.excluded),
+            _term_indices(case.observed),
+            _term_indices(case.excluded),
+        ).score
+    )
+    genotype, _ = compare_genotypes(query.variants, case.variants)
+    patient = float(
+        combine_scores(
+            np.array([phenotype], dtype=np.float32), np.array([genotype], dtype=np.float32)
+        )[0]
+    )
+    return patient, phenotype, float(genotype)
+
+
+def mark_local_scores_out_of_date(case_id: int) -> None:
+    """Flag the current local matches of an edited case until its re-match (queued) rewrites them.
+
+    Both sides' copies: their scores and explanations were computed from the case as it was.
+    `run_matching` replaces the explanation, which drops the flag.
+    """
+    matches = Match.objects.filter(
+        models.Q(case_id=case_id) | models.Q(matched_case_id=case_id),
+        direction=Match.Direction.LOCAL,
+        removed_at__isnull=True,
+    ).only("pk", "explanation")
+    for match in matches:
+        explanation = dict(match.explanation) if isinstance(match.explanation, dict) else {}
+        explanation[SCORE_OUT_OF_DATE] = True
+        Match.objects.filter(pk=match.pk).update(explanation=explanation)
+
+
+# Key of a stored explanation whose scores predate an edit of one of the cases (until refreshed).
+SCORE_OUT_OF_DATE = "score_out_of_date"
 
 
 def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
@@ -363,6 +409,18 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
     if new_ids and notify and not case.is_test:
         queue_notifications(new_ids)
     return len(new_ids)
+
+
+def remove_matches_of_case(case_id: int) -> int:
+    """Mark every current match of a case removed, on both sides, at once (a withdrawal).
+
+    Our owner's copies (local, incoming, outgoing) and the other owners' local matches to it;
+    a reactivation re-matches the case, which clears `removed_at` of those found again.
+    Returns how many matches were marked.
+    """
+    return Match.objects.filter(
+        models.Q(case_id=case_id) | models.Q(matched_case_id=case_id), removed_at__isnull=True
+    ).update(removed_at=timezone.now())
 
 
 def _create_local_match(

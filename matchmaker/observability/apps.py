@@ -13,3 +13,4 @@ class ObservabilityConfig(AppConfig):
         from matchmaker.observability import metrics
 
         metrics.connect_audit_log_counters()
+        metrics.connect_identifier_counters()

@@ -87,6 +87,14 @@ TASK_RETRIES = Metric(
     "Celery task attempts that failed and were retried, by task name.",
     ("task",),
 )
+IDENTIFIERS_NOT_IN_RELEASE = Metric(
+    "matchmaker_identifiers_not_in_release_total",
+    "counter",
+    "Well-formed HPO ids (kind hpo_term) and genes (kind gene) in submissions and peers' queries "
+    "that the loaded releases do not know: kept as submitted or ignored for scoring, never "
+    "refused. A steady rise means peers use a newer release: load it.",
+    ("kind",),
+)
 SHARED_METRICS = (
     MME_REQUESTS,
     MME_REQUEST_DURATION,
@@ -94,6 +102,7 @@ SHARED_METRICS = (
     PEER_QUERY_DURATION,
     TASK_FAILURES,
     TASK_RETRIES,
+    IDENTIFIERS_NOT_IN_RELEASE,
 )
 
 # Samples of one metric: label values (plus, for histograms, the bucket bound, "sum" or "count")
@@ -278,6 +287,25 @@ def _count_outbound_audit_row(sender: Any, instance: Any, created: bool, **kwarg
     increment(PEER_QUERIES, peer, outcome_of_peer_query(instance.status_code, instance.error))
     if instance.latency_ms is not None:
         observe(PEER_QUERY_DURATION, instance.latency_ms / 1000, peer)
+
+
+def _count_identifiers_not_in_release(
+    sender: Any, terms: tuple[str, ...] = (), genes: tuple[str, ...] = (), **kwargs: Any
+) -> None:
+    if terms:
+        increment(IDENTIFIERS_NOT_IN_RELEASE, "hpo_term", amount=len(terms))
+    if genes:
+        increment(IDENTIFIERS_NOT_IN_RELEASE, "gene", amount=len(genes))
+
+
+def connect_identifier_counters() -> None:
+    """Count the identifiers validation kept or ignored because the releases do not know them."""
+    from matchmaker.cases.signals import identifiers_not_in_release
+
+    identifiers_not_in_release.connect(
+        _count_identifiers_not_in_release,
+        dispatch_uid="matchmaker.observability.count_identifiers_not_in_release",
+    )
 
 
 def connect_audit_log_counters() -> None:

@@ -10,17 +10,47 @@ login lockout counts wrong codes as failed logins too.
 from __future__ import annotations
 
 import base64
+import math
+from datetime import datetime
 
 import segno
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from matchmaker.lib.errors import FieldValidationError
 
 DEVICE_NAME = "Authenticator app"
 WRONG_CODE = "That code is not right. Enter the 6-digit code your authenticator app shows now."
+
+
+class CodeThrottledError(Exception):
+    """Codes are not being checked yet: too many wrong ones in a row (django-otp's back-off).
+
+    While it lasts even the right code is refused, so saying "not right" would be false; the
+    message says to wait, and until when.
+    """
+
+    def __init__(self, locked_until: datetime) -> None:
+        self.locked_until = locked_until
+        super().__init__(self.message)
+
+    @property
+    def retry_after_seconds(self) -> int:
+        return max(1, math.ceil((self.locked_until - timezone.now()).total_seconds()))
+
+    @property
+    def message(self) -> str:
+        seconds = self.retry_after_seconds
+        wait = f"{seconds} seconds" if seconds != 1 else "1 second"
+        until = timezone.localtime(self.locked_until).strftime("%H:%M:%S")
+        return (
+            "After several wrong codes in a row, codes are not checked for a short while, so "
+            f"this one was not checked either. Wait {wait} (until {until}), then enter the "
+            "code your authenticator app shows at that time."
+        )
 
 
 def confirmed_device_of(user: AbstractBaseUser | AnonymousUser) -> TOTPDevice | None:
@@ -65,7 +95,7 @@ def confirm_two_factor(user: AbstractBaseUser, *, code: str) -> TOTPDevice:
     device = pending_device_of(user)
     if device is None:
         raise FieldValidationError([("code", "Start the set-up first: there is no secret yet.")])
-    if not _verify(device, code):
+    if not _verify_or_explain(device, code):
         raise FieldValidationError([("code", WRONG_CODE)])
     TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)
     device.confirmed = True
@@ -77,17 +107,27 @@ def disable_two_factor(user: AbstractBaseUser, *, code: str) -> None:
     device = confirmed_device_of(user)
     if device is None:
         raise FieldValidationError([("", "Two-factor login is not on for your account.")])
-    if not _verify(device, code):
+    if not _verify_or_explain(device, code):
         raise FieldValidationError([("code", WRONG_CODE)])
     TOTPDevice.objects.filter(user_id=user.pk).delete()
 
 
 def verify_login_code(user: AbstractBaseUser, code: str) -> TOTPDevice | None:
-    """The confirmed device that accepts `code`, or None."""
+    """The confirmed device that accepts `code`, or None.
+
+    Raises CodeThrottledError when codes are not being checked yet (after wrong ones).
+    """
     device = confirmed_device_of(user)
     if device is None or not _verify(device, code):
         return None
     return device
+
+
+def _verify_or_explain(device: TOTPDevice, code: str) -> bool:
+    try:
+        return _verify(device, code)
+    except CodeThrottledError as error:
+        raise FieldValidationError([("code", error.message)]) from error
 
 
 def _verify(device: TOTPDevice, code: str) -> bool:
@@ -97,6 +137,10 @@ def _verify(device: TOTPDevice, code: str) -> bool:
     with transaction.atomic():
         # Locked: two requests with the same code cannot both pass the replay check.
         locked = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+        # verify_token would answer False for any code while throttled; say why instead.
+        allowed, why = locked.verify_is_allowed()
+        if not allowed and why and why.get("locked_until") is not None:
+            raise CodeThrottledError(why["locked_until"])
         verified = bool(locked.verify_token(code))
     device.refresh_from_db()
     return verified

@@ -27,9 +27,8 @@ from matchmaker.cases.records import (
 )
 from matchmaker.cases.services.validation import INHERITANCE_ROOT, ONSET_ROOT
 from matchmaker.lib.variants import mme_start, vcf_position
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
-_HPO_ID = re.compile(r"^HP:\d{7}$")
 _DISORDER_SPLIT = re.compile(r"[\s,;]+")
 _RECORD_FIELD = re.compile(
     r"^(?P<list>features|genomicFeatures|disorders)\[(?P<index>\d+)\](?P<rest>.*)$"
@@ -51,10 +50,11 @@ def _choices_under(root: str) -> list[tuple[str, str]]:
 
 
 class TermListField(forms.Field):
-    """HPO ids from the term picker's hidden inputs; any well-formed id passes.
+    """HPO ids from the term picker's hidden inputs, upper-cased, without repeats.
 
-    Whether the HPO has the term is for the case service to say (one validator for every way a
-    case arrives), so an unknown id comes back as an error naming it, with the other terms kept.
+    Whether an id is well formed and whether the HPO has the term is for the case service to say
+    (one validator for every way a case arrives): a malformed or unknown id comes back as an
+    error naming it, together with every other problem of the case, and the other terms kept.
     """
 
     widget = forms.MultipleHiddenInput
@@ -63,9 +63,7 @@ class TermListField(forms.Field):
         terms: list[str] = []
         for raw in value or []:
             hpo_id = str(raw).strip().upper()
-            if not _HPO_ID.match(hpo_id):
-                raise forms.ValidationError(f"{raw!r} is not an HPO id like HP:0001250")
-            if hpo_id not in terms:
+            if hpo_id and hpo_id not in terms:
                 terms.append(hpo_id)
         return terms
 
@@ -106,6 +104,9 @@ class CaseForm(forms.Form):
     external_matching_consent = forms.BooleanField(
         label="Consent to external matching", required=False, help_text=CONSENT_STATEMENT
     )
+    # Shown with the warnings of a case (a variant on another chromosome than its gene): ticked,
+    # the case is saved as it is.
+    confirm_warnings = forms.BooleanField(required=False)
     consent_note = forms.CharField(
         label="Consent note",
         max_length=255,
@@ -153,7 +154,7 @@ class GeneForm(forms.Form):
         label="Gene",
         max_length=64,
         required=False,
-        help_text="Symbol (NGLY1), HGNC id, Entrez id or Ensembl id.",
+        help_text="",  # the identifiers the node's gene list resolves: set in __init__
     )
     zygosity = forms.TypedChoiceField(
         choices=[("", "Not stated"), ("1", "Heterozygous or hemizygous"), ("2", "Homozygous")],
@@ -170,9 +171,19 @@ class GeneForm(forms.Form):
         min_value=1,
         required=False,
         help_text="1-based, as in a VCF file.",
+        error_messages={
+            "invalid": "Enter the position as a whole number of bases, e.g. 25750426 "
+            "(no commas or chromosome prefix).",
+            "min_value": "Positions start at 1 (1-based, as in a VCF file).",
+        },
     )
     reference_bases = forms.CharField(label="Ref", max_length=1000, required=False)
     alternate_bases = forms.CharField(label="Alt", max_length=1000, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        accepted = get_gene_catalogue().accepted_identifiers()
+        self.fields["gene"].help_text = f"{accepted[0].upper()}{accepted[1:]} (e.g. NGLY1)."
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -205,13 +216,25 @@ class GeneForm(forms.Form):
         )
 
 
-class _GeneFormSet(BaseFormSet):  # type: ignore[type-arg]
-    pass
-
-
 MAX_GENES_PER_CASE = 20
+
+
+class _GeneFormSet(BaseFormSet):  # type: ignore[type-arg]
+    # Django's own wording speaks of "forms"; a clinician sees gene rows.
+    default_error_messages = {
+        "missing_management_form": "The list of candidate genes arrived incomplete (the page "
+        "was probably changed or cut off while sending). Reload the form and enter the genes "
+        "again.",
+        "too_many_forms": "A case can list at most %(num)d candidate genes. Remove the rows of "
+        "the genes least likely to explain the phenotype.",
+        "too_few_forms": "Please enter at least %(num)d candidate genes.",
+    }
+
+
 # absolute_max: a forged TOTAL_FORMS (say 100,000) must not build that many forms; beyond the
-# limit the formset is refused with "Please submit at most 20 forms."
+# limit the formset is refused with the "at most 20 candidate genes" message.
+# can_delete: every row has a "Remove this gene" control (a DELETE checkbox that the page's
+# script ticks and hides); a removed row is neither validated nor stored.
 GeneFormSet = formset_factory(
     GeneForm,
     formset=_GeneFormSet,
@@ -219,7 +242,23 @@ GeneFormSet = formset_factory(
     max_num=MAX_GENES_PER_CASE,
     absolute_max=MAX_GENES_PER_CASE,
     validate_max=True,
+    can_delete=True,
 )
+
+
+# What `record_from_forms` uses for a case form field that did not clean.
+_EMPTY_CASE_FORM: dict[str, Any] = {
+    "label": "",
+    "sex": "",
+    "age_of_onset": "",
+    "inheritance_mode": "",
+    "observed_terms": [],
+    "excluded_terms": [],
+    "disorders": [],
+    "contact_name": "",
+    "contact_email": "",
+    "contact_href": "",
+}
 
 
 def record_from_forms(
@@ -232,8 +271,11 @@ def record_from_forms(
 
     Editing keeps what the form does not show (onsets of kept terms, external references,
     pass-through fields, the test flag, variant types of unchanged genes).
+    Forms that did not validate give the record what they could clean (a field with an error is
+    empty, a gene row with an error is left out), so the case services can still report every
+    other problem at once.
     """
-    data = form.cleaned_data
+    data = {**_EMPTY_CASE_FORM, **form.cleaned_data}
     onsets = {f.hpo_id: f.onset_hpo_id for f in previous.features} if previous else {}
     features = [
         FeatureRecord(hpo_id=hpo_id, observed=True, onset_hpo_id=onsets.get(hpo_id, ""))
@@ -245,6 +287,8 @@ def record_from_forms(
     previous_genes = {g.gene_id.upper(): g for g in previous.genomic_features} if previous else {}
     genomic_features, gene_rows = [], []
     for row, gene_form in enumerate(genes.forms):
+        if gene_form.errors or gene_form.cleaned_data.get("DELETE"):
+            continue
         feature = gene_form.genomic_feature()
         if feature is None:
             continue
@@ -325,7 +369,9 @@ _CASE_FIELDS = {
     "contact.href": "contact_href",
     "contact.name": "contact_name",
     "features": "observed_terms",
+    "consentNote": "consent_note",
 }
+_TERM_FIELDS = ("observed_terms", "excluded_terms")
 _GENE_FIELDS = {
     ".gene.id": "gene",
     ".zygosity": "zygosity",
@@ -346,10 +392,16 @@ def place_errors(
     record: CaseRecord,
     gene_rows: Sequence[int],
 ) -> None:
-    """Attach each service error to the control it concerns (the form's top when none fits)."""
+    """Attach each service error to the control it concerns (the form's top when none fits).
+
+    A control that already shows the form's own error ("This field is required.") does not get
+    the service's word for the same problem as well.
+    """
+    already = {name for name in form.errors if name not in _TERM_FIELDS}
     for field, message in errors:
         if field in _CASE_FIELDS:
-            form.add_error(_CASE_FIELDS[field], message)
+            if _CASE_FIELDS[field] not in already:
+                form.add_error(_CASE_FIELDS[field], message)
             continue
         located = _RECORD_FIELD.match(field)
         if located is None:

@@ -449,6 +449,10 @@ def profile_of_mme_patient(patient: object) -> Profile:
 
 
 def other_profile_of(match: Match) -> Profile:
+    """The other patient's profile: the case's current terms, the peer's snapshot, or nothing
+    for a withdrawn case (`Match.other_case_withheld`)."""
+    if match.other_case_withheld:
+        return Profile(observed=())
     if match.matched_case is not None:
         return profile_of_case(match.matched_case)
     return profile_of_mme_patient(match.remote_patient)
@@ -456,8 +460,11 @@ def other_profile_of(match: Match) -> Profile:
 
 def other_contact_of(match: Match) -> Contact:
     """Whom to contact about the other patient: the case's contact (or its institution's), or
-    the contact the peer sent. Never the other case's label: it is another clinician's."""
+    the contact the peer sent. Never the other case's label: it is another clinician's; and
+    nothing for a withdrawn case."""
     other = match.matched_case
+    if match.other_case_withheld:
+        return Contact(name="", institution="", email="", href="")
     if other is not None:
         institution = other.institution
         return Contact(
@@ -489,7 +496,7 @@ def shared_genes_of(
     Reads `genomic_features` of both cases (prefetch them).
     """
     genes = match.explanation.get("genes") if isinstance(match.explanation, Mapping) else None
-    if not isinstance(genes, list):
+    if not isinstance(genes, list) or match.other_case_withheld:
         return []
     own = [_feature_of_case_gene(feature) for feature in match.case.genomic_features.all()]
     if match.matched_case is not None:

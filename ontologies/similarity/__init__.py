@@ -24,6 +24,7 @@ from ontologies.similarity.kernels import (
 from ontologies.similarity.scorer import (
     BMA_JACCARD,
     BMA_JACCARD_BRIDGE,
+    BMA_JACCARD_GATED_BRIDGE,
     DEFAULT_METHOD,
     JACCARD,
     LIN_BMA,
@@ -44,6 +45,7 @@ from ontologies.similarity.scorer import (
 __all__ = [
     "BMA_JACCARD",
     "BMA_JACCARD_BRIDGE",
+    "BMA_JACCARD_GATED_BRIDGE",
     "DEFAULT_METHOD",
     "JACCARD",
     "LIN",

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -69,7 +69,8 @@ class DiseaseProfiler:
     ``information_content`` defaults to the ontology's. Only diseases whose id starts with
     ``disease_prefix`` and that have at least one annotated term take part (OMIM by default:
     Orphanet groups repeat OMIM entries, which would split a profile's weight between
-    duplicates).
+    duplicates). ``excluded_diseases`` leaves those ids out as if nobody had annotated them:
+    bench/quality.py measures the bridge this way for diseases it does not know.
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class DiseaseProfiler:
         size: int = DEFAULT_PROFILE_SIZE,
         temperature: float = DEFAULT_TEMPERATURE,
         exact_bonus: float = DEFAULT_EXACT_BONUS,
+        excluded_diseases: Collection[str] = (),
     ) -> None:
         if size < 1 or temperature <= 0 or exact_bonus < 0:
             raise ValueError("size must be >= 1, temperature > 0 and exact_bonus >= 0")
@@ -92,15 +94,25 @@ class DiseaseProfiler:
         self.disease_prefix = disease_prefix
         self.exact_bonus = float(exact_bonus)
         indptr, indices = ontology.disease_term_indptr, ontology.disease_term_indices
+        excluded = frozenset(excluded_diseases)
         rows = [
             row
             for row, disease_id in enumerate(ontology.disease_ids)
-            if disease_id.startswith(disease_prefix) and indptr[row + 1] > indptr[row]
+            if disease_id.startswith(disease_prefix)
+            and indptr[row + 1] > indptr[row]
+            and disease_id not in excluded
         ]
         if not rows:
             raise ValueError(f"no annotated disease id starts with {disease_prefix!r}")
         if len(rows) > np.iinfo(np.int16).max:
             raise ValueError(f"{len(rows)} diseases do not fit int16 profile rows")
+        # The fingerprint names a left-out set (an unchanged one for the default, none).
+        self._excluded_mark = (
+            " excluded="
+            + hashlib.blake2b("\n".join(sorted(excluded)).encode(), digest_size=8).hexdigest()
+            if excluded
+            else ""
+        )
         self.ontology_rows = np.array(rows, dtype=np.int64)  # into ontology.disease_*
         self.disease_ids = tuple(ontology.disease_ids[row] for row in rows)
         self.size = min(int(size), len(rows))
@@ -128,7 +140,7 @@ class DiseaseProfiler:
         """Names everything a profile depends on: stored profiles from another are stale."""
         digest = hashlib.blake2b(self.information_content.tobytes(), digest_size=8).hexdigest()
         return (
-            f"{self.disease_prefix}{len(self)} size={self.size} temperature={self.temperature} "
+            f"{self.disease_prefix}{len(self)}{self._excluded_mark} size={self.size} temperature={self.temperature} "
             f"bonus={self.exact_bonus} ic={digest}"
         )
 
@@ -206,13 +218,20 @@ class DiseaseProfiler:
         exp((s - s_max) / temperature) for every disease, divided by the length of the
         ``size`` best entries, so its dot product with the phenotype's own profile is 1.
         """
+        return self.query_vector_and_spread(observed)[0]
+
+    def query_vector_and_spread(self, observed: Sequence[int]) -> tuple[NDArray[np.float32], float]:
+        """``query_vector`` and the phenotype's *spread*: the sum over every disease of
+        exp((s - s_max) / temperature), i.e. about how many diseases it resembles as much as its
+        closest (1 when one stands out; 0 for an empty phenotype)."""
         similarity = self.similarities(observed)
         if not similarity.any():
-            return np.zeros(len(self), dtype=np.float32)
+            return np.zeros(len(self), dtype=np.float32), 0.0
         values = similarity.astype(np.float64)
         weights = np.exp((values - values.max()) / self.temperature)
+        spread = float(weights.sum())
         weights /= np.linalg.norm(weights[self._best_rows(similarity)])
-        return weights.astype(np.float32)
+        return weights.astype(np.float32), spread
 
     def _best_rows(self, similarity: NDArray[np.float32]) -> NDArray[np.int64]:
         """The best ``size`` rows, best first, ties by ascending row: deterministic."""

@@ -12,6 +12,12 @@ Methods (``METHODS``; the measurements behind the default are in bench/quality.p
   share few terms but resemble the same diseases: hit@1 0.623 against 0.539 for ``bma_jaccard``
   on the published dev cases without same-paper neighbours (docs/benchmarks.md). Stored cases
   need their profiles (``case_profiles``, or the case index's).
+- ``bma_jaccard_gated_bridge`` (measured, not the default): ``bma_jaccard`` mixed with the
+  bridge at up to 0.6, less the more known diseases the query resembles about equally (its
+  spread: full share up to 5, none from 50). On diseases nobody has annotated the default's
+  bridge pulls cases towards their nearest *other* known diseases; gated, (c) hit@1 is 0.625
+  known and 0.534 novel against 0.623 and 0.498 for the default and 0.541 for ``bma_jaccard``
+  (docs/benchmarks.md, issue 16).
 - ``bma_jaccard``: 0.6 x BMA + 0.4 x ``jaccard``, clipped to 0..1, where BMA is
   ``resnik_bma_exact`` with the query->case direction weighted 0.8. The exact-term overlap
   separates cases that share the query's own terms from cases that only share their ancestors
@@ -30,6 +36,7 @@ ranking quality (patients with one disease vary), so they are only reported by `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -60,6 +67,7 @@ LIN_BMA: Final = "lin_bma"
 RESNIK_BMA_EXACT: Final = "resnik_bma_exact"
 BMA_JACCARD: Final = "bma_jaccard"
 BMA_JACCARD_BRIDGE: Final = "bma_jaccard_bridge"
+BMA_JACCARD_GATED_BRIDGE: Final = "bma_jaccard_gated_bridge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,10 @@ class _Method:
     exact_bonus: float = 0.0  # nats added to the similarity of a term with itself
     jaccard_weight: float = 0.0  # BMA methods: share of exact-term Jaccard in the score, 0..1
     bridge_weight: float = 0.0  # BMA methods: share of the disease bridge in the score, 0..1
+    # (lo, hi): the bridge's share is scaled per query by clip(ln(hi / spread) / ln(hi / lo),
+    # 0, 1), spread = about how many known diseases the query resembles as much as its closest
+    # (DiseaseProfiler.query_vector_and_spread): full below lo, none above hi.
+    bridge_gate: tuple[float, float] | None = None
 
 
 METHODS: Final[dict[str, _Method]] = {
@@ -80,6 +92,14 @@ METHODS: Final[dict[str, _Method]] = {
     BMA_JACCARD: _Method(RESNIK, query_weight=0.8, exact_bonus=1.0, jaccard_weight=0.4),
     BMA_JACCARD_BRIDGE: _Method(
         RESNIK, query_weight=0.8, exact_bonus=1.0, jaccard_weight=0.4, bridge_weight=0.5
+    ),
+    BMA_JACCARD_GATED_BRIDGE: _Method(
+        RESNIK,
+        query_weight=0.8,
+        exact_bonus=1.0,
+        jaccard_weight=0.4,
+        bridge_weight=0.6,
+        bridge_gate=(5.0, 50.0),
     ),
 }
 DEFAULT_METHOD: Final = BMA_JACCARD_BRIDGE
@@ -166,8 +186,9 @@ class PreparedQuery:
     # BMA methods mixing in Jaccard, quantised: best_to_query and the query-term indicator of
     # ``term_weights`` packed per term (see kernels.pack_pairs), so one gather reads both.
     best_and_query_terms: NDArray[np.uint64] | None
-    # Methods with a disease bridge: its weight, and the query's weight for every disease
-    # (DiseaseProfiler.query_vector), so a case's bridge is a gather and a dot product.
+    # Methods with a disease bridge: its weight for this query (after the method's gate, if
+    # any), and the query's weight for every disease (DiseaseProfiler.query_vector), so a
+    # case's bridge is a gather and a dot product.
     bridge_weight: float
     disease_vector: NDArray[np.float32] | None
     # BMA methods, for score_upper_bounds (see _level_masks and _levels): one 64-bit mask per
@@ -252,7 +273,9 @@ class PhenotypeScorer:
     clip((1 - a) * BMA + a * J) with J the exact-term Jaccard) and ``quantise`` (default True:
     BMA similarities are stored as uint8 quanta of max-query-IC/255, which quarters the memory
     traffic; each per-term similarity is then off by at most half a quantum).
-    ``information_content`` defaults to the ontology's (all annotated diseases).
+    ``information_content`` defaults to the ontology's (all annotated diseases);
+    ``disease_profiler`` to the process's shared one for that IC (bench/quality.py passes one
+    built without some diseases).
     """
 
     def __init__(
@@ -261,6 +284,7 @@ class PhenotypeScorer:
         *,
         method: str = DEFAULT_METHOD,
         information_content: NDArray[np.float64] | None = None,
+        disease_profiler: DiseaseProfiler | None = None,
         **options: Any,
     ) -> None:
         if method not in METHODS:
@@ -282,6 +306,7 @@ class PhenotypeScorer:
         self.exact_bonus = float(options.get("exact_bonus", preset.exact_bonus))
         self.jaccard_weight = float(options.get("jaccard_weight", preset.jaccard_weight))
         self.bridge_weight = float(options.get("bridge_weight", preset.bridge_weight))
+        self.bridge_gate = preset.bridge_gate
         self.quantise = bool(options.get("quantise", True))
         if not 0.0 <= self.query_weight <= 1.0 or self.exact_bonus < 0:
             raise ValueError("query_weight must be within 0..1 and exact_bonus >= 0")
@@ -299,6 +324,9 @@ class PhenotypeScorer:
             raise ValueError(f"information_content must have shape ({len(ontology.term_ids)},)")
         ic.flags.writeable = False
         self.information_content = ic
+        if disease_profiler is not None and disease_profiler.ontology is not ontology:
+            raise ValueError("disease_profiler must be built on the scorer's ontology")
+        self._disease_profiler = disease_profiler
 
     @property
     def disease_profiler(self) -> DiseaseProfiler | None:
@@ -308,6 +336,8 @@ class PhenotypeScorer:
         """
         if not self.bridge_weight:
             return None
+        if self._disease_profiler is not None:
+            return self._disease_profiler
         return shared_disease_profiler(self.ontology, self.information_content)
 
     def case_profiles(
@@ -361,9 +391,12 @@ class PhenotypeScorer:
                 if best.dtype == np.uint8:
                     packed = pack_pairs(best, weights.astype(np.uint8))
         disease_vector = None
+        bridge_weight = self.bridge_weight
         profiler = self.disease_profiler
         if profiler is not None:
-            disease_vector = profiler.query_vector(terms)
+            disease_vector, spread = profiler.query_vector_and_spread(terms)
+            if self.bridge_gate is not None:
+                bridge_weight *= _gate(spread, *self.bridge_gate)
         for array in (similarity, best, weights, packed, disease_vector):
             if array is not None:
                 array.flags.writeable = False
@@ -379,7 +412,7 @@ class PhenotypeScorer:
             self_similarity=self_similarity,
             term_weights=weights,
             best_and_query_terms=packed,
-            bridge_weight=self.bridge_weight,
+            bridge_weight=bridge_weight,
             disease_vector=disease_vector,
         )
 
@@ -481,7 +514,7 @@ class PhenotypeScorer:
     def _check_query(self, query: PreparedQuery, profiles: CaseProfiles) -> None:
         if query.method != self.method:
             raise ValueError(f"query prepared for {query.method!r}, scorer is {self.method!r}")
-        if query.bridge_weight and profiles.disease_rows is None:
+        if self.bridge_weight and profiles.disease_rows is None:
             raise ValueError(
                 f"{self.method!r} needs the cases' disease profiles: build the profiles with "
                 "case_profiles() or CaseProfiles.from_lists(..., disease_profiler=...)"
@@ -669,17 +702,31 @@ class PhenotypeScorer:
 
 
 def combine_scores(
-    phenotype: NDArray[np.float32], genotype: NDArray[np.float32]
+    phenotype: NDArray[np.float32], genotype: NDArray[np.float32] | None
 ) -> NDArray[np.float32]:
     """Patient score 0..1 (higher = better match) from phenotype (0..1) and genotype (0..1).
 
     ``(phenotype + genotype) / 2``: a shared gene (genotype 1) lifts a case above every case
     without one sharing an equally good phenotype, and the phenotype orders the cases within a
-    gene. Chosen by measurement in bench/quality.py (setting d).
+    gene. Chosen by measurement in bench/quality.py (setting d). ``genotype`` None: the query
+    names no gene, so there is no genotype part to combine and the patient score is the
+    phenotype score. Halving it instead would make the same score mean a better match for a
+    phenotype-only query, and a score floor hide half of its true matches.
     """
     phenotype = np.asarray(phenotype, dtype=np.float32)
+    if genotype is None:
+        return np.clip(phenotype, 0.0, 1.0).astype(np.float32)
     genotype = np.asarray(genotype, dtype=np.float32)
     return np.clip((phenotype + genotype) * np.float32(0.5), 0.0, 1.0).astype(np.float32)
+
+
+def _gate(spread: float, low: float, high: float) -> float:
+    """1 for a spread up to ``low``, 0 from ``high`` on, linear in ln(spread) between."""
+    if spread <= low:
+        return 1.0
+    if spread >= high:
+        return 0.0
+    return math.log(high / spread) / math.log(high / low)
 
 
 def _levels(
@@ -865,6 +912,7 @@ def _csr(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.i
 __all__ = [
     "BMA_JACCARD",
     "BMA_JACCARD_BRIDGE",
+    "BMA_JACCARD_GATED_BRIDGE",
     "DEFAULT_METHOD",
     "METHODS",
     "CaseProfiles",

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from collections.abc import Callable, Iterator
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -468,6 +471,169 @@ def test_an_answer_larger_than_the_limit_is_refused(
         assert error.reason == f"answer is larger than {len(body) - 1} bytes"
         assert error.malformed
         assert not error.transient
+
+
+def _gzip(chunks: Iterable[bytes]) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join([*(compressor.compress(chunk) for chunk in chunks), compressor.flush()])
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> bytes:
+    """200 MB of JSON whitespace, gzipped to about 190 kB."""
+    return _gzip(b" " * 1_000_000 for _ in range(200))
+
+
+@contextmanager
+def bounded(*, megabytes: float, seconds: float) -> Iterator[None]:
+    """The block allocates at most `megabytes` at its peak (every thread) and ends in time."""
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        yield
+        elapsed = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < megabytes * 1_000_000, f"peak {peak / 1e6:.1f} MB"
+    assert elapsed < seconds, f"took {elapsed:.1f} s"
+
+
+def test_a_nested_gzip_answer_is_refused_before_anything_is_inflated(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient, gzip_bomb: bytes
+) -> None:
+    # 200 MB inside 480 bytes: each layer multiplies the expansion.
+    nested = _gzip([gzip_bomb])
+    assert len(nested) < 2_000
+    node = serve(answering(nested, headers={"Content-Encoding": "gzip, gzip"}))
+
+    with bounded(megabytes=5, seconds=1):
+        error = refusal(client, peer_of(node))
+
+    assert node.requests[0].headers["Accept-Encoding"] == "identity"
+    assert error.reason == (
+        "answer is compressed 2 times over (gzip, gzip); "
+        "we ask for no compression and accept one layer at most"
+    )
+    assert error.malformed
+    assert not error.transient
+
+
+def test_a_gzip_bomb_is_cut_at_the_size_limit_while_it_inflates(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient, gzip_bomb: bytes
+) -> None:
+    node = serve(answering(gzip_bomb, headers={"Content-Encoding": "gzip"}))
+
+    # The limit is 10 MB of decoded answer: not a byte more is held at once.
+    with bounded(megabytes=client.max_response_bytes / 1e6 + 3, seconds=2):
+        error = refusal(client, peer_of(node))
+
+    assert error.reason == "answer is larger than 10000000 bytes"
+    assert error.malformed
+
+
+def test_a_peer_compressing_its_answer_anyway_is_read_once_inflated(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient
+) -> None:
+    body = json.dumps({"results": [result("remote-1", 0.9)]}).encode()
+    gzipped, deflated = (
+        serve(answering(_gzip([body]), headers={"Content-Encoding": "gzip"})),
+        serve(answering(zlib.compress(body), headers={"Content-Encoding": "deflate"})),
+    )
+
+    for node in (gzipped, deflated):
+        [found] = client.match(peer_of(node), QUERY).results
+        assert found.patient_id == "remote-1"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "reason"),
+    [
+        ("br", b"\x1b\x00", "answer has content encoding br, which we cannot read"),
+        ("gzip", b"not gzip at all", "answer's compressed body is corrupt: "),
+        ("gzip", _gzip([b'{"results": []}'])[:-8], "answer's compressed body ends early"),
+    ],
+)
+def test_a_compressed_answer_we_cannot_read_is_malformed(
+    serve: Callable[[Behaviour], FakeNode],
+    client: MmeClient,
+    encoding: str,
+    body: bytes,
+    reason: str,
+) -> None:
+    node = serve(answering(body, headers={"Content-Encoding": encoding}))
+
+    error = refusal(client, peer_of(node))
+
+    assert error.reason.startswith(reason)
+    assert error.malformed
+
+
+def test_a_node_trickling_its_headers_is_cut_off_at_the_deadline(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient
+) -> None:
+    def trickle_headers(handler: FakeNodeHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        # A header line every 0.1 s for 30 s: every read succeeds well within the read timeout.
+        for _ in range(300):
+            handler.wfile.write(b"X-Wait: 1\r\n")
+            handler.wfile.flush()
+            time.sleep(0.1)
+
+    node = serve(trickle_headers)
+
+    with bounded(megabytes=2, seconds=2):
+        error = refusal(client, peer_of(node, timeout_seconds=1))
+
+    assert error.transient
+    assert error.reason == "timed out after 1 s (whole answer)"
+    assert 1000 < error.latency_ms < 2000
+
+
+def test_only_the_best_results_are_kept_and_only_they_are_judged_in_full(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient
+) -> None:
+    offered = 20_000
+    scores = [(index * 7919 % offered) / offered for index in range(offered)]
+    flood = [result(f"remote-{index}", score) for index, score in enumerate(scores)]
+    # Broken beyond the kept ones: never stored, so not worth 0.5 ms each of schema checks.
+    flood[0]["patient"]["features"] = [{"id": "not an HPO id"}]
+    best = sorted(range(offered), key=lambda index: -scores[index])[:3]
+    node = serve(answering({"results": flood}))
+
+    started = time.monotonic()
+    answer = client.match(peer_of(node), QUERY, max_results=3)
+    elapsed = time.monotonic() - started
+
+    assert [found.patient_id for found in answer.results] == [f"remote-{i}" for i in best]
+    assert [found.score for found in answer.results] == [0.99995, 0.9999, 0.99985]
+    assert answer.offered == offered
+    assert elapsed < 5, f"took {elapsed:.1f} s"
+
+
+def test_a_kept_result_that_breaks_the_schema_is_named_by_its_place_in_the_answer(
+    serve: Callable[[Behaviour], FakeNode], client: MmeClient
+) -> None:
+    best = result("remote-best", 0.9, features=[{"id": "HP:12"}])
+    cut = [result("remote-low", 0.1), result("remote-mid", 0.5), best]
+    unranked = [result("remote-1", 0.5), result("remote-2", 2)]
+    cut_node, unranked_node = (
+        serve(answering({"results": cut})),
+        serve(answering({"results": unranked})),
+    )
+
+    with pytest.raises(PeerError) as broken:
+        client.match(peer_of(cut_node), QUERY, max_results=2)
+    with pytest.raises(PeerError) as unrankable:
+        client.match(peer_of(unranked_node), QUERY, max_results=1)
+
+    assert (
+        broken.value.reason
+        == "results[2].patient.features[0].id: 'HP:12' does not match ^HP:\\d{7}$"
+    )
+    assert unrankable.value.reason == "results[1].score.patient: must be a number from 0 to 1"
+    assert broken.value.malformed
+    assert unrankable.value.malformed
 
 
 def _mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> MmeClient:

@@ -266,11 +266,16 @@ def test_a_schema_violation_gets_422_naming_the_field(client, remote_node, docum
 @pytest.mark.parametrize(
     ("patient", "field", "words"),
     [
-        (mme_patient(features=[{"id": "HP:9999999"}]), "patient.features[0].id", "HP:9999999"),
+        # A term the release knows, but not a phenotype (a mode of inheritance).
         (
-            mme_patient(genomicFeatures=[{"gene": {"id": "NOT-A-GENE-XYZ"}}]),
+            mme_patient(features=[{"id": "HP:0000005"}]),
+            "patient.features[0].id",
+            "not a phenotypic abnormality",
+        ),
+        (
+            mme_patient(genomicFeatures=[{"gene": {"id": "NOT A GENE"}}]),
             "patient.genomicFeatures[0].gene.id",
-            "NOT-A-GENE-XYZ",
+            "NOT A GENE",
         ),
         (
             mme_patient(features=[{"id": "HP:0000118", "observed": "no"}], genomicFeatures=[]),

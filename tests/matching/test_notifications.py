@@ -54,18 +54,24 @@ def incoming_match(institution, alice) -> Match:
     )
 
 
-def test_the_owner_gets_one_email_with_everything_the_peer_returned(incoming_match) -> None:
+def test_the_owner_gets_one_email_with_everything_the_peer_returned(
+    incoming_match, settings
+) -> None:
+    settings.SITE_ROOT = "http://127.0.0.1:8000"
     assert notify_new_matches([incoming_match.pk]) == 1
     assert notify_new_matches([incoming_match.pk]) == 0  # idempotent
 
     [message] = mail.outbox
     assert message.to == ["alice@example.org"]
     assert incoming_match.case.public_id in message.subject
-    for words in ("Peer Z", "Z-17", "z family", "Dr Zed", "zed@z.example, team@z.example"):
+    for words in ("Peer Z", "Z-17", "Dr Zed", "zed@z.example, team@z.example"):
         assert words in message.body
+    # The peer's own label for its patient is its team's handle: not passed on.
+    assert "z family" not in message.body
     assert "Shared genes: NGLY1" in message.body
     assert "Seizure -> Seizure" in message.body
-    assert f"/admin/matching/match/{incoming_match.pk}/change/" in message.body
+    # The clinician's own match page, not the admin (which answers 403 to clinicians).
+    assert f"http://127.0.0.1:8000/matches/{incoming_match.pk}/\n" in message.body + "\n"
 
 
 def test_without_an_owner_address_the_case_contact_or_institution_hears(incoming_match) -> None:

@@ -103,7 +103,10 @@ def brute_force(
             continue
         phenotype = np.float32(phenotype_of(case))
         genotype = np.float32(1.0 if shared else 0.0)
-        score = combine_scores(np.array([phenotype]), np.array([genotype]))[0]
+        # A query naming no gene has no genotype part: the score is the phenotype's.
+        score = combine_scores(
+            np.array([phenotype]), np.array([genotype]) if query_genes else None
+        )[0]
         if score >= np.float32(max(min_score, 0.0)):
             hits.append(Hit(case.key, float(score), float(phenotype), float(genotype), shared))
     hits.sort(key=lambda hit: (-hit.score, hit.key))

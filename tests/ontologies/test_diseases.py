@@ -11,6 +11,7 @@ from ontologies.hpo import Ontology
 from ontologies.similarity import (
     BMA_JACCARD,
     BMA_JACCARD_BRIDGE,
+    BMA_JACCARD_GATED_BRIDGE,
     DiseaseProfiler,
     PhenotypeScorer,
 )
@@ -195,3 +196,75 @@ def test_the_fingerprint_names_the_information_content(mini_hpo: Ontology) -> No
     other_ic = np.array(mini_hpo.information_content) * 2
     assert DiseaseProfiler(mini_hpo, other_ic).fingerprint != default.fingerprint
     assert shared_disease_profiler(mini_hpo) is shared_disease_profiler(mini_hpo)
+
+
+def test_left_out_diseases_take_no_part_in_profiles_or_scores(mini_hpo: Ontology) -> None:
+    """bench/quality.py's novel-disease setting: a profiler as if nobody annotated some ids."""
+    default = DiseaseProfiler(mini_hpo, size=20)
+    left_out = default.disease_ids[0]
+    profiler = DiseaseProfiler(mini_hpo, size=20, excluded_diseases={left_out})
+    assert left_out not in profiler.disease_ids
+    assert len(profiler) == len(default) - 1
+    assert profiler.fingerprint != default.fingerprint
+    seizure = _index(mini_hpo, "HP:0001250")
+    assert len(profiler.profile(seizure).rows) == len(profiler)
+    scorer = PhenotypeScorer(mini_hpo, method=BMA_JACCARD_BRIDGE, disease_profiler=profiler)
+    assert scorer.disease_profiler is profiler
+    profiles = scorer.case_profiles([seizure])
+    assert profiles.disease_rows is not None
+    assert profiles.disease_rows.max() < len(profiler)
+    assert scorer.score(scorer.prepare(seizure), profiles)[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="no annotated disease"):
+        DiseaseProfiler(mini_hpo, excluded_diseases=set(default.disease_ids))
+
+
+def test_the_gated_bridge_fades_for_a_query_like_hundreds_of_diseases(
+    real_hpo: Ontology, real_profiler: DiseaseProfiler
+) -> None:
+    """bma_jaccard_gated_bridge (issue 16): the bridge's share falls with the query's spread."""
+    gated = PhenotypeScorer(real_hpo, method=BMA_JACCARD_GATED_BRIDGE, quantise=False)
+    plain = PhenotypeScorer(real_hpo, method=BMA_JACCARD, quantise=False)
+    bridged = PhenotypeScorer(
+        real_hpo, method=BMA_JACCARD_BRIDGE, quantise=False, bridge_weight=1.0
+    )
+    cases = [
+        _index(real_hpo, "HP:0001250", "HP:0001263", "HP:0007359"),
+        _index(real_hpo, "HP:0001250"),
+        _index(real_hpo, "HP:0000252", "HP:0001263", "HP:0002119"),
+        _index(real_hpo, "HP:0004322", "HP:0000347", "HP:0001631"),
+    ]
+    # Seizure and developmental delay resemble hundreds of diseases equally: no bridge at all.
+    generic = _index(real_hpo, "HP:0001250", "HP:0001263")
+    _, spread = real_profiler.query_vector_and_spread(generic)
+    assert spread > 100
+    prepared = gated.prepare(generic)
+    assert prepared.bridge_weight == 0.0
+    np.testing.assert_allclose(
+        gated.score(prepared, gated.case_profiles(cases)),
+        plain.score(plain.prepare(generic), plain.case_profiles(cases)),
+        atol=1e-6,
+    )
+    # Marfan-like features resemble about 9 diseases as much as their closest: a part.
+    marfan = _index(real_hpo, "HP:0001166", "HP:0001083", "HP:0002616", "HP:0001519")
+    _, spread = real_profiler.query_vector_and_spread(marfan)
+    assert 5 < spread < 50
+    share = 0.6 * np.log(50 / spread) / np.log(50 / 5)
+    assert gated.prepare(marfan).bridge_weight == pytest.approx(share)
+    # A disease's whole annotation points at it alone: the full share, 0.6.
+    specific = [
+        real_hpo.index_of(hpo_id)
+        for hpo_id in _annotation(
+            real_hpo, real_profiler, real_profiler.disease_ids.index("OMIM:100100")
+        )
+    ]
+    _, spread = real_profiler.query_vector_and_spread(specific)
+    assert spread <= 5
+    prepared = gated.prepare(specific)
+    assert prepared.bridge_weight == pytest.approx(0.6)
+    scores = gated.score(prepared, gated.case_profiles(cases))
+    parts = plain.score(plain.prepare(specific), plain.case_profiles(cases))
+    bridges = bridged.score(bridged.prepare(specific), bridged.case_profiles(cases))
+    np.testing.assert_allclose(scores, 0.4 * parts + 0.6 * bridges, atol=1e-5)
+    bounds = gated.score_upper_bounds(prepared, gated.case_profiles(cases))
+    assert bounds is not None
+    assert np.all(bounds >= scores)

@@ -275,7 +275,7 @@ def test_save_and_load_round_trip(hgnc: GeneCatalogue, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["genes.json.gz"]  # no temp file left
     document = json.loads(gzip.decompress(path.read_bytes()))
     assert document["format"] == "matchmaker-gene-catalogue"
-    assert document["version"] == 2
+    assert document["version"] == 3
     assert loaded.get("NCBIGene:2617").chromosome == "7"
     assert loaded.get("NCBIGene:4535").chromosome == "MT"
 
@@ -341,9 +341,39 @@ def test_load_rejects_other_gzip_files(tmp_path: Path) -> None:
         GeneCatalogue.load(path)
 
 
+def test_load_reads_a_version_2_file_without_gene_spans(tmp_path: Path) -> None:
+    # The layout `save` wrote before genes had their GRCh38 span.
+    document = {
+        "format": "matchmaker-gene-catalogue",
+        "version": 2,
+        "source": "org.Hs.eg.db",
+        "supported_kinds": ["alias", "entrez", "symbol"],
+        "genes": [
+            ["NCBIGene:6323", "SCN1A", "", "6323", None, [], "2", [], ["NAC1"], 1],
+        ],
+    }  # fmt: skip
+    path = tmp_path / "v2.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(document).encode()))
+
+    gene = GeneCatalogue.load(path).resolve("NAC1")
+
+    assert (gene.symbol, gene.chromosome, gene.grch38_span) == ("SCN1A", "2", None)
+
+
+def test_org_hs_eg_db_genes_carry_their_grch38_span_through_save_and_load(
+    org: GeneCatalogue, tmp_path: Path
+) -> None:
+    # UCSC's transcripts of SCN1A span chr2:165,984,641-166,149,161 (GRCh38, minus strand).
+    assert org.resolve("SCN1A").grch38_span == (165984641, 166149161)
+    assert org.resolve("BRCA1").grch38_span == (43044295, 43125364)
+    path = tmp_path / "genes.json.gz"
+    org.save(path)
+    assert GeneCatalogue.load(path).resolve("SCN1A").grch38_span == (165984641, 166149161)
+
+
 def test_load_rejects_catalogues_of_a_newer_format_version(tmp_path: Path) -> None:
     path = tmp_path / "newer.json.gz"
-    document = {"format": "matchmaker-gene-catalogue", "version": 3, "genes": []}
+    document = {"format": "matchmaker-gene-catalogue", "version": 4, "genes": []}
     path.write_bytes(gzip.compress(json.dumps(document).encode()))
     with pytest.raises(ValueError, match=r"newer\.json\.gz"):
         GeneCatalogue.load(path)
@@ -673,12 +703,14 @@ def test_hpo_gene_list_refuses_identifier_kinds_it_lacks(
     with pytest.raises(UnsupportedGeneIdentifierError) as caught:
         hpo.resolve(identifier)
     message = str(caught.value)
-    assert "supports only" in message
-    assert "HGNC complete set" in message  # says how to load a fuller catalogue
+    # Plain words a clinician or peer can act on: which identifiers work, no function names.
+    assert message.endswith("give the gene as a gene symbol or an NCBI Gene (Entrez) id instead")
+    assert "()" not in message
+    assert "catalogue" not in message
 
 
 def test_hpo_gene_list_explains_that_it_has_no_previous_symbols(hpo: GeneCatalogue) -> None:
-    with pytest.raises(UnknownGeneError, match="not previous or alias symbols"):
+    with pytest.raises(UnknownGeneError, match="not previous symbols or aliases"):
         hpo.resolve("KARS")  # KARS1's previous symbol
 
 

@@ -411,13 +411,27 @@ def test_search_puts_the_exact_label_first(mini_hpo: Ontology) -> None:
     assert matches[0] == TermMatch("HP:0001250", "Seizure", "Seizure", is_synonym=False)
 
 
-def test_search_ranks_labels_before_synonyms(mini_hpo: Ontology) -> None:
-    # "Epileptic spasm" is a label prefix; Seizure only matches through its synonyms, where the
-    # shorter matching one ("Epilepsy") is reported.
+def test_search_offers_a_whole_word_match_of_a_common_term_before_a_longer_label(
+    mini_hpo: Ontology,
+) -> None:
+    # Seizure matches "epilep" through its synonym "Epilepsy", word for word and common;
+    # "Epileptic spasm" has a word the query did not ask for. Of Seizure's synonyms, the one
+    # that ranked it ("Epilepsy", not "Epileptic seizure") is reported.
     assert mini_hpo.search("epilep") == [
-        TermMatch("HP:0011097", "Epileptic spasm", "Epileptic spasm", is_synonym=False),
         TermMatch("HP:0001250", "Seizure", "Epilepsy", is_synonym=True),
+        TermMatch("HP:0011097", "Epileptic spasm", "Epileptic spasm", is_synonym=False),
     ]
+
+
+def test_search_forgives_plurals_spellings_and_typos(mini_hpo: Ontology) -> None:
+    assert _ids(mini_hpo.search("seizures"))[0] == "HP:0001250"
+    assert _ids(mini_hpo.search("microcefaly")) == ["HP:0000252"]  # ph / f
+    assert _ids(mini_hpo.search("microcephally")) == ["HP:0000252"]  # doubled letter
+    assert _ids(mini_hpo.search("microcephaly")) == ["HP:0000252"]
+    assert _ids(mini_hpo.search("mircocephaly")) == ["HP:0000252"]  # two letters swapped
+    assert _ids(mini_hpo.search("Microcéphaly")) == ["HP:0000252"]  # accents
+    # Words may come in any order, stop words do not count, the last may be half-typed.
+    assert _ids(mini_hpo.search("delay of global developm")) == ["HP:0001263"]
 
 
 def test_search_is_case_and_whitespace_insensitive(mini_hpo: Ontology) -> None:

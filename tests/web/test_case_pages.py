@@ -73,8 +73,8 @@ def test_errors_from_the_case_services_appear_next_to_their_field_and_nothing_is
         "/cases/new/",
         case_form_data(
             label="John Smith 1984-03-02",
-            observed_terms=["HP:0001250", "HP:9999999"],
-            **{"genes-0-gene": "NOTAGENE1"},
+            observed_terms=["HP:0001250", "HP:99999999"],
+            **{"genes-0-gene": "NOT/A/GENE"},
         ),
     )
     assert response.status_code == 400
@@ -82,11 +82,11 @@ def test_errors_from_the_case_services_appear_next_to_their_field_and_nothing_is
     form = response.context["form"]
     genes = response.context["genes"]
     assert form.errors["label"]
-    assert any("HP:9999999" in error for error in form.errors["observed_terms"])
+    assert any("HP:99999999" in error for error in form.errors["observed_terms"])
     assert genes.forms[0].errors["gene"]
     # The chosen terms survive the round trip, with their labels.
     assert "Seizure" in page
-    assert "HP:9999999" in page
+    assert "HP:99999999" in page
     assert not Case.objects.exists()
 
 
@@ -263,4 +263,99 @@ def test_gene_check_shows_the_normalised_gene_or_why_not(alice_client: Client) -
     unknown = alice_client.get("/genes/check/", {"genes-0-gene": "NOTAGENE1"}).content.decode()
     assert "✗" in unknown
     assert "NOTAGENE1" in unknown
+    assert "Check the spelling, or enter its HGNC id" in unknown
     assert alice_client.get("/genes/check/", {"genes-0-gene": ""}).content.strip() == b""
+
+
+def test_term_search_forgives_typos_and_puts_the_meant_term_first(alice_client: Client) -> None:
+    terms = alice_client.get("/terms/search/", {"q": "microcefaly"}).json()["terms"]
+    assert terms[0]["id"] == "HP:0000252"  # Microcephaly
+    terms = alice_client.get("/terms/search/", {"q": "epilepsy"}).json()["terms"]
+    assert terms[0] == {"id": "HP:0001250", "label": "Seizure", "synonym": "Epilepsy"}
+
+
+def test_related_terms_give_parents_and_children_most_common_first(alice_client: Client) -> None:
+    response = alice_client.get("/terms/HP:0001250/related/")
+    assert response.status_code == 200
+    related = response.json()
+    assert related["term"] == {"id": "HP:0001250", "label": "Seizure", "synonym": ""}
+    assert [t["id"] for t in related["parents"]] == ["HP:0012638"]  # nervous system physiology
+    children = [t["id"] for t in related["children"]]
+    assert "HP:0007359" in children  # Focal-onset seizure
+    assert children.index("HP:0020219") < children.index("HP:0032807")  # Motor before Neonatal
+    assert related["more_children"] == 0
+    # An alternative id shows its current term; an unknown one is a 404 that says why.
+    assert alice_client.get("/terms/HP:0001275/related/").json()["term"]["id"] == "HP:0001250"
+    missing = alice_client.get("/terms/HP:9999999/related/")
+    assert missing.status_code == 404
+    assert "HP:9999999 is not a term" in missing.json()["error"]
+
+
+def test_related_terms_cap_the_children_of_broad_terms(alice_client: Client) -> None:
+    # Autoimmune antibody positivity has 192 children in release 2025-01-16.
+    related = alice_client.get("/terms/HP:0030057/related/").json()
+    assert len(related["children"]) == 60
+    assert related["more_children"] == 192 - 60
+
+
+def test_related_terms_need_a_login(client: Client) -> None:
+    response = client.get("/terms/HP:0001250/related/")
+    assert response.status_code == 302
+
+
+def test_a_removed_gene_row_is_neither_checked_nor_stored(alice_client: Client) -> None:
+    response = alice_client.post(
+        "/cases/new/",
+        case_form_data(
+            **{
+                "genes-TOTAL_FORMS": "2",
+                "genes-1-gene": "NOTAGENE1",
+                "genes-1-position": "-5",
+                "genes-1-DELETE": "on",
+            }
+        ),
+    )
+    assert response.status_code == 302
+    case = Case.objects.get(label="fam40-proband")
+    assert [g.gene_symbol for g in case.genomic_features.all()] == ["NGLY1"]
+
+
+def test_removing_a_stored_gene_on_the_edit_form_drops_it(
+    alice_client: Client, institution: Institution
+) -> None:
+    alice_client.post("/cases/new/", case_form_data())
+    case = Case.objects.get(label="fam40-proband")
+    page = alice_client.get(f"/cases/{case.public_id}/edit/").content.decode()
+    assert 'aria-label="Remove this gene (NGLY1)"' in page
+    response = alice_client.post(
+        f"/cases/{case.public_id}/edit/",
+        case_form_data(
+            **{
+                "genes-TOTAL_FORMS": "2",
+                "genes-INITIAL_FORMS": "1",
+                "genes-0-DELETE": "on",
+                "genes-1-gene": "SCN1A",
+            }
+        ),
+    )
+    assert response.status_code == 302
+    assert [g.gene_symbol for g in case.genomic_features.all()] == ["SCN1A"]
+
+
+def test_gene_row_errors_say_what_to_do(alice_client: Client) -> None:
+    data = case_form_data(**{"genes-0-chromosome": "3", "genes-0-position": "25,750,426"})
+    response = alice_client.post("/cases/new/", data)
+    assert response.status_code == 400
+    error = response.context["genes"].forms[0].errors["position"][0]
+    assert error.startswith("Enter the position as a whole number of bases")
+    data = case_form_data(**{"genes-0-chromosome": "3", "genes-0-position": "0"})
+    error = alice_client.post("/cases/new/", data).context["genes"].forms[0].errors["position"][0]
+    assert error == "Positions start at 1 (1-based, as in a VCF file)."
+    # A page cut off in transit loses the formset's bookkeeping: say so, not "ManagementForm".
+    data = case_form_data()
+    del data["genes-TOTAL_FORMS"]
+    response = alice_client.post("/cases/new/", data)
+    assert response.status_code == 400
+    assert b"ManagementForm" not in response.content
+    assert b"The list of candidate genes arrived incomplete" in response.content
+    assert not Case.objects.exists()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
@@ -553,6 +554,53 @@ def test_wrong_codes_count_towards_the_lockout(
     # Locked: the right password starts nothing, the right code is not even looked at.
     assert _log_in(client, user.username, PASSWORD, REMOTE_ADDR=address).status_code == 429
     assert not _is_logged_in(client)
+
+
+def test_a_right_code_during_the_pause_after_a_wrong_one_is_told_to_wait(
+    alice: User, settings: Any
+) -> None:
+    # A minute's pause after one wrong code, so the test cannot outrun it on a slow machine.
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    device = _with_two_factor(alice)
+    client, address = Client(), _address()
+    _log_in(client, "alice", PASSWORD, REMOTE_ADDR=address)
+    wrong = client.post(reverse("login-code"), {"code": _wrong_code(device)}, REMOTE_ADDR=address)
+    assert "That code is not right" in wrong.content.decode()
+
+    right = _next_code(device)
+    paused = client.post(reverse("login-code"), {"code": right}, REMOTE_ADDR=address)
+
+    assert paused.status_code == 429
+    page = paused.content.decode()
+    assert "That code is not right" not in page
+    assert "codes are not checked for a short while" in page
+    until = timezone.localtime(device.throttling_failure_timestamp + datetime.timedelta(seconds=60))
+    assert f"until {until:%H:%M:%S}" in page
+    assert 55 <= int(paused["Retry-After"]) <= 60
+    assert not _is_logged_in(client)
+    # Waiting is not failing: the pause does not count towards the lockout.
+    assert not lockout.is_locked_out(username="alice", client_address=address)
+
+    with time_machine.travel(timezone.now() + datetime.timedelta(seconds=61)):
+        done = client.post(reverse("login-code"), {"code": _next_code(device)}, REMOTE_ADDR=address)
+    assert done.status_code == 302
+    assert _is_logged_in(client)
+
+
+def test_setting_up_two_factor_during_the_pause_says_to_wait(
+    alice: User, alice_client: Client, settings: Any
+) -> None:
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    alice_client.post(reverse("two-factor-setup"))
+    device = TOTPDevice.objects.get(user=alice, confirmed=False)
+    alice_client.post(reverse("two-factor-confirm"), {"code": _wrong_code(device)})
+
+    paused = alice_client.post(reverse("two-factor-confirm"), {"code": _next_code(device)})
+
+    assert paused.status_code == 400
+    assert "codes are not checked for a short while" in paused.content.decode()
+    assert "That code is not right" not in paused.content.decode()
+    assert not TOTPDevice.objects.get(user=alice).confirmed
 
 
 def test_turning_two_factor_off_needs_a_right_code(

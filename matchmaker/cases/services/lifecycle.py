@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,10 +20,16 @@ from matchmaker.cases.services.storage import (
     new_public_id,
     write_case_children,
 )
-from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
+from matchmaker.cases.services.validation import (
+    MAX_CONSENT_NOTE_LENGTH,
+    ValidatedCase,
+    text_problem,
+    validate_case_record,
+)
 from matchmaker.federation.services import outbound as federation
 from matchmaker.federation.services.audit import erase_case_from_audit_log
-from matchmaker.lib.errors import ConflictError, FieldValidationError
+from matchmaker.federation.services.refresh import refresh_remote_matches
+from matchmaker.lib.errors import ConflictError, FieldValidationError, UnconfirmedWarningsError
 from matchmaker.matching import services as matching
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
@@ -29,6 +37,18 @@ from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 def validate(record: CaseRecord) -> ValidatedCase:
     """Validate `record` against this process's HPO release and gene catalogue."""
     return validate_case_record(record, ontology=get_hpo(), genes=get_gene_catalogue())
+
+
+def _validated_and_confirmed(record: CaseRecord, *, confirm_warnings: bool) -> ValidatedCase:
+    validated = validate(record)
+    if validated.warnings and not confirm_warnings:
+        raise UnconfirmedWarningsError(list(validated.warnings))
+    return validated
+
+
+def _check_consent_note(note: str) -> None:
+    if problem := text_problem(note, max_length=MAX_CONSENT_NOTE_LENGTH):
+        raise FieldValidationError([("consentNote", problem)])
 
 
 def _ensure_label_free(
@@ -52,9 +72,16 @@ def submit_case(
     source: str = Case.Source.ENTERED,
     consented: bool = False,
     consent_note: str = "",
+    confirm_warnings: bool = True,
 ) -> Case:
-    """Validate and store a new case; raise `FieldValidationError` (nothing stored) if any field is wrong."""
-    validated = validate(record)
+    """Validate and store a new case; raise `FieldValidationError` (nothing stored) if any field is wrong.
+
+    Without `confirm_warnings` (the case form before its confirmation box is ticked), a case
+    with warnings raises `UnconfirmedWarningsError` and nothing is stored; API callers get the
+    warnings from `validate(record).warnings`.
+    """
+    _check_consent_note(consent_note)
+    validated = _validated_and_confirmed(record, confirm_warnings=confirm_warnings)
     _ensure_label_free(institution, record.label)
     ownership = CaseOwnership(
         institution=institution,
@@ -88,9 +115,15 @@ def _search_peers_if_shared(case: Case) -> None:
 
 
 @transaction.atomic
-def update_case(case: Case, record: CaseRecord) -> Case:
-    """Replace a case's data with `record`, keeping its public id, owner, consent and history."""
-    validated = validate(record)
+def update_case(case: Case, record: CaseRecord, *, confirm_warnings: bool = True) -> Case:
+    """Replace a case's data with `record`, keeping its public id, owner, consent and history.
+
+    Its matches follow in the same transaction, so no page shows an old score next to the new
+    data: the local ones are marked out of date until the re-match (queued) re-scores them on
+    both sides; the remote ones are re-explained from the stored peer patient (and re-scored
+    where the score is ours: incoming), an outgoing one marked out of date until the next search.
+    """
+    validated = _validated_and_confirmed(record, confirm_warnings=confirm_warnings)
     _ensure_label_free(case.institution, record.label, except_case=case)
     ownership = CaseOwnership(institution=case.institution, owner=case.owner, source=case.source)
     for name, value in case_field_values(validated, ownership).items():
@@ -98,6 +131,8 @@ def update_case(case: Case, record: CaseRecord) -> Case:
     case.save()
     write_case_children(case, validated)
     matching.note_case_changed(case.pk, rematch=True)
+    matching.mark_local_scores_out_of_date(case.pk)
+    refresh_remote_matches(case)
     _search_peers_if_shared(case)
     return case
 
@@ -107,6 +142,7 @@ def record_consent(
     case: Case, *, consented: bool, by: AbstractBaseUser | None, note: str = ""
 ) -> Case:
     """Record (or revoke) consent to external matching, with who recorded it and when."""
+    _check_consent_note(note)
     case.external_matching_consent = consented
     case.consent_recorded_by = by
     case.consent_recorded_at = timezone.now()
@@ -127,13 +163,19 @@ def record_consent(
 
 @transaction.atomic
 def withdraw_case(case: Case) -> Case:
-    """Take a case out of matching; it stays stored (and visible to its institution) until deleted."""
+    """Take a case out of matching; it stays stored (and visible to its institution) until deleted.
+
+    Every match of the case is marked removed in the same transaction, on both sides: the other
+    institutions' matches to it stop being current at once, and their pages and API no longer
+    show anything of the case (`Match.other_case_withheld`).
+    """
     if case.status == Case.Status.WITHDRAWN:
         return case
     case.status = Case.Status.WITHDRAWN
     case.withdrawn_at = timezone.now()
     case.save(update_fields=["status", "withdrawn_at", "updated_at"])
     matching.note_case_changed(case.pk, rematch=False)
+    matching.remove_matches_of_case(case.pk)
     return case
 
 
@@ -150,19 +192,27 @@ def reactivate_case(case: Case) -> Case:
 
 
 @transaction.atomic
-@transaction.atomic
 def delete_case(case: Case) -> None:
     """Delete a case and everything stored with it, for good (GDPR erasure).
 
     Every process's index drops it (IndexChange); its matches go with it in both directions
     (ours, the other owners' local matches to it, peers' incoming matches: foreign keys cascade);
     the audit log keeps that requests happened but loses the case's public id and the patient we
-    sent about it.
+    sent about it; the admin's history of the case loses its public id and label.
     """
-    public_id = case.public_id
+    public_id, case_id = case.public_id, case.pk
     matching.note_case_changed(case.pk, rematch=False)
     case.delete()
     erase_case_from_audit_log(public_id)
+    _erase_case_from_admin_log(case_id)
+
+
+def _erase_case_from_admin_log(case_id: int) -> None:
+    """The admin's history names a case by its public id and label (its str()): keep that the
+    actions happened, by whom and when, but no longer what the case was called."""
+    LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Case), object_id=str(case_id)
+    ).update(object_repr="(erased case)", change_message="")
 
 
 @dataclass(slots=True)
@@ -196,6 +246,7 @@ def import_case_records(
     searched at the peers when consented, as if entered by hand.
     """
     report = ImportReport()
+    _check_consent_note(ownership.consent_note)
     ontology, genes = get_hpo(), get_gene_catalogue()
     batch: list[tuple[str, ValidatedCase]] = []
     labels_in_input: set[str] = set()
@@ -222,6 +273,11 @@ def import_case_records(
             else:
                 fresh.append(validated)
                 report.notes.extend((origin, note) for note in validated.notes)
+                # Imports store a case with warnings, and say so in the report.
+                report.notes.extend(
+                    (origin, f"warning: {field}: {message}")
+                    for field, message in validated.warnings
+                )
         with transaction.atomic():
             case_ids = bulk_insert_cases(fresh, ownership)
             if match_each:

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from matchmaker.cases.models import Case, Disorder, GenomicFeature, Institution, PhenotypeFeature
 from matchmaker.cases.services.validation import ValidatedCase
+from matchmaker.cases.signals import report_identifiers_not_in_release
 from matchmaker.matching.index import record_index_change
 
 # Crockford's base32 without I, L, O, U: unambiguous when read aloud or typed from an e-mail.
@@ -112,6 +113,7 @@ def disorder_rows(validated: ValidatedCase) -> list[dict[str, Any]]:
 
 def write_case_children(case: Case, validated: ValidatedCase) -> None:
     """Replace the features, genomic features and disorders of `case` (ORM path)."""
+    report_identifiers_not_in_release(validated.unknown_terms, validated.unknown_genes)
     case.features.all().delete()
     case.genomic_features.all().delete()
     case.disorders.all().delete()
@@ -162,6 +164,7 @@ def bulk_insert_cases(
         feature_table.extend({"case_id": case_id, **row} for row in feature_rows(validated))
         genomic_table.extend({"case_id": case_id, **row} for row in genomic_feature_rows(validated))
         disorder_table.extend({"case_id": case_id, **row} for row in disorder_rows(validated))
+        report_identifiers_not_in_release(validated.unknown_terms, validated.unknown_genes)
     insert_rows(Case, case_rows)
     insert_rows(PhenotypeFeature, feature_table)
     insert_rows(GenomicFeature, genomic_table)

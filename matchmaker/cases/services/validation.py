@@ -10,16 +10,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from matchmaker.cases.records import SEX_VALUES, CaseRecord, GenomicFeatureRecord
+from matchmaker.cases.records import (
+    SEX_VALUES,
+    CaseRecord,
+    FeatureRecord,
+    GenomicFeatureRecord,
+    VariantRecord,
+)
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.pseudonymisation import identifier_problem
-from ontologies.genes import CHROMOSOMES, Gene, GeneCatalogue, GeneLookupError
+from ontologies.genes import (
+    CHROMOSOMES,
+    Gene,
+    GeneCatalogue,
+    GeneLookupError,
+    UnknownGeneError,
+    unresolved_gene,
+)
 from ontologies.hpo import ObsoleteTermError, Ontology, UnknownTermError
 
 PHENOTYPIC_ABNORMALITY = "HP:0000118"
 ONSET_ROOT = "HP:0003674"
 INHERITANCE_ROOT = "HP:0000005"
 
+HPO_ID = re.compile(r"HP:\d{7}")
 DISORDER_ID_PATTERN = re.compile(r"^(OMIM:\d{6}|ORPHA:\d{1,7}|MONDO:\d{7})$")
 _SO_ID = re.compile(r"^SO:\d{7}$")
 _BASES = re.compile(r"^[ACGTN]+$")
@@ -29,6 +43,16 @@ _SYMBOLIC_ALLELE = re.compile(r"^<?(DEL|DUP|INS|INV|CNV)(:[A-Z0-9_:]+)?>?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
 MAX_LABEL_LENGTH = 255
+# The lengths of the columns these fields are stored in (cases/models.py). A longer value would
+# be a database error on PostgreSQL (and the loss of a whole import batch), stored whole on SQLite.
+MAX_CONTACT_LENGTH = 255
+MAX_SUBMITTED_GENE_ID_LENGTH = 64
+MAX_VARIANT_TYPE_LABEL_LENGTH = 255
+MAX_DISORDER_LABEL_LENGTH = 500
+MAX_CONSENT_NOTE_LENGTH = 255
+# NUL cannot be stored by PostgreSQL (text or jsonb); the other C0 controls (tab, line feeds
+# aside) are never meant and make stored text unreadable.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +77,48 @@ class ValidatedCase:
     genomic_features: tuple[ValidGenomicFeature, ...]
     hpo_release: str
     notes: tuple[str, ...]
+    # (field, message): plausible mistakes the submitter may confirm (a variant on another
+    # chromosome than its gene). The case services refuse them unless confirmed.
+    warnings: tuple[tuple[str, str], ...] = ()
+    # Well-formed identifiers the loaded releases do not know (a peer or a file on a newer HPO or
+    # HGNC release): kept as submitted, reported, and left out of the phenotype score until a
+    # release that knows them is loaded (an unknown gene still matches the same gene exactly).
+    unknown_terms: tuple[str, ...] = ()
+    unknown_genes: tuple[str, ...] = ()
+
+
+def text_problem(value: str, *, max_length: int | None = None) -> str | None:
+    """Why `value` cannot be stored as text, in words for the submitter; None when it can."""
+    if max_length is not None and len(value) > max_length:
+        return f"is longer than {max_length} characters ({len(value)} given)"
+    if match := _CONTROL_CHARACTER.search(value):
+        code = ord(match.group())
+        name = "a NUL character" if code == 0 else f"a control character (U+{code:04X})"
+        return f"contains {name} at position {match.start() + 1}; remove it"
+    return None
+
+
+def _check_text(
+    field: str, value: str, *, max_length: int | None, errors: list[tuple[str, str]]
+) -> bool:
+    problem = text_problem(value, max_length=max_length)
+    if problem is not None:
+        errors.append((field, problem))
+    return problem is None
+
+
+def _check_json_text(field: str, value: object, errors: list[tuple[str, str]]) -> None:
+    """Strings anywhere in a JSON value (kept as jsonb, where NUL is refused) must be storable."""
+    if isinstance(value, str):
+        _check_text(field, value, max_length=None, errors=errors)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_json_text(f"{field}.{key}" if field else str(key), item, errors)
+            if isinstance(key, str) and text_problem(key) is not None:
+                errors.append((field or "extra", f"the key {key!r} contains a control character"))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _check_json_text(f"{field}[{index}]", item, errors)
 
 
 def validate_case_record(
@@ -67,21 +133,29 @@ def validate_case_record(
 
     Field names follow the MME patient JSON (`features[2].id`, `genomicFeatures[0].gene.id`), so
     an error reads the same whether the case came from a form, a phenopacket or a peer.
-    With `drop_unknown_terms`, features whose HPO id is not in the loaded release (typically
-    coded against a newer release) are left out with a note instead of refusing the case.
+    A well-formed HPO id that the loaded release does not know (typically coded against a newer
+    release) is not an error: the feature is kept as submitted, with a note, and the scorer
+    ignores it until a release that knows it is loaded; with `drop_unknown_terms` it is left out
+    instead (for peers' answers, which are read but not stored). Likewise a gene that is shaped
+    like a gene id or symbol but unknown to the catalogue is kept as submitted (see
+    `ontologies.genes.unresolved_gene`). Malformed ids are errors.
     Without `check_label`, the label is not checked: a peer's query is matched, not stored, and
     its id is the peer's business.
     """
     errors: list[tuple[str, str]] = []
     notes: list[str] = list(record.notes)
+    # Plausible mistakes the submitter confirms (the form) or is told about (REST, imports).
+    warnings: list[tuple[str, str]] = []
+    unknown_terms: list[str] = []
+    unknown_genes: list[str] = []
 
     label = record.label.strip()
     if not check_label:
         pass
     elif not label:
         errors.append(("label", "is required"))
-    elif len(label) > MAX_LABEL_LENGTH:
-        errors.append(("label", f"is longer than {MAX_LABEL_LENGTH} characters"))
+    elif not _check_text("label", label, max_length=MAX_LABEL_LENGTH, errors=errors):
+        pass
     elif problem := identifier_problem(label):
         errors.append(("label", f"{problem}; use a pseudonymous label such as 'fam12-proband'"))
 
@@ -99,18 +173,42 @@ def validate_case_record(
         ),
     ):
         if hpo_id:
-            _check_term_under(hpo_id, root, what, field=field, ontology=ontology, errors=errors)
+            _check_term_under(
+                hpo_id,
+                root,
+                what,
+                field=field,
+                ontology=ontology,
+                errors=errors,
+                warnings=warnings,
+                unknown_terms=unknown_terms,
+            )
 
     features = _validate_features(
         record,
         ontology=ontology,
         errors=errors,
         notes=notes,
+        warnings=warnings,
         drop_unknown_terms=drop_unknown_terms,
+        unknown_terms=unknown_terms,
     )
-    genomic_features = _validate_genomic_features(record, genes=genes, errors=errors, notes=notes)
+    genomic_features = _validate_genomic_features(
+        record,
+        genes=genes,
+        errors=errors,
+        warnings=warnings,
+        notes=notes,
+        unknown_genes=unknown_genes,
+    )
 
     for index, disorder in enumerate(record.disorders):
+        _check_text(
+            f"disorders[{index}].label",
+            disorder.label,
+            max_length=MAX_DISORDER_LABEL_LENGTH,
+            errors=errors,
+        )
         if not DISORDER_ID_PATTERN.match(disorder.disorder_id):
             errors.append(
                 (
@@ -120,6 +218,15 @@ def validate_case_record(
             )
 
     contact = record.contact
+    for name in ("name", "institution", "href", "email"):
+        _check_text(
+            f"contact.{name}",
+            getattr(contact, name),
+            max_length=MAX_CONTACT_LENGTH,
+            errors=errors,
+        )
+    _check_json_text("externalReferences", list(record.external_references), errors)
+    _check_json_text("", record.extra, errors)
     if contact.email and not all(_EMAIL.match(part.strip()) for part in contact.email.split(",")):
         errors.append(("contact.email", f"{contact.email!r} is not an e-mail address"))
     if contact.href and not re.match(r"^(https?|mailto):\S+$", contact.href):
@@ -149,6 +256,9 @@ def validate_case_record(
         genomic_features=tuple(genomic_features),
         hpo_release=ontology.release,
         notes=tuple(notes),
+        warnings=tuple(warnings),
+        unknown_terms=tuple(dict.fromkeys(unknown_terms)),
+        unknown_genes=tuple(dict.fromkeys(unknown_genes)),
     )
 
 
@@ -160,10 +270,19 @@ def _check_term_under(
     field: str,
     ontology: Ontology,
     errors: list[tuple[str, str]],
+    warnings: list[tuple[str, str]],
+    unknown_terms: list[str],
 ) -> str | None:
     try:
         current = ontology.resolve(hpo_id).hpo_id
-    except (UnknownTermError, ObsoleteTermError) as error:
+    except UnknownTermError as error:
+        if HPO_ID.fullmatch(hpo_id):
+            warnings.append((field, f"{error} (a newer release?): kept as submitted"))
+            unknown_terms.append(hpo_id)
+            return hpo_id
+        errors.append((field, str(error)))
+        return None
+    except ObsoleteTermError as error:
         errors.append((field, str(error)))
         return None
     if not ontology.is_a(current, root):
@@ -178,7 +297,9 @@ def _validate_features(
     ontology: Ontology,
     errors: list[tuple[str, str]],
     notes: list[str],
+    warnings: list[tuple[str, str]],
     drop_unknown_terms: bool,
+    unknown_terms: list[str],
 ) -> list[ValidFeature]:
     by_term: dict[str, ValidFeature] = {}
     for index, feature in enumerate(record.features):
@@ -186,10 +307,21 @@ def _validate_features(
         try:
             resolution = ontology.resolve(feature.hpo_id)
         except UnknownTermError as error:
-            if drop_unknown_terms and re.match(r"^HP:\d{7}$", feature.hpo_id):
+            if not HPO_ID.fullmatch(feature.hpo_id):
+                errors.append((field, str(error)))
+            elif drop_unknown_terms:
                 notes.append(f"{error}; the feature was left out")
             else:
-                errors.append((field, str(error)))
+                warnings.append(
+                    (
+                        field,
+                        f"{error} (a newer release?): kept as submitted, not used for matching "
+                        "until the node loads a release that knows it; check the id if it "
+                        "should already exist",
+                    )
+                )
+                unknown_terms.append(feature.hpo_id)
+                _keep_unknown_feature(feature, by_term=by_term, field=field, errors=errors)
             continue
         except ObsoleteTermError as error:
             errors.append((field, str(error)))
@@ -219,6 +351,8 @@ def _validate_features(
                     field=f"features[{index}].ageOfOnset",
                     ontology=ontology,
                     errors=errors,
+                    warnings=warnings,
+                    unknown_terms=unknown_terms,
                 )
                 or ""
             )
@@ -246,17 +380,46 @@ def _validate_features(
     return list(by_term.values())
 
 
+def _keep_unknown_feature(
+    feature: FeatureRecord,
+    *,
+    by_term: dict[str, ValidFeature],
+    field: str,
+    errors: list[tuple[str, str]],
+) -> None:
+    """Keep a feature whose well-formed id the release does not know, as it was submitted."""
+    previous = by_term.get(feature.hpo_id)
+    if previous is not None and previous.observed != feature.observed:
+        errors.append((field, f"{feature.hpo_id} is listed both as observed and as excluded"))
+        return
+    # Nothing about the term can be checked; its onset is kept as submitted if well formed.
+    onset = feature.onset_hpo_id if HPO_ID.fullmatch(feature.onset_hpo_id) else ""
+    by_term.setdefault(
+        feature.hpo_id,
+        ValidFeature(hpo_id=feature.hpo_id, observed=feature.observed, onset_hpo_id=onset),
+    )
+
+
 def _validate_genomic_features(
     record: CaseRecord,
     *,
     genes: GeneCatalogue,
     errors: list[tuple[str, str]],
     notes: list[str],
+    warnings: list[tuple[str, str]],
+    unknown_genes: list[str],
 ) -> list[ValidGenomicFeature]:
     valid: list[ValidGenomicFeature] = []
     for index, feature in enumerate(record.genomic_features):
         field = f"genomicFeatures[{index}]"
-        gene = _resolve_gene(feature, genes=genes, field=f"{field}.gene.id", errors=errors)
+        gene = _resolve_gene(
+            feature,
+            genes=genes,
+            field=f"{field}.gene.id",
+            errors=errors,
+            warnings=warnings,
+            unknown_genes=unknown_genes,
+        )
         variant = feature.variant
         if variant is not None:
             if not ASSEMBLIES.match(variant.assembly):
@@ -289,6 +452,19 @@ def _validate_genomic_features(
                     )
         if feature.zygosity not in (None, 1, 2):
             errors.append((f"{field}.zygosity", "must be 1 (heterozygous) or 2 (homozygous)"))
+        _check_text(
+            f"{field}.type.label",
+            feature.variant_type_label,
+            max_length=MAX_VARIANT_TYPE_LABEL_LENGTH,
+            errors=errors,
+        )
+        if gene is not None:
+            _check_text(
+                f"{field}.gene.id",
+                feature.gene_id.strip(),
+                max_length=MAX_SUBMITTED_GENE_ID_LENGTH,
+                errors=errors,
+            )
         if feature.variant_type_id and not _SO_ID.match(feature.variant_type_id):
             errors.append((f"{field}.type.id", f"{feature.variant_type_id!r} is not an SO id"))
         if gene is not None:
@@ -306,8 +482,44 @@ def _validate_genomic_features(
                         f"{gene.symbol} ({gene.gene_id})"
                     )
                     break
+            if variant is not None and (warning := _variant_off_its_gene(gene, variant)):
+                warnings.append((f"{field}.{warning[0]}", warning[1]))
             valid.append(ValidGenomicFeature(gene=gene, submitted=feature))
     return valid
+
+
+# How far outside a gene's transcribed span a variant may lie before it is worth a warning:
+# promoters and nearby regulatory variants are reported with the gene.
+GENE_SPAN_MARGIN = 10_000
+
+
+def _variant_off_its_gene(gene: Gene, variant: VariantRecord) -> tuple[str, str] | None:
+    """(field under `variant`, message) when the variant cannot be in `gene`, else None.
+
+    The chromosome is compared where the gene list places the gene on one chromosome; the
+    position where the list also has the gene's GRCh38 span and the variant is on GRCh38.
+    """
+    if not gene.chromosome or variant.reference_name not in CHROMOSOMES:
+        return None
+    if variant.reference_name != gene.chromosome:
+        return (
+            "variant.referenceName",
+            f"{gene.symbol} is on chromosome {gene.chromosome}, but the variant is on chromosome "
+            f"{variant.reference_name}: check the gene and the variant",
+        )
+    span = gene.grch38_span
+    if span is None or not variant.assembly.startswith("GRCh38") or variant.start < 0:
+        return None
+    first = variant.start + 1  # MME starts are 0-based; the span is 1-based
+    last = max(variant.end or 0, first)
+    if last < span[0] - GENE_SPAN_MARGIN or first > span[1] + GENE_SPAN_MARGIN:
+        return (
+            "variant.start",
+            f"position {first:,} on chromosome {gene.chromosome} is outside {gene.symbol} "
+            f"({span[0]:,}-{span[1]:,} on GRCh38, give or take {GENE_SPAN_MARGIN // 1000} kb): "
+            "check the gene and the variant",
+        )
+    return None
 
 
 def _resolve_gene(
@@ -316,6 +528,8 @@ def _resolve_gene(
     genes: GeneCatalogue,
     field: str,
     errors: list[tuple[str, str]],
+    warnings: list[tuple[str, str]],
+    unknown_genes: list[str],
 ) -> Gene | None:
     if not feature.gene_id.strip():
         errors.append((field, "is required"))
@@ -332,10 +546,28 @@ def _resolve_gene(
         # Phenopackets carry an HGNC id and the symbol; a catalogue built only from the HPO gene
         # list knows symbols, so the symbol is a fair second try (never a guess: it must resolve
         # unambiguously by the same rules).
+        last_error = first_error
         if feature.gene_symbol and feature.gene_symbol != feature.gene_id:
             try:
                 return genes.resolve(feature.gene_symbol, chromosome=chromosome)
-            except GeneLookupError:
-                pass
+            except GeneLookupError as symbol_error:
+                last_error = symbol_error
+        # A gene the catalogue does not know is kept (a newer symbol); an id of a kind it
+        # cannot read (an HGNC id without the HGNC set) or an ambiguous one is not: keeping those
+        # would silently miss the known gene they name.
+        if isinstance(last_error, UnknownGeneError) and (
+            kept := unresolved_gene(feature.gene_id, symbol=feature.gene_symbol)
+        ):
+            # Newer than our catalogue, not wrong: keep it, to match the same gene exactly.
+            warnings.append(
+                (
+                    field,
+                    f"{last_error}: check the spelling; if it is a newer gene, it is kept as "
+                    f"submitted ({kept.gene_id}) and matched only with cases and queries that "
+                    "name the same gene the same way",
+                )
+            )
+            unknown_genes.append(feature.gene_id.strip())
+            return kept
         errors.append((field, str(first_error)))
         return None

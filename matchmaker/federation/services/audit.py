@@ -34,6 +34,7 @@ def log_request(
     query_payload: Any = None,
     matched: bool = False,
     returned_case_ids: list[str] | None = None,
+    ignored_identifiers: list[str] | None = None,
 ) -> MmeRequestLog:
     """Append one row to the audit log.
 
@@ -59,6 +60,7 @@ def log_request(
         query_payload=query_payload,
         payload_expires_at=expires,
         returned_case_ids=returned_case_ids or [],
+        ignored_identifiers=ignored_identifiers or [],
     )
 
 

@@ -17,7 +17,8 @@ from matchmaker.cases.interchange import case_record_from_mme_patient, mme_patie
 from matchmaker.cases.models import Case
 from matchmaker.cases.records import ContactRecord, RecordFormatError
 from matchmaker.cases.selectors import case_record_of
-from matchmaker.cases.services.validation import validate_case_record
+from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
+from matchmaker.cases.signals import report_identifiers_not_in_release
 from matchmaker.federation.models import Peer
 from matchmaker.lib.api import warn_degraded
 from matchmaker.lib.errors import FieldValidationError
@@ -29,6 +30,11 @@ from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
 logger = logging.getLogger(__name__)
 
+# Scores are float32 (about 7 significant digits). At 4 decimals, neighbours in a ranking of a few
+# hundred similar cases already collide (1 pair in 50 on real terms), and a peer that sorts by
+# score then loses our order; 6 keeps every difference the engine makes.
+_SCORE_DECIMALS = 6
+
 
 @dataclass(slots=True)
 class MatchAnswer:
@@ -37,6 +43,8 @@ class MatchAnswer:
     body: dict[str, Any]
     is_test: bool
     returned_case_ids: list[str] = field(default_factory=list)
+    # The query's HPO ids and genes our releases do not know: ignored for scoring, audited.
+    ignored_identifiers: list[str] = field(default_factory=list)
 
     @property
     def result_count(self) -> int:
@@ -53,7 +61,9 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
     get an incoming Match and one e-mail per new match.
     """
     patient = document["patient"]
-    query = query_of_mme_patient(patient)
+    validated = validated_mme_patient(patient)
+    report_identifiers_not_in_release(validated.unknown_terms, validated.unknown_genes)
+    query = matching.query_of_validated_case(validated)
     is_test = patient.get("test") is True
     results = matching.find_matches(
         query,
@@ -91,9 +101,9 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
             "results": [
                 {
                     "score": {
-                        "patient": round(result.score, 4),
-                        "_phenotype": round(result.phenotype_score, 4),
-                        "_genotype": round(result.genotype_score, 4),
+                        "patient": round(result.score, _SCORE_DECIMALS),
+                        "_phenotype": round(result.phenotype_score, _SCORE_DECIMALS),
+                        "_genotype": round(result.genotype_score, _SCORE_DECIMALS),
                     },
                     "patient": written,
                 }
@@ -102,6 +112,7 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
         },
         is_test=is_test,
         returned_case_ids=[result.case.public_id for result, _ in answered],
+        ignored_identifiers=[*validated.unknown_terms, *validated.unknown_genes],
     )
     had_matches = (
         not answered
@@ -145,9 +156,18 @@ def query_of_mme_patient(
 ) -> matching.MatchQuery:
     """A peer's patient as a query; `FieldValidationError` names fields from the request root.
 
-    With `drop_unknown_terms`, HPO terms our release does not know are left out instead of
-    refused (for peers' answers, which we read but do not judge).
+    With `drop_unknown_terms`, HPO terms our release does not know are left out (for peers'
+    answers, which we read but do not judge); without, they are kept and ignored by the scorer.
     """
+    return matching.query_of_validated_case(
+        validated_mme_patient(patient, drop_unknown_terms=drop_unknown_terms)
+    )
+
+
+def validated_mme_patient(
+    patient: Mapping[str, Any], *, drop_unknown_terms: bool = False
+) -> ValidatedCase:
+    """A peer's patient validated; `FieldValidationError` names fields from the request root."""
     try:
         record = case_record_from_mme_patient(patient)
     except RecordFormatError as error:
@@ -164,7 +184,7 @@ def query_of_mme_patient(
         raise FieldValidationError(
             [(_patient_field(name), message) for name, message in error.errors]
         ) from None
-    return matching.query_of_validated_case(validated)
+    return validated
 
 
 def _patient_field(name: str) -> str:

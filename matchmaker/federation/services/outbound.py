@@ -204,7 +204,7 @@ def query_peer(
     started = time.perf_counter()
     client = client or shared_client()
     try:
-        answer = client.match(peer, body)
+        answer = client.match(peer, body, max_results=settings.MME_MAX_RESULTS)
     except PeerError as error:
         _record_peer_failure(peer, error, case=case)
         if error.transient and not final_attempt:
@@ -314,9 +314,15 @@ def _record_answer(search: PeerSearch, case: Case, answer: PeerAnswer) -> PeerSe
             terms=answer.terms or peer.terms,
         )
         count = len(answer.results)
+        # Said where the operator and the clinician look: the peer may think it sent them all.
+        detail = (
+            f"kept the best {count} of the {answer.offered} results {peer.name} sent"
+            if answer.offered > count
+            else ""
+        )
         PeerSearch.objects.filter(pk=search.pk).update(
             status=PeerSearch.Status.ANSWERED,
-            detail="",
+            detail=detail,
             result_count=count,
             finished_at=now,
         )
@@ -333,7 +339,7 @@ def _record_answer(search: PeerSearch, case: Case, answer: PeerAnswer) -> PeerSe
         )
         if new_ids and not case.is_test:
             matching.queue_notifications(new_ids)
-    return PeerSearchOutcome(peer.name, PeerSearch.Status.ANSWERED, "", count)
+    return PeerSearchOutcome(peer.name, PeerSearch.Status.ANSWERED, detail, count)
 
 
 def _record_outgoing_matches(

@@ -29,7 +29,7 @@ from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.cases.records import SEX_VALUES, CaseRecord, ContactRecord, RecordFormatError
 from matchmaker.lib.api import MAX_DISORDERS, MAX_FEATURES, MAX_GENOMIC_FEATURES
 from matchmaker.lib.errors import FieldValidationError
-from matchmaker.matching.models import MatchEvent
+from matchmaker.matching.models import Match, MatchEvent
 from matchmaker.matching.ontology import get_hpo
 from ontologies.hpo import UnknownTermError
 
@@ -122,7 +122,7 @@ class FeatureInputSerializer(serializers.Serializer):
 
 class GeneInputSerializer(serializers.Serializer):
     id = serializers.CharField(
-        help_text="gene symbol, HGNC id, Entrez id or Ensembl gene id; normalised on save"
+        help_text="gene symbol, Entrez id or Ensembl gene id (HGNC id where the node loaded the HGNC set); normalised on save"
     )
 
     class Meta:
@@ -333,16 +333,60 @@ class CaseOutputSerializer(serializers.Serializer):
         return int(self.context.get("new_match_counts", {}).get(case.pk, 0))
 
 
+class CaseWarningSerializer(serializers.Serializer):
+    field = serializers.CharField(
+        help_text='JSON path, e.g. "genomicFeatures[0].variant.referenceName"'
+    )
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "CaseWarning"
+
+
+class CaseWrittenOutputSerializer(CaseOutputSerializer):
+    """A case just created or replaced, with what looked like a mistake but was stored as sent."""
+
+    warnings = CaseWarningSerializer(
+        many=True,
+        help_text="plausible mistakes, stored as sent: e.g. a variant on another chromosome "
+        "than its gene. Check them; empty when there are none",
+    )
+    notes = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="what was changed or kept on the way in: an outdated HPO id recorded as its "
+        "current term; an HPO id or gene newer than this node's releases, kept as submitted and "
+        "not used for matching until a release that knows it is loaded",
+    )
+
+    class Meta:
+        ref_name = "CaseWritten"
+
+
 # --- Matches -----------------------------------------------------------------------------------
+
+
+WITHHELD_NOTE = "the other case was withdrawn by its institution: nothing of it is shown any more"
 
 
 class MatchedCaseSerializer(serializers.Serializer):
     publicId = serializers.CharField(source="public_id")
     institution = serializers.CharField(source="institution.name")
-    contact = ContactOutputSerializer(source="*")
+    withdrawn = serializers.SerializerMethodField(
+        help_text="true once its institution withdrew it: its contact is then null"
+    )
+    contact = ContactOutputSerializer(source="*", allow_null=True)
 
     class Meta:
         ref_name = "MatchedCase"
+
+    def get_withdrawn(self, case: Case) -> bool:
+        return case.status != Case.Status.ACTIVE
+
+    def to_representation(self, case: Case) -> dict[str, Any]:
+        data = super().to_representation(case)
+        if data["withdrawn"]:
+            data["contact"] = None  # the withdrawn case's data are its owner's alone
+        return data
 
 
 class PeerSerializer(serializers.Serializer):
@@ -371,7 +415,9 @@ class MatchOutputSerializer(serializers.Serializer):
     )
     peer = PeerSerializer(allow_null=True, help_text="the peer node (remote matches)")
     remotePatient = serializers.JSONField(
-        source="remote_patient", help_text="the peer's patient as the peer sent it (MME JSON)"
+        source="remote_patient",
+        help_text="the peer's patient as the peer sent it (MME JSON), less its `label`: a "
+        "team's own handle is not passed on",
     )
     remoteDisclaimer = serializers.CharField(source="remote_disclaimer")
     firstSeen = serializers.DateTimeField(source="first_seen")
@@ -384,6 +430,14 @@ class MatchOutputSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Match"
+
+    def to_representation(self, match: Match) -> dict[str, Any]:
+        data = super().to_representation(match)
+        if isinstance(data.get("remotePatient"), dict):
+            data["remotePatient"] = {
+                key: value for key, value in data["remotePatient"].items() if key != "label"
+            }
+        return data
 
 
 class MatchEventSerializer(serializers.Serializer):
@@ -411,3 +465,10 @@ class MatchDetailOutputSerializer(MatchOutputSerializer):
 
     class Meta:
         ref_name = "MatchDetail"
+
+    def to_representation(self, match: Match) -> dict[str, Any]:
+        data = super().to_representation(match)
+        if match.other_case_withheld:
+            # Built from the withdrawn case's terms and genes: its owner's alone now.
+            data["explanation"] = {"note": WITHHELD_NOTE}
+        return data

@@ -52,6 +52,7 @@ from matchmaker.cases.selectors import (
     visible_case,
 )
 from matchmaker.cases.services import CaseOwnership
+from matchmaker.cases.services.validation import ValidatedCase
 from matchmaker.lib.api import JSONParser
 from matchmaker.lib.errors import ConflictError, FieldValidationError
 from matchmaker.matching import services as matching
@@ -67,6 +68,7 @@ from matchmaker.web.api.authentication import ApiTokenAuthentication, IsInstitut
 from matchmaker.web.api.serializers import (
     CaseInputSerializer,
     CaseOutputSerializer,
+    CaseWrittenOutputSerializer,
     MatchDetailOutputSerializer,
     MatchOutputSerializer,
     case_record_from_input,
@@ -137,14 +139,31 @@ def _visible_case(request: Request, public_id: str) -> Case:
     return case
 
 
-def _case_answer(case: Case, *, code: int = status.HTTP_200_OK) -> Response:
-    """One case, prefetched again: services replace its children."""
+def _case_answer(
+    case: Case,
+    *,
+    code: int = status.HTTP_200_OK,
+    written: ValidatedCase | None = None,
+) -> Response:
+    """One case, prefetched again: services replace its children.
+
+    Creating or replacing a case also answers its `warnings` (plausible mistakes, such as a
+    variant on another chromosome than its gene): the case is stored as sent, and the script
+    is told, never silently; and its `notes`: what was changed or kept on the way in (an
+    outdated HPO id recorded as its current term, an HPO id or gene newer than the node's
+    releases kept as submitted and not used for matching until a release knows it).
+    """
     case = Case.objects.prefetch_related("features", "genomic_features", "disorders").get(
         pk=case.pk
     )
-    data = CaseOutputSerializer(
-        case, context={"new_match_counts": new_match_counts([case.pk])}
-    ).data
+    data = dict(
+        CaseOutputSerializer(case, context={"new_match_counts": new_match_counts([case.pk])}).data
+    )
+    if written is not None:
+        data["warnings"] = [
+            {"field": field, "message": message} for field, message in written.warnings
+        ]
+        data["notes"] = list(written.notes)
     return Response(data, status=code)
 
 
@@ -247,7 +266,7 @@ class CaseCreateApi(LocalApi):
         class Meta:
             ref_name = "CaseCreateInput"
 
-    OutputSerializer = CaseOutputSerializer
+    OutputSerializer = CaseWrittenOutputSerializer
 
     @extend_schema(
         tags=["cases"],
@@ -261,14 +280,15 @@ class CaseCreateApi(LocalApi):
     )
     def post(self, request: Request) -> Response:
         data = validated(self.InputSerializer(data=request.data))
+        record = case_record_from_input(data)
         case = cases.submit_case(
-            case_record_from_input(data),
+            record,
             institution=self.institution(),
             owner=request.user,
             consented=data["externalMatchingConsent"],
             consent_note=data.get("consentNote", ""),
         )
-        response = _case_answer(case, code=status.HTTP_201_CREATED)
+        response = _case_answer(case, code=status.HTTP_201_CREATED, written=cases.validate(record))
         response["Location"] = reverse("api-case-detail", args=[case.public_id])
         return response
 
@@ -291,7 +311,7 @@ class CaseUpdateApi(LocalApi):
         class Meta:
             ref_name = "CaseReplaceInput"
 
-    OutputSerializer = CaseOutputSerializer
+    OutputSerializer = CaseWrittenOutputSerializer
 
     @extend_schema(
         tags=["cases"],
@@ -314,8 +334,9 @@ class CaseUpdateApi(LocalApi):
                     )
                 ]
             )
-        cases.update_case(case, case_record_from_input(data))
-        return _case_answer(case)
+        record = case_record_from_input(data)
+        cases.update_case(case, record)
+        return _case_answer(case, written=cases.validate(record))
 
 
 class CaseDeleteApi(LocalApi):

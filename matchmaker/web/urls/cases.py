@@ -15,5 +15,6 @@ urlpatterns = [
     path("cases/<str:public_id>/edit/", cases.case_edit, name="case-edit"),
     path("cases/<str:public_id>/status/", cases.case_change_status, name="case-status"),
     path("terms/search/", cases.term_search, name="term-search"),
+    path("terms/<str:hpo_id>/related/", cases.term_related, name="term-related"),
     path("genes/check/", cases.gene_check, name="gene-check"),
 ]

@@ -24,7 +24,7 @@ from matchmaker.cases.selectors import (
     search_cases,
     visible_case,
 )
-from matchmaker.lib.errors import DomainError, FieldValidationError
+from matchmaker.lib.errors import DomainError, FieldValidationError, UnconfirmedWarningsError
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from matchmaker.matching.selectors import has_new_matches, new_match_counts
 from matchmaker.web.case_forms import (
@@ -35,9 +35,22 @@ from matchmaker.web.case_forms import (
     place_errors,
     record_from_forms,
 )
-from ontologies.genes import GeneLookupError
+from ontologies.genes import (
+    AmbiguousGeneError,
+    GeneLookupError,
+    UnknownGeneError,
+    UnsupportedGeneIdentifierError,
+)
 
 CASES_PER_PAGE = 50
+# What to do next, under the catalogue's own explanation of why a typed gene did not resolve.
+_GENE_HINTS: dict[type[GeneLookupError], str] = {
+    UnknownGeneError: "Check the spelling, or enter its HGNC id (e.g. HGNC:17646) or "
+    "Ensembl id (e.g. ENSG00000151092).",
+    AmbiguousGeneError: "Enter the HGNC id of the gene you mean (e.g. HGNC:17646): it names "
+    "exactly one gene.",
+    UnsupportedGeneIdentifierError: "Enter the gene's symbol or HGNC id instead.",
+}
 TERM_SUGGESTIONS = 15
 
 
@@ -100,7 +113,12 @@ _LIST_COLUMNS = (
 
 
 def _case_form_page(
-    request: HttpRequest, *, case: Case | None, form: CaseForm, genes: Any
+    request: HttpRequest,
+    *,
+    case: Case | None,
+    form: CaseForm,
+    genes: Any,
+    warnings: list[str] | None = None,
 ) -> HttpResponse:
     return render(
         request,
@@ -112,6 +130,7 @@ def _case_form_page(
             "genes": genes,
             "chosen_terms": form.chosen_terms(),
             "consent_statement": CONSENT_STATEMENT,
+            "warnings": warnings or [],
         },
         status=400 if form.is_bound else 200,
     )
@@ -129,7 +148,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
             request, case=None, form=CaseForm(), genes=GeneFormSet(prefix="genes")
         )
     form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
-    if not (form.is_valid() and genes.is_valid()):
+    if not _forms_valid(form, genes):
         return _case_form_page(request, case=None, form=form, genes=genes)
     record, gene_rows = record_from_forms(form, genes)
     try:
@@ -139,14 +158,74 @@ def case_create(request: HttpRequest) -> HttpResponse:
             owner=request.user,
             consented=form.cleaned_data["external_matching_consent"],
             consent_note=form.cleaned_data["consent_note"],
+            confirm_warnings=form.cleaned_data["confirm_warnings"],
         )
+    except UnconfirmedWarningsError as warning:
+        return _warnings_page(request, None, form, genes, warning, record, gene_rows)
     except DomainError as error:
         _place_domain_error(form, genes, error, record=record, gene_rows=gene_rows)
         return _case_form_page(request, case=None, form=form, genes=genes)
     messages.success(
         request, f"Case {case.public_id} saved. Matching runs now; matches appear below."
     )
+    _tell_what_the_releases_do_not_know(request, record)
     return redirect("case-detail", public_id=case.public_id)
+
+
+def _tell_what_the_releases_do_not_know(request: HttpRequest, record: Any) -> None:
+    """Say which saved terms and genes the node's releases do not know (kept, not matched on)."""
+    validated = services.validate(record)
+    if validated.unknown_terms:
+        messages.warning(
+            request,
+            f"Not in HPO release {validated.hpo_release}: {', '.join(validated.unknown_terms)}. "
+            "Saved as entered, but not used for matching until the node loads a release that "
+            "knows them; check the id if it should already exist.",
+        )
+    if validated.unknown_genes:
+        messages.warning(
+            request,
+            f"Not in this node's gene list: {', '.join(validated.unknown_genes)}. Saved as "
+            "entered; matched only with cases that name the same gene the same way.",
+        )
+
+
+def _forms_valid(form: CaseForm, genes: Any, *, previous: Any = None) -> bool:
+    """Do the forms clean? If not, the case services' verdict on the rest is added to them.
+
+    A clinician sees every problem of the case at once, not the form's first and, after fixing
+    it, the service's (a malformed term id used to hide a label with a name and an unknown gene).
+    """
+    form_valid, genes_valid = form.is_valid(), genes.is_valid()
+    if form_valid and genes_valid:
+        return True
+    record, gene_rows = record_from_forms(form, genes, previous=previous)
+    try:
+        services.validate(record)
+    except FieldValidationError as error:
+        place_errors(form, genes, error.errors, record=record, gene_rows=gene_rows)
+    return False
+
+
+def _warnings_page(
+    request: HttpRequest,
+    case: Case | None,
+    form: CaseForm,
+    genes: Any,
+    warning: UnconfirmedWarningsError,
+    record: Any,
+    gene_rows: list[int],
+) -> HttpResponse:
+    """The form again, each warning next to its field and a box to confirm them all."""
+    place_errors(
+        form,
+        genes,
+        [(field, f"Warning: {message}") for field, message in warning.errors],
+        record=record,
+        gene_rows=gene_rows,
+    )
+    warnings = [message for _, message in warning.errors]
+    return _case_form_page(request, case=case, form=form, genes=genes, warnings=warnings)
 
 
 def _place_domain_error(
@@ -172,20 +251,25 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
             genes=GeneFormSet(initial=gene_rows, prefix="genes"),
         )
     form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
-    if not (form.is_valid() and genes.is_valid()):
+    if not _forms_valid(form, genes, previous=previous):
         return _case_form_page(request, case=case, form=form, genes=genes)
     record, gene_rows = record_from_forms(form, genes, previous=previous)
     consented = form.cleaned_data["external_matching_consent"]
     note = form.cleaned_data["consent_note"]
     try:
         with transaction.atomic():
-            services.update_case(case, record)
+            services.update_case(
+                case, record, confirm_warnings=form.cleaned_data["confirm_warnings"]
+            )
             if consented != case.external_matching_consent or note != case.consent_note:
                 services.record_consent(case, consented=consented, by=request.user, note=note)
+    except UnconfirmedWarningsError as warning:
+        return _warnings_page(request, case, form, genes, warning, record, gene_rows)
     except DomainError as error:
         _place_domain_error(form, genes, error, record=record, gene_rows=gene_rows)
         return _case_form_page(request, case=case, form=form, genes=genes)
     messages.success(request, f"Case {case.public_id} updated; its matches are being refreshed.")
+    _tell_what_the_releases_do_not_know(request, record)
     return redirect("case-detail", public_id=case.public_id)
 
 
@@ -199,7 +283,7 @@ def case_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         try:
             feature.label = ontology.label(feature.hpo_id)
         except LookupError:
-            feature.label = "(not in the loaded HPO release)"
+            feature.label = "(not in the loaded HPO release: not used for matching)"
     counts = new_match_counts([case.pk])
     return render(
         request,
@@ -273,6 +357,43 @@ def term_search(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"terms": terms})
 
 
+RELATED_TERMS_SHOWN = 60
+
+
+@login_required
+@require_GET
+def term_related(request: HttpRequest, hpo_id: str) -> JsonResponse:
+    """A term with its direct parents and children, for going broader or narrower in the picker.
+
+    Children come most common first (information content from the release's disease
+    annotations), at most `RELATED_TERMS_SHOWN`; `more_children` says how many were left out.
+    """
+    ontology = get_hpo()
+    try:
+        current = ontology.resolve(hpo_id.upper()).hpo_id
+    except LookupError:
+        return JsonResponse(
+            {"error": f"{hpo_id} is not a term of HPO release {ontology.release}"}, status=404
+        )
+
+    def commonest_first(ids: frozenset[str]) -> list[str]:
+        ic = ontology.information_content
+        return sorted(ids, key=lambda i: (ic[ontology.index_of(i)], ontology.label(i)))
+
+    def described(ids: list[str]) -> list[dict[str, str]]:
+        return [{"id": i, "label": ontology.label(i), "synonym": ""} for i in ids]
+
+    children = commonest_first(ontology.children(current))
+    return JsonResponse(
+        {
+            "term": described([current])[0],
+            "parents": described(commonest_first(ontology.parents(current))),
+            "children": described(children[:RELATED_TERMS_SHOWN]),
+            "more_children": max(0, len(children) - RELATED_TERMS_SHOWN),
+        }
+    )
+
+
 @login_required
 @require_GET
 def gene_check(request: HttpRequest) -> HttpResponse:
@@ -289,4 +410,5 @@ def gene_check(request: HttpRequest) -> HttpResponse:
             context["gene"] = get_gene_catalogue().resolve(text)
         except GeneLookupError as error:
             context["problem"] = str(error)
+            context["hint"] = _GENE_HINTS.get(type(error), "")
     return render(request, "web/cases/gene_status.html", context)

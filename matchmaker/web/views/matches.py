@@ -83,6 +83,11 @@ class MatchRow:
     def score_percent(self) -> int:
         return round(self.match.score * 100)
 
+    @property
+    def score_out_of_date(self) -> bool:
+        """A case was edited after this score; a re-match or the next search replaces it."""
+        return bool(_explanation_shown(self.match).get(matching.SCORE_OUT_OF_DATE))
+
 
 def _is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
@@ -97,8 +102,16 @@ def _visible_match(request: HttpRequest, pk: int) -> Match:
     )
 
 
+def _explanation_shown(match: Match) -> dict[str, Any]:
+    """The stored explanation, or nothing when the other case is withdrawn (it is built from
+    that case's terms and genes)."""
+    if match.other_case_withheld or not isinstance(match.explanation, dict):
+        return {}
+    return match.explanation
+
+
 def _row_of(match: Match) -> MatchRow:
-    explanation = match.explanation if isinstance(match.explanation, dict) else {}
+    explanation = _explanation_shown(match)
     genes = explanation.get("genes")
     conflicts = explanation.get("conflicts")
     return MatchRow(
@@ -258,8 +271,16 @@ def _canonical_gene_id(identifier: str) -> str | None:
 
 def _best_matches(match: Match, grid: comparison.ProfileComparison) -> list[dict[str, Any]]:
     """Which of our terms met which of theirs: the stored explanation, or the grid's reading."""
-    stored = comparison.stored_term_pairs(
-        match, get_hpo(), matching.get_phenotype_scorer().information_content
+    explanation = _explanation_shown(match)
+    # A local match flagged out of date holds the pairs of the case as it was: until the
+    # re-match rewrites them, the grid's reading of the cases as they are is shown instead.
+    stale = match.direction == Match.Direction.LOCAL and explanation.get(matching.SCORE_OUT_OF_DATE)
+    stored = (
+        []
+        if stale or not explanation
+        else comparison.stored_term_pairs(
+            match, get_hpo(), matching.get_phenotype_scorer().information_content
+        )
     )
     if stored:
         return stored
@@ -291,7 +312,7 @@ def _detail_context(
         comparison.profile_of_case(case),
         comparison.other_profile_of(match),
     )
-    explanation = match.explanation if isinstance(match.explanation, dict) else {}
+    explanation = _explanation_shown(match)
     return {
         "nav": "cases",
         "match": match,
@@ -306,7 +327,13 @@ def _detail_context(
             other := comparison.other_patient_of(match, resolve_gene=_canonical_gene_id)
         ),
         "other_facts": _other_facts(other),
-        "explanation_note": explanation.get("note", ""),
+        "explanation_note": explanation.get("note", "")
+        or (
+            "a case was edited after this score was computed: it is being re-scored, and the "
+            "term pairs below are of the cases as they are now"
+            if explanation.get(matching.SCORE_OUT_OF_DATE)
+            else ""
+        ),
         "shared_diseases": [
             disease
             for disease in explanation.get("shared_diseases", [])

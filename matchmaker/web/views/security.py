@@ -216,7 +216,14 @@ def login_code(request: HttpRequest) -> HttpResponse:
         return render(request, "registration/login_code.html", context, status=429)
     if not form.is_valid():
         return render(request, "registration/login_code.html", context, status=400)
-    device = two_factor.verify_login_code(user, form.cleaned_data["code"])
+    try:
+        device = two_factor.verify_login_code(user, form.cleaned_data["code"])
+    except two_factor.CodeThrottledError as error:
+        # Not a failed login: no code was checked, so nothing was guessed.
+        form.add_error("code", error.message)
+        response = render(request, "registration/login_code.html", context, status=429)
+        response["Retry-After"] = str(error.retry_after_seconds)
+        return response
     if device is None:
         _log_failure("one-time code", username, address)
         if lockout.note_failed_login(username=username, client_address=address):

@@ -1,11 +1,12 @@
 """Headless Chromium (Debian's package) driven by Playwright against a live test server.
 
-Screenshots go to test-artifacts/screenshots/ at the top of the checkout: those a test takes,
-and one of the tab as it stood when a test failed (`failed-<test name>.png`).
+Screenshots go to test-artifacts/screenshots/ at the top of the checkout; a test that fails
+leaves one named failed-<test name>.png there, of the page as it was when it failed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
@@ -55,7 +57,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """Keep each phase's report on the test, so the `page` fixture knows whether it failed."""
+    # Keeps each phase's report on the test item, for `page` to see whether the test failed.
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
@@ -63,7 +65,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture
 def page(
-    live_server: Any, eager_tasks: None, browser: Browser, request: pytest.FixtureRequest
+    request: pytest.FixtureRequest, live_server: Any, eager_tasks: None, browser: Browser
 ) -> Iterator[Page]:
     """A fresh browser tab at 1280x900, its base URL the live server; matching runs in-process.
 
@@ -75,9 +77,12 @@ def page(
     context.set_default_timeout(15_000)
     tab = context.new_page()
     yield tab
-    failed = getattr(request.node, "report_call", None)
-    if failed is not None and failed.failed:
-        screenshot(tab, "failed-" + re.sub(r"[^\w.-]+", "_", request.node.name))
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        name = re.sub(r"[^\w.-]+", "-", request.node.name)
+        # A page that crashed has nothing to show; the failure itself is reported anyway.
+        with contextlib.suppress(PlaywrightError):
+            screenshot(tab, f"failed-{name}")
     context.close()
 
 

@@ -67,7 +67,7 @@ class Command(BaseCommand):
                 document = case_document(case, fmt=format_name, ontology=ontology)
             except ValueError as error:
                 # e.g. MME requires a contact, which an institution without contact details lacks.
-                self.stderr.write(f"skipped {case.public_id} ({case.label}): {error}")
+                self.stderr.write(f"skipped {case.public_id}: {error}")
                 continue
             stream.write(json.dumps(document, ensure_ascii=False) + "\n")
             count += 1

@@ -73,14 +73,12 @@ class Command(BaseCommand):
             require_shared_gene=options["require_shared_gene"] or None,
         )
         elapsed = (time.perf_counter() - started) * 1000
-        self.stdout.write(
-            f"{case.public_id} ({case.label}): {len(results)} matches in {elapsed:.0f} ms"
-        )
+        self.stdout.write(f"{case.public_id}: {len(results)} matches in {elapsed:.0f} ms")
         for rank, result in enumerate(results, start=1):
             other = result.case
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"\n{rank:>3}. {other.public_id} ({other.label}, {other.institution.name})  "
+                    f"\n{rank:>3}. {other.public_id} ({other.institution.name})  "
                     f"score {result.score:.3f}  phenotype {result.phenotype_score:.3f}  "
                     f"genotype {result.genotype_score:.3f}"
                 )
@@ -100,9 +98,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         outcomes = outbound.search_peers_now(case)
         elapsed = time.perf_counter() - started
-        self.stdout.write(
-            f"{case.public_id} ({case.label}) searched at {len(outcomes)} peers in {elapsed:.1f} s"
-        )
+        self.stdout.write(f"{case.public_id} searched at {len(outcomes)} peers in {elapsed:.1f} s")
         for outcome in outcomes:
             if outcome.status == "answered":
                 line = f"{outcome.peer_name}: answered, {outcome.result_count} results"

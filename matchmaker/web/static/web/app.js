@@ -10,7 +10,9 @@ function setUpTermPicker(picker) {
   const template = document.getElementById("chosen-term-template");
   const emptyNote = document.querySelector("[data-empty-terms]");
   const searchUrl = picker.dataset.searchUrl;
+  const relatedUrl = picker.dataset.relatedUrl;
   let options = [];
+  let note = "";
   let active = -1;
   let timer = null;
   let latestRequest = 0;
@@ -32,6 +34,8 @@ function setUpTermPicker(picker) {
     }
   }
 
+  // Each offer may carry a relation ("broader", "this term", "narrower") when the list shows a
+  // term's neighbourhood instead of search results.
   function render() {
     listbox.replaceChildren();
     options.forEach((term, i) => {
@@ -39,12 +43,29 @@ function setUpTermPicker(picker) {
       item.id = "term-option-" + i;
       item.setAttribute("role", "option");
       item.dataset.termId = term.id;
+      if (term.relation) {
+        const relation = document.createElement("span");
+        relation.className = "relation";
+        relation.textContent = term.relation + ": ";
+        item.append(relation);
+      }
       const label = document.createElement("span");
       label.textContent = term.label + " ";
       const id = document.createElement("span");
       id.className = "term-id";
       id.textContent = term.id;
       item.append(label, id);
+      if (term.relation !== "this term") {
+        // Not focusable: the input keeps the focus, and → does the same from the keyboard.
+        const explore = document.createElement("button");
+        explore.type = "button";
+        explore.tabIndex = -1;
+        explore.className = "term-explore";
+        explore.dataset.explore = "";
+        explore.textContent = "broader / narrower";
+        explore.title = "Show broader and narrower terms (→)";
+        item.prepend(explore); // first, so that it floats to the top right of the option
+      }
       if (term.synonym) {
         const synonym = document.createElement("div");
         synonym.className = "synonym";
@@ -53,14 +74,45 @@ function setUpTermPicker(picker) {
       }
       item.addEventListener("mousedown", (event) => {
         event.preventDefault(); // keep the focus in the input
-        choose(i, true);
+        if (event.target.closest("[data-explore]")) explore(i);
+        else choose(i, true);
       });
       listbox.append(item);
     });
+    if (note) {
+      const item = document.createElement("li");
+      item.className = "term-note";
+      item.setAttribute("role", "presentation");
+      item.textContent = note;
+      listbox.append(item);
+    }
     const open = options.length > 0;
     listbox.hidden = !open;
     input.setAttribute("aria-expanded", open ? "true" : "false");
     highlight(open ? 0 : -1);
+  }
+
+  // Replace the offers with a term's parents, the term, and its children (most common first).
+  async function explore(index) {
+    const term = options[index];
+    if (!term) return;
+    const request = ++latestRequest;
+    const response = await fetch(relatedUrl.replace("HP:0000000", encodeURIComponent(term.id)), {
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok || request !== latestRequest) return;
+    const related = await response.json();
+    const tagged = (terms, relation) => terms.map((t) => ({ ...t, relation: relation }));
+    options = [
+      ...tagged(related.parents, "broader"),
+      ...tagged([related.term], "this term"),
+      ...tagged(related.children, "narrower"),
+    ];
+    note = related.more_children
+      ? related.more_children + " rarer narrower terms not shown: type to search them."
+      : "";
+    render();
+    highlight(related.parents.length); // the term itself
   }
 
   async function search() {
@@ -76,6 +128,7 @@ function setUpTermPicker(picker) {
     });
     if (!response.ok || request !== latestRequest) return; // a newer keystroke won
     options = (await response.json()).terms;
+    note = "";
     render();
   }
 
@@ -128,6 +181,14 @@ function setUpTermPicker(picker) {
       event.preventDefault();
       if (listbox.hidden) render();
       else highlight(Math.min(active + 1, options.length - 1));
+    } else if (
+      event.key === "ArrowRight" &&
+      active >= 0 &&
+      !listbox.hidden &&
+      input.selectionStart === input.value.length // otherwise → moves the caret, as usual
+    ) {
+      event.preventDefault();
+      explore(active);
     } else if (event.key === "ArrowUp" && options.length) {
       event.preventDefault();
       highlight(Math.max(active - 1, 0));
@@ -144,6 +205,8 @@ function setUpTermPicker(picker) {
 }
 
 // "Add another gene": a new row from the formset's empty form, numbered after the others.
+// "Remove this gene": the row's DELETE box is ticked and the row hidden (not taken out of the
+// page: the formset counts its rows by number, and the server must know a stored gene went).
 function setUpGeneRows(button) {
   const rows = document.getElementById("gene-rows");
   const template = document.getElementById("gene-row-template");
@@ -156,6 +219,14 @@ function setUpGeneRows(button) {
     const row = rows.lastElementChild;
     if (window.htmx) window.htmx.process(row);
     row.querySelector("input[type=text]").focus();
+  });
+  rows.addEventListener("click", (event) => {
+    const remove = event.target.closest("[data-remove-gene]");
+    if (!remove) return;
+    const row = remove.closest("[data-gene-row]");
+    row.querySelector("[data-delete-gene]").checked = true;
+    row.hidden = true;
+    button.focus();
   });
 }
 
