@@ -165,3 +165,19 @@ def test_a_note_longer_than_allowed_is_refused_and_nothing_is_sent(
     assert response.status_code == 400
     assert "at most 4000 characters" in response.content.decode()
     assert mail.outbox == []
+
+
+def test_a_withdrawn_case_cannot_be_contacted_through_the_node(
+    alice_client: Client, local_match: Match, carol_case: Case
+) -> None:
+    from matchmaker.cases.services import withdraw_case
+
+    withdraw_case(carol_case)
+
+    page = alice_client.get(detail_url(local_match)).content.decode()
+    response = alice_client.post(contact_url(local_match), {"note": "Still there?"})
+
+    assert "Contact the other team" not in page
+    assert response.status_code == 302
+    assert mail.outbox == []
+    assert not MatchEvent.objects.filter(match=local_match).exists()

@@ -39,6 +39,13 @@ class ContactForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def match_contact(request: HttpRequest, pk: int) -> HttpResponse:
     match = _visible_match(request, pk)
+    if match.other_case_withheld:
+        # Its contact is no longer shown, so no message goes out through the node either.
+        messages.error(
+            request,
+            "The other case was withdrawn by its institution: it cannot be contacted from here.",
+        )
+        return redirect("match-detail", pk=match.pk)
     recipient = contact.recipient_of(match)
     form = ContactForm(request.POST or None)
     status = 200
