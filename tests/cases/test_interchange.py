@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from matchmaker.cases.interchange import (
+    HETEROZYGOUS,
+    HOMOZYGOUS,
     SourceDocument,
     TooManyDocumentsError,
     UnpackedTooLargeError,
@@ -204,6 +206,7 @@ def test_it_reads_a_vcf_record_in_mme_coordinates() -> None:
             gene_id="HGNC:30858",
             gene_symbol="EFTUD2",
             zygosity=1,
+            allelic_state_id="GENO:0000135",
             variant=VariantRecord(
                 assembly="GRCh37",
                 reference_name="17",
@@ -301,7 +304,11 @@ def test_a_document_without_genes_or_observed_terms_is_still_a_record() -> None:
 
     record = case_record_from_phenopacket(document)
 
-    assert record == CaseRecord("bare", features=(FeatureRecord("HP:0001250", observed=False),))
+    assert record == CaseRecord(
+        "bare",
+        features=(FeatureRecord("HP:0001250", observed=False),),
+        case_terms_as_features=True,
+    )
 
 
 def _set_variant_field(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -444,7 +451,7 @@ def test_it_writes_a_phenopacket_with_metadata() -> None:
     assert resources["hp"]["namespacePrefix"] == "HP"
 
 
-def test_genes_without_a_disorder_are_written_as_candidates_and_read_back() -> None:
+def test_genes_without_a_disorder_are_written_as_candidates_without_a_placeholder_disease() -> None:
     record = CaseRecord(
         "undiagnosed",
         features=(FeatureRecord("HP:0001250", onset_hpo_id="HP:0003593"),),
@@ -459,13 +466,26 @@ def test_genes_without_a_disorder_are_written_as_candidates_and_read_back() -> N
     document = write_phenopacket(record)
 
     interpretation = document["interpretations"][0]
-    assert interpretation["progressStatus"] == "IN_PROGRESS"
-    assert interpretation["diagnosis"]["disease"]["id"] == "MONDO:0000001"
+    assert interpretation["progressStatus"] == "UNSOLVED"
+    # No invented disease: other tools would read a placeholder as a diagnosis.
+    assert "disease" not in interpretation["diagnosis"]
+    assert "diseases" not in document
+    assert "MONDO" not in {r["namespacePrefix"] for r in document["metaData"]["resources"]}
     assert {
         gi["interpretationStatus"] for gi in interpretation["diagnosis"]["genomicInterpretations"]
     } == {"CANDIDATE"}
-    # No disease to hang the onset on: Phenopacket v2 has no case-level onset.
-    assert case_record_from_phenopacket(document) == dataclasses.replace(record, age_of_onset="")
+    # No disease to hang the onset on: it travels as a phenotypic feature, which validation
+    # takes back as the case's onset (tests/cases/test_export_fidelity.py).
+    assert case_record_from_phenopacket(document) == dataclasses.replace(
+        record,
+        features=(*record.features, FeatureRecord("HP:0003577", label="Congenital onset")),
+        genomic_features=(
+            record.genomic_features[0],
+            dataclasses.replace(record.genomic_features[1], allelic_state_id=HOMOZYGOUS),
+        ),
+        age_of_onset="",
+        case_terms_as_features=True,
+    )
 
 
 def test_writing_a_phenopacket_needs_a_label_and_an_aware_time() -> None:
@@ -723,8 +743,18 @@ def test_an_mme_patient_crosses_into_a_phenopacket(
 
     again = case_record_from_phenopacket(write_phenopacket(record))
 
-    # What Phenopacket v2 has no place for: the contact and the test flag.
-    assert again == dataclasses.replace(record, contact=ContactRecord(), is_test=False)
+    # What Phenopacket v2 has no place for: the contact and the test flag. Zygosity comes back
+    # as the allelic state it was written as.
+    assert again == dataclasses.replace(
+        record,
+        contact=ContactRecord(),
+        is_test=False,
+        genomic_features=tuple(
+            dataclasses.replace(feature, allelic_state_id=HETEROZYGOUS)
+            for feature in record.genomic_features
+        ),
+        case_terms_as_features=True,
+    )
 
 
 # --- Reading files -----------------------------------------------------------------------------

@@ -7,10 +7,16 @@ symbol resolved to its canonical gene) is reported as a note.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
-from matchmaker.cases.records import SEX_VALUES, CaseRecord, GenomicFeatureRecord
+from matchmaker.cases.records import (
+    ACMG_CLASSIFICATIONS,
+    SEX_VALUES,
+    CaseRecord,
+    GenomicFeatureRecord,
+)
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.pseudonymisation import identifier_problem
 from ontologies.genes import CHROMOSOMES, Gene, GeneCatalogue, GeneLookupError
@@ -26,6 +32,8 @@ _BASES = re.compile(r"^[ACGTN]+$")
 # VCF symbolic alleles for structural variants ("<DEL>", "<DUP:TANDEM>"); curated phenopackets
 # sometimes drop the angle brackets ("DEL").
 _SYMBOLIC_ALLELE = re.compile(r"^<?(DEL|DUP|INS|INV|CNV)(:[A-Z0-9_:]+)?>?$")
+_GENO_ID = re.compile(r"^GENO:\d{7}$")
+_ISO8601_AGE = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
 MAX_LABEL_LENGTH = 255
@@ -37,6 +45,7 @@ class ValidFeature:
     observed: bool
     onset_hpo_id: str = ""
     submitted_hpo_id: str = ""  # set when an alternative or obsolete id was mapped to hpo_id
+    onset_age: str = ""  # ISO 8601 age, as submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +110,11 @@ def validate_case_record(
         if hpo_id:
             _check_term_under(hpo_id, root, what, field=field, ontology=ontology, errors=errors)
 
+    if record.onset_age and not _ISO8601_AGE.match(record.onset_age):
+        errors.append(("ageOfOnset", f"{record.onset_age!r} is not an ISO 8601 age such as P3Y6M"))
+    if record.case_terms_as_features:
+        record = _case_terms_from_features(record, ontology=ontology, notes=notes)
+
     features = _validate_features(
         record,
         ontology=ontology,
@@ -149,6 +163,43 @@ def validate_case_record(
         genomic_features=tuple(genomic_features),
         hpo_release=ontology.release,
         notes=tuple(notes),
+    )
+
+
+def _case_terms_from_features(
+    record: CaseRecord, *, ontology: Ontology, notes: list[str]
+) -> CaseRecord:
+    """`record` with observed onset and inheritance features moved to its case-level fields.
+
+    Only where the case-level field is empty or says the same; the first such term is taken, a
+    different second one stays a feature (and is refused as not a phenotypic abnormality).
+    """
+    taken = {"inheritance": record.inheritance_mode, "onset": record.age_of_onset}
+    kept = []
+    for feature in record.features:
+        try:
+            hpo_id = ontology.resolve(feature.hpo_id).hpo_id
+        except (UnknownTermError, ObsoleteTermError):
+            kept.append(feature)
+            continue
+        kind = ""
+        if ontology.is_a(hpo_id, INHERITANCE_ROOT):
+            kind, what = "inheritance", "the mode of inheritance"
+        elif ontology.is_a(hpo_id, ONSET_ROOT):
+            kind, what = "onset", "the age of onset"
+        if not kind or not feature.observed or taken[kind] not in ("", hpo_id, feature.hpo_id):
+            kept.append(feature)
+            continue
+        if not taken[kind]:
+            notes.append(f"{hpo_id} ({ontology.label(hpo_id)}) recorded as {what}")
+            taken[kind] = hpo_id
+    if len(kept) == len(record.features):
+        return record
+    return dataclasses.replace(
+        record,
+        features=tuple(kept),
+        age_of_onset=taken["onset"],
+        inheritance_mode=taken["inheritance"],
     )
 
 
@@ -226,11 +277,19 @@ def _validate_features(
             notes.append(
                 f"{feature.hpo_id} is an outdated id; recorded as {hpo_id} ({ontology.label(hpo_id)})"
             )
+        if feature.onset_age and not _ISO8601_AGE.match(feature.onset_age):
+            errors.append(
+                (
+                    f"features[{index}].ageOfOnset",
+                    f"{feature.onset_age!r} is not an ISO 8601 age such as P3Y6M",
+                )
+            )
         valid = ValidFeature(
             hpo_id=hpo_id,
             observed=feature.observed,
             onset_hpo_id=onset,
             submitted_hpo_id=feature.hpo_id if resolution.remapped else "",
+            onset_age=feature.onset_age,
         )
         previous = by_term.get(hpo_id)
         if previous is not None and previous.observed != valid.observed:
@@ -291,6 +350,21 @@ def _validate_genomic_features(
             errors.append((f"{field}.zygosity", "must be 1 (heterozygous) or 2 (homozygous)"))
         if feature.variant_type_id and not _SO_ID.match(feature.variant_type_id):
             errors.append((f"{field}.type.id", f"{feature.variant_type_id!r} is not an SO id"))
+        if feature.acmg_classification and feature.acmg_classification not in ACMG_CLASSIFICATIONS:
+            errors.append(
+                (
+                    f"{field}.acmgClassification",
+                    f"{feature.acmg_classification!r} is not one of "
+                    f"{', '.join(ACMG_CLASSIFICATIONS)}",
+                )
+            )
+        if feature.allelic_state_id and not _GENO_ID.match(feature.allelic_state_id):
+            errors.append(
+                (f"{field}.allelicState", f"{feature.allelic_state_id!r} is not a GENO id")
+            )
+        for number, (syntax, value) in enumerate(feature.hgvs_expressions):
+            if not syntax.strip() or not value.strip():
+                errors.append((f"{field}.expressions[{number}]", "needs both a syntax and a value"))
         if gene is not None:
             # Structured ids (HGNC, Entrez, Ensembl) are expected to be normalised; a symbol that is
             # an alias or a previous symbol is worth telling the submitter about.
