@@ -26,7 +26,7 @@ from django.utils import timezone
 from matchmaker.cases.interchange import case_record_from_phenopacket, phenopacket_from_case_record
 from matchmaker.cases.interchange import documents as interchange_documents
 from matchmaker.cases.models import Case, Institution
-from matchmaker.cases.records import FeatureRecord
+from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord
 from matchmaker.cases.services import CaseOwnership, import_case_records
 from matchmaker.federation.services import add_peer
 from matchmaker.lib.secrets import hash_token
@@ -815,6 +815,34 @@ def test_an_entered_case_is_exported_with_all_it_was_given_and_imports_back_the_
         assert again[name] == first[name], name
     assert first["inheritanceMode"] == "HP:0000007"
     assert first["ageOfOnset"] == "HP:0003593"
+
+
+def test_an_imported_hgvs_expression_storage_cannot_hold_is_rejected_naming_it(
+    alice_api: ApiClient,
+) -> None:
+    record = make_record(
+        label="nul-hgvs",
+        genomic_features=(
+            GenomicFeatureRecord(
+                "NGLY1",
+                hgvs_expressions=(
+                    ("hgvs.c", "NM_018297.4:c.1891del"),
+                    ("hgvs.c", "NM_018297.4:c.1891\x00del"),
+                ),
+            ),
+        ),
+    )
+    document = phenopacket_from_case_record(record, subject_id="proband", created_by="Test lab")
+
+    response = alice_api.post("/api/v1/cases/import/", [document, phenopacket("good-1")])
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["imported"] == 1
+    [problem] = body["rejected"]
+    assert "genomicFeatures[0].expressions[1]" in problem["message"]
+    assert "NUL" in problem["message"]
+    assert list(Case.objects.values_list("label", flat=True)) == ["good-1"]
 
 
 def test_an_acmg_class_outside_the_five_is_a_400_naming_it(alice_api: ApiClient) -> None:

@@ -37,6 +37,7 @@ _ISO8601_AGE = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
 MAX_LABEL_LENGTH = 255
+MAX_SUBMITTED_TEXT = 1000  # an HGVS expression or a variant's label, kept as submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,9 +363,24 @@ def _validate_genomic_features(
             errors.append(
                 (f"{field}.allelicState", f"{feature.allelic_state_id!r} is not a GENO id")
             )
+        # Kept as submitted, so checked only for what storage cannot hold (PostgreSQL refuses
+        # NUL in text and JSON).
         for number, (syntax, value) in enumerate(feature.hgvs_expressions):
+            path = f"{field}.expressions[{number}]"
             if not syntax.strip() or not value.strip():
-                errors.append((f"{field}.expressions[{number}]", "needs both a syntax and a value"))
+                errors.append((path, "needs both a syntax and a value"))
+            elif len(syntax) > 32 or len(value) > MAX_SUBMITTED_TEXT:
+                errors.append(
+                    (path, f"is longer than 32 (syntax) or {MAX_SUBMITTED_TEXT} (value) characters")
+                )
+            elif "\x00" in syntax or "\x00" in value:
+                errors.append((path, "contains a NUL character"))
+        if len(feature.variant_label) > MAX_SUBMITTED_TEXT:
+            errors.append(
+                (f"{field}.variant.label", f"is longer than {MAX_SUBMITTED_TEXT} characters")
+            )
+        elif "\x00" in feature.variant_label:
+            errors.append((f"{field}.variant.label", "contains a NUL character"))
         if gene is not None:
             # Structured ids (HGNC, Entrez, Ensembl) are expected to be normalised; a symbol that is
             # an alias or a previous symbol is worth telling the submitter about.
