@@ -220,6 +220,73 @@ def test_it_reads_a_vcf_record_in_mme_coordinates() -> None:
     assert record.disorders == (DisorderRecord("OMIM:610536", label="MFDGA"),)
 
 
+def test_it_keeps_onset_ages_hgvs_acmg_and_the_variant_label_as_submitted() -> None:
+    document = phenopacket()
+    document["phenotypicFeatures"][0]["onset"] = {"age": {"iso8601duration": "P3Y6M"}}
+    document["phenotypicFeatures"].append(
+        {
+            "type": {"id": "HP:0001263"},
+            "onset": {"gestationalAge": {"weeks": 32, "days": 4}},
+        }
+    )
+    document["diseases"] = [
+        {"term": {"id": "OMIM:610536"}, "onset": {"age": {"iso8601duration": "P18Y"}}}
+    ]
+    interpretation = document["interpretations"][0]["diagnosis"]["genomicInterpretations"][0]
+    interpretation["variantInterpretation"]["acmgPathogenicityClassification"] = "PATHOGENIC"
+    descriptor = variation_descriptor(document)
+    descriptor["label"] = "deletion of exons 2-4"
+    descriptor["expressions"] = [
+        {"syntax": "hgvs.c", "value": "NM_024642.5:c.271C>T"},
+        {"syntax": "hgvs.p", "value": "NP_078918.3:p.(Arg91Ter)"},
+    ]
+
+    record = case_record_from_phenopacket(document)
+
+    assert record.onset_age == "P18Y"
+    assert record.age_of_onset == ""
+    assert record.features[0].onset_age == "P3Y6M"
+    assert record.features[1].onset_age == ""
+    assert record.notes == (
+        "onset of HP:0001263: given as gestationalAge, which a case cannot hold; left out",
+    )
+    [gene] = record.genomic_features
+    assert gene.acmg_classification == "PATHOGENIC"
+    assert gene.variant_label == "deletion of exons 2-4"
+    assert gene.hgvs_expressions == (
+        ("hgvs.c", "NM_024642.5:c.271C>T"),
+        ("hgvs.p", "NP_078918.3:p.(Arg91Ter)"),
+    )
+    again = case_record_from_phenopacket(write_phenopacket(record))
+    assert again == dataclasses.replace(record, notes=())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            lambda d: d["phenotypicFeatures"][0].update(onset={"age": {"iso8601duration": "3y"}}),
+            "phenotypicFeatures[0].onset.age.iso8601duration",
+        ),
+        (
+            lambda d: d["interpretations"][0]["diagnosis"]["genomicInterpretations"][0][
+                "variantInterpretation"
+            ].update(acmgPathogenicityClassification="VUS"),
+            "interpretations[0].diagnosis.genomicInterpretations[0].variantInterpretation"
+            ".acmgPathogenicityClassification",
+        ),
+    ],
+)
+def test_a_malformed_onset_age_or_acmg_class_is_an_error_naming_its_path(
+    change: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    document = phenopacket()
+    change(document)
+    with pytest.raises(RecordFormatError) as excinfo:
+        case_record_from_phenopacket(document)
+    assert excinfo.value.field == field
+
+
 def test_it_reads_protobuf_style_positions_and_other_spellings() -> None:
     document = phenopacket()
     descriptor = variation_descriptor(document)
