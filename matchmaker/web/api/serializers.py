@@ -4,8 +4,10 @@ A case reads like an MME patient (mme-api.md §1.5) so that scripts written agai
 home: `features` with `observed` "yes"/"no", `genomicFeatures` with `gene`, `variant` (0-based
 start), `zygosity` and `type`, `disorders`, `sex`, `ageOfOnset`, `inheritanceMode`, `contact`.
 It differs in that `label` (the site's pseudonymous label) replaces `id`, the contact is optional
-(the institution's details fill the gaps), and the node's own fields (`publicId`, `status`,
-consent, timestamps) come back in answers.
+(the institution's details fill the gaps), a genomic feature may carry what MME has no field for
+(`expressions`: HGVS as Phenopacket writes them, `acmgClassification`), kept as submitted and
+given back in phenopacket exports, and the node's own fields (`publicId`, `status`, consent,
+timestamps, the gene's `submittedId`) come back in answers.
 
 Serializers here check the shape of the JSON only; whether a term or gene exists is decided by
 the case services, whose errors name the same paths (`features[0].id`).
