@@ -113,11 +113,13 @@ def validate_case_record(
 
     if record.onset_age and not _ISO8601_AGE.match(record.onset_age):
         errors.append(("ageOfOnset", f"{record.onset_age!r} is not an ISO 8601 age such as P3Y6M"))
+    case_terms: frozenset[int] = frozenset()
     if record.case_terms_as_features:
-        record = _case_terms_from_features(record, ontology=ontology, notes=notes)
+        record, case_terms = _case_terms_from_features(record, ontology=ontology, notes=notes)
 
     features = _validate_features(
         record,
+        skip=case_terms,
         ontology=ontology,
         errors=errors,
         notes=notes,
@@ -169,19 +171,20 @@ def validate_case_record(
 
 def _case_terms_from_features(
     record: CaseRecord, *, ontology: Ontology, notes: list[str]
-) -> CaseRecord:
-    """`record` with observed onset and inheritance features moved to its case-level fields.
+) -> tuple[CaseRecord, frozenset[int]]:
+    """`record` with its observed onset and inheritance features as its case-level fields, and
+    the indices of those features (not to be stored as features).
 
     Only where the case-level field is empty or says the same; the first such term is taken, a
     different second one stays a feature (and is refused as not a phenotypic abnormality).
+    The features keep their places, so errors name them as submitted.
     """
     taken = {"inheritance": record.inheritance_mode, "onset": record.age_of_onset}
-    kept = []
-    for feature in record.features:
+    moved = set()
+    for index, feature in enumerate(record.features):
         try:
             hpo_id = ontology.resolve(feature.hpo_id).hpo_id
         except (UnknownTermError, ObsoleteTermError):
-            kept.append(feature)
             continue
         kind = ""
         if ontology.is_a(hpo_id, INHERITANCE_ROOT):
@@ -189,19 +192,17 @@ def _case_terms_from_features(
         elif ontology.is_a(hpo_id, ONSET_ROOT):
             kind, what = "onset", "the age of onset"
         if not kind or not feature.observed or taken[kind] not in ("", hpo_id, feature.hpo_id):
-            kept.append(feature)
             continue
         if not taken[kind]:
             notes.append(f"{hpo_id} ({ontology.label(hpo_id)}) recorded as {what}")
             taken[kind] = hpo_id
-    if len(kept) == len(record.features):
-        return record
-    return dataclasses.replace(
-        record,
-        features=tuple(kept),
-        age_of_onset=taken["onset"],
-        inheritance_mode=taken["inheritance"],
+        moved.add(index)
+    if not moved:
+        return record, frozenset()
+    record = dataclasses.replace(
+        record, age_of_onset=taken["onset"], inheritance_mode=taken["inheritance"]
     )
+    return record, frozenset(moved)
 
 
 def _check_term_under(
@@ -231,9 +232,12 @@ def _validate_features(
     errors: list[tuple[str, str]],
     notes: list[str],
     drop_unknown_terms: bool,
+    skip: frozenset[int] = frozenset(),
 ) -> list[ValidFeature]:
     by_term: dict[str, ValidFeature] = {}
     for index, feature in enumerate(record.features):
+        if index in skip:
+            continue
         field = f"features[{index}].id"
         try:
             resolution = ontology.resolve(feature.hpo_id)
