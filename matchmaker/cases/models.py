@@ -159,6 +159,15 @@ class PhenotypeFeature(models.Model):
         return self.hpo_id if self.observed else f"NOT {self.hpo_id}"
 
 
+# GENO allelic states (as phenopackets give them) in words.
+_ALLELIC_STATES = {
+    "GENO:0000134": "hemizygous",
+    "GENO:0000135": "heterozygous",
+    "GENO:0000136": "homozygous",
+    "GENO:0000402": "compound heterozygous",
+}
+
+
 class GenomicFeature(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="genomic_features")
     gene_id = models.CharField(max_length=32)  # canonical, e.g. "NCBIGene:672"
@@ -198,6 +207,18 @@ class GenomicFeature(models.Model):
 
     def __str__(self) -> str:
         return self.gene_symbol
+
+    @property
+    def zygosity_label(self) -> str:
+        """ "heterozygous", "hemizygous", "homozygous", ... as submitted; "" when not stated."""
+        if self.allelic_state_id in _ALLELIC_STATES:
+            return _ALLELIC_STATES[self.allelic_state_id]
+        return {1: "heterozygous", 2: "homozygous"}.get(self.zygosity or 0, "")
+
+    @property
+    def acmg_label(self) -> str:
+        """The ACMG class as a clinician reads it ("Likely pathogenic"); "" when not given."""
+        return self.acmg_classification.replace("_", " ").capitalize()
 
     @property
     def variant_description(self) -> str:

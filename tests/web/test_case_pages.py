@@ -294,6 +294,10 @@ def test_a_case_entered_with_hgvs_and_acmg_is_exported_with_them(
     ]
     assert gene.acmg_classification == "LIKELY_PATHOGENIC"
 
+    page = alice_client.get(f"/cases/{case.public_id}/").content.decode()
+    assert "NP_060767.2:p.(Gln631SerfsTer6)" in page
+    assert "ACMG: Likely pathogenic" in page
+
     document = json.loads(alice_client.get(f"/cases/{case.public_id}/export/phenopacket/").content)
 
     genomic = document["interpretations"][0]["diagnosis"]["genomicInterpretations"][0]
@@ -344,6 +348,7 @@ def test_saving_an_imported_case_unchanged_keeps_every_stored_field(
     gene = case.genomic_features.get()
     assert gene.submitted_gene_id.startswith("HGNC:")
     assert gene.allelic_state_id == "GENO:0000134"
+    assert " · hemizygous" in alice_client.get(f"/cases/{case.public_id}/").content.decode()
 
     page = alice_client.get(f"/cases/{case.public_id}/edit/")
     form, genes = page.context["form"], page.context["genes"]
@@ -371,3 +376,15 @@ def test_saving_an_imported_case_unchanged_keeps_every_stored_field(
     case.refresh_from_db()
     after = stored_fields(case)
     assert {name: after[name] for name in before if after[name] != before[name]} == {}
+
+
+def test_the_page_of_a_case_imported_without_an_owner_opens(
+    alice_client: Client, institution: Institution
+) -> None:
+    # Bulk imports without --owner leave the owner empty; the page used to fail with a 500.
+    case = make_case(institution=institution, owner=None)
+
+    response = alice_client.get(f"/cases/{case.public_id}/")
+
+    assert response.status_code == 200
+    assert "<dt>Owner</dt><dd>—," in response.content.decode()
