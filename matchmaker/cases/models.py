@@ -83,6 +83,8 @@ class Case(models.Model):
 
     sex = models.CharField(max_length=16, choices=Sex.choices, blank=True)
     age_of_onset = models.CharField(max_length=10, blank=True)  # hpo_id under HP:0003674 Onset
+    # The onset as an ISO 8601 age ("P18Y") when it was submitted as an age (phenopackets).
+    onset_age = models.CharField(max_length=32, blank=True)
     inheritance_mode = models.CharField(max_length=10, blank=True)  # hpo_id under HP:0000005
 
     # Consent to be sent to, and returned to, peer nodes. Without it a case is matched locally only.
@@ -142,6 +144,7 @@ class PhenotypeFeature(models.Model):
     hpo_id = models.CharField(max_length=10)  # the current term of the release in Case.hpo_release
     observed = models.BooleanField(default=True)  # False: explicitly excluded
     onset_hpo_id = models.CharField(max_length=10, blank=True)
+    onset_age = models.CharField(max_length=32, blank=True)  # ISO 8601 age, when given so
     # The id as submitted when it was an alternative or obsolete id mapped to `hpo_id`.
     submitted_hpo_id = models.CharField(max_length=10, blank=True)
 
@@ -154,6 +157,15 @@ class PhenotypeFeature(models.Model):
 
     def __str__(self) -> str:
         return self.hpo_id if self.observed else f"NOT {self.hpo_id}"
+
+
+# GENO allelic states (as phenopackets give them) in words.
+_ALLELIC_STATES = {
+    "GENO:0000134": "hemizygous",
+    "GENO:0000135": "heterozygous",
+    "GENO:0000136": "homozygous",
+    "GENO:0000402": "compound heterozygous",
+}
 
 
 class GenomicFeature(models.Model):
@@ -172,6 +184,12 @@ class GenomicFeature(models.Model):
     zygosity = models.PositiveSmallIntegerField(null=True, blank=True)  # 1 het/hemi, 2 hom
     variant_type_id = models.CharField(max_length=10, blank=True)  # SO:#######
     variant_type_label = models.CharField(max_length=255, blank=True)
+    # Kept as submitted so that exports give back what was given; matching does not read them.
+    # [{"syntax": "hgvs.c", "value": "NM_000138.5:c.1A>G"}, ...]
+    hgvs_expressions = models.JSONField(default=list, blank=True)
+    acmg_classification = models.CharField(max_length=32, blank=True)  # PATHOGENIC, ...
+    allelic_state_id = models.CharField(max_length=12, blank=True)  # GENO:#######
+    variant_label = models.TextField(blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -189,6 +207,18 @@ class GenomicFeature(models.Model):
 
     def __str__(self) -> str:
         return self.gene_symbol
+
+    @property
+    def zygosity_label(self) -> str:
+        """ "heterozygous", "hemizygous", "homozygous", ... as submitted; "" when not stated."""
+        if self.allelic_state_id in _ALLELIC_STATES:
+            return _ALLELIC_STATES[self.allelic_state_id]
+        return {1: "heterozygous", 2: "homozygous"}.get(self.zygosity or 0, "")
+
+    @property
+    def acmg_label(self) -> str:
+        """The ACMG class as a clinician reads it ("Likely pathogenic"); "" when not given."""
+        return self.acmg_classification.replace("_", " ").capitalize()
 
     @property
     def variant_description(self) -> str:

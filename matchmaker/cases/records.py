@@ -14,6 +14,14 @@ from typing import Any
 # GA4GH sex values shared by MME (`sex`) and Phenopacket v2 (`subject.sex`), plus UNKNOWN_SEX
 # which Phenopacket uses and MME leaves implicit by omitting the field.
 SEX_VALUES = ("FEMALE", "MALE", "OTHER", "MIXED_SAMPLE", "NOT_APPLICABLE", "UNKNOWN_SEX")
+# Phenopacket v2 AcmgPathogenicityClassification, less NOT_PROVIDED (stored as "").
+ACMG_CLASSIFICATIONS = (
+    "PATHOGENIC",
+    "LIKELY_PATHOGENIC",
+    "UNCERTAIN_SIGNIFICANCE",
+    "LIKELY_BENIGN",
+    "BENIGN",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +30,8 @@ class FeatureRecord:
     observed: bool = True
     onset_hpo_id: str = ""
     label: str = ""
+    # The onset as an ISO 8601 age ("P3Y6M") when it was given as an age instead of a term.
+    onset_age: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,17 @@ class GenomicFeatureRecord:
     # symbol): a catalogue that knows only symbols can still resolve the gene. "" when unknown or
     # the same as `gene_id`.
     gene_symbol: str = ""
+    # As submitted, for exports: HGVS expressions as (syntax, value) pairs ("hgvs.c",
+    # "NM_000138.5:c.1A>G"), the ACMG class (Phenopacket's AcmgPathogenicityClassification:
+    # PATHOGENIC, LIKELY_PATHOGENIC, UNCERTAIN_SIGNIFICANCE, LIKELY_BENIGN, BENIGN), the GENO
+    # allelic state that `zygosity` summarises (tells hemizygous from heterozygous), and the
+    # variant's free-text label (a structural variant often has nothing else).
+    hgvs_expressions: tuple[tuple[str, str], ...] = ()
+    acmg_classification: str = ""
+    allelic_state_id: str = ""
+    variant_label: str = ""
+    # The node's canonical id ("NCBIGene:672"), filled in by exports; "" in submitted records.
+    canonical_gene_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +93,7 @@ class CaseRecord:
     contact: ContactRecord = field(default_factory=ContactRecord)
     sex: str = ""  # one of SEX_VALUES or ""
     age_of_onset: str = ""  # HPO id under HP:0003674 Onset
+    onset_age: str = ""  # the onset as an ISO 8601 age ("P18Y") when given as an age
     inheritance_mode: str = ""  # HPO id under HP:0000005 Mode of inheritance
     # Provenance kept for the curator (e.g. PMIDs of a published case); never shown to peers.
     external_references: tuple[str, ...] = ()
@@ -79,6 +101,10 @@ class CaseRecord:
     extra: dict[str, Any] = field(default_factory=dict)
     # MME `test: true`: a benchmark or test patient.
     is_test: bool = False
+    # Phenopacket v2 has no field for the mode of inheritance (nor an onset outside a disease):
+    # such documents carry them as phenotypic features, which validation then takes as the
+    # case's `inheritance_mode` / `age_of_onset`. False for formats that have the fields.
+    case_terms_as_features: bool = False
     # What the importer read but could not carry into the record, for the curator to see
     # (e.g. "no gene: telomeric 11q deletion"). Not case data: exporters do not write it.
     notes: tuple[str, ...] = ()

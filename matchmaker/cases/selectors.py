@@ -19,6 +19,7 @@ from matchmaker.cases.records import (
     GenomicFeatureRecord,
     VariantRecord,
 )
+from ontologies.genes import GeneCatalogue
 from ontologies.hpo import ObsoleteTermError, Ontology, UnknownTermError
 
 # What a case can be exported as: a GA4GH Phenopacket v2, or an MME patient.
@@ -163,12 +164,13 @@ def case_record_of(case: Case, *, ontology: Ontology | None = None) -> CaseRecor
                 observed=feature.observed,
                 onset_hpo_id=feature.onset_hpo_id,
                 label=term_label(feature.hpo_id),
+                onset_age=feature.onset_age,
             )
             for feature in case.features.all()
         ),
         genomic_features=tuple(
             GenomicFeatureRecord(
-                gene_id=feature.gene_symbol,
+                gene_id=_exported_gene_id(feature),
                 variant=VariantRecord(
                     assembly=feature.assembly,
                     reference_name=feature.reference_name,
@@ -182,6 +184,15 @@ def case_record_of(case: Case, *, ontology: Ontology | None = None) -> CaseRecor
                 zygosity=feature.zygosity,
                 variant_type_id=feature.variant_type_id,
                 variant_type_label=feature.variant_type_label,
+                gene_symbol=feature.gene_symbol,
+                hgvs_expressions=tuple(
+                    (expression["syntax"], expression["value"])
+                    for expression in feature.hgvs_expressions
+                ),
+                acmg_classification=feature.acmg_classification,
+                allelic_state_id=feature.allelic_state_id,
+                variant_label=feature.variant_label,
+                canonical_gene_id=feature.gene_id,
             )
             for feature in case.genomic_features.all()
         ),
@@ -197,11 +208,21 @@ def case_record_of(case: Case, *, ontology: Ontology | None = None) -> CaseRecor
         ),
         sex=case.sex,
         age_of_onset=case.age_of_onset,
+        onset_age=case.onset_age,
         inheritance_mode=case.inheritance_mode,
         external_references=tuple(case.external_references),
         extra=dict(case.extra),
         is_test=case.is_test,
     )
+
+
+def _exported_gene_id(feature: GenomicFeature) -> str:
+    """The gene id as submitted when it was a structured id (HGNC, NCBIGene, Ensembl); else the
+    approved symbol (a submitted alias or previous symbol is not worth giving back)."""
+    submitted = feature.submitted_gene_id.strip()
+    if submitted and GeneCatalogue.identifier_kind(submitted) != "symbol":
+        return submitted
+    return feature.gene_symbol
 
 
 def case_document(case: Case, *, fmt: str, ontology: Ontology) -> dict[str, Any]:
@@ -222,4 +243,12 @@ def case_document(case: Case, *, fmt: str, ontology: Ontology) -> dict[str, Any]
         subject_id=case.public_id,
         created_by=case.institution.name,
         hpo_release=case.hpo_release,
+        term_label=lambda hpo_id: _label_or_blank(ontology, hpo_id),
     )
+
+
+def _label_or_blank(ontology: Ontology, hpo_id: str) -> str:
+    try:
+        return ontology.label(hpo_id)
+    except (UnknownTermError, KeyError, LookupError):
+        return ""

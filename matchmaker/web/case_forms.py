@@ -18,6 +18,7 @@ from django.forms import BaseFormSet, formset_factory
 
 from matchmaker.cases.models import Case
 from matchmaker.cases.records import (
+    ACMG_CLASSIFICATIONS,
     CaseRecord,
     ContactRecord,
     DisorderRecord,
@@ -30,6 +31,8 @@ from matchmaker.lib.variants import mme_start, vcf_position
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 
 _DISORDER_SPLIT = re.compile(r"[\s,;]+")
+# An HGVS expression with its reference sequence: "NM_018297.4:c.1891del" (syntax "hgvs.c").
+_HGVS = re.compile(r"^\S+:(?P<kind>[cgmnpr])\.\S.*$")
 _RECORD_FIELD = re.compile(
     r"^(?P<list>features|genomicFeatures|disorders)\[(?P<index>\d+)\](?P<rest>.*)$"
 )
@@ -179,6 +182,35 @@ class GeneForm(forms.Form):
     )
     reference_bases = forms.CharField(label="Ref", max_length=1000, required=False)
     alternate_bases = forms.CharField(label="Alt", max_length=1000, required=False)
+    hgvs = forms.CharField(
+        label="HGVS",
+        max_length=2000,
+        required=False,
+        help_text="With the reference sequence, e.g. NM_018297.4:c.1891del; one a line. Kept "
+        "as written and given back in exports.",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    acmg_classification = forms.ChoiceField(
+        label="ACMG class",
+        choices=[("", "Not stated")]
+        + [(value, value.replace("_", " ").capitalize()) for value in ACMG_CLASSIFICATIONS],
+        required=False,
+    )
+
+    def clean_hgvs(self) -> tuple[tuple[str, str], ...]:
+        expressions = []
+        for line in self.cleaned_data.get("hgvs", "").splitlines():
+            value = line.strip()
+            if not value:
+                continue
+            match = _HGVS.match(value)
+            if match is None:
+                raise forms.ValidationError(
+                    f"{value} is not an HGVS expression with its reference sequence, such as "
+                    "NM_018297.4:c.1891del"
+                )
+            expressions.append((f"hgvs.{match['kind']}", value))
+        return tuple(expressions)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -190,7 +222,9 @@ class GeneForm(forms.Form):
         has_variant = any(
             cleaned.get(name) for name in ("chromosome", "position", "reference_bases")
         ) or bool(cleaned.get("alternate_bases"))
-        if has_variant and not cleaned.get("gene"):
+        if (
+            has_variant or cleaned.get("hgvs") or cleaned.get("acmg_classification")
+        ) and not cleaned.get("gene"):
             self.add_error("gene", "a variant needs its gene")
         if has_variant:
             for name in ("chromosome", "position"):
@@ -204,15 +238,23 @@ class GeneForm(forms.Form):
             return None
         variant = None
         if data.get("position"):
+            start = mme_start(data["position"])  # MME and our storage are 0-based
+            reference_bases = data.get("reference_bases", "").upper()
             variant = VariantRecord(
                 assembly=data.get("assembly") or "GRCh38",
                 reference_name=data.get("chromosome", "").upper().removeprefix("CHR"),
-                start=mme_start(data["position"]),  # MME and our storage are 0-based
-                reference_bases=data.get("reference_bases", "").upper(),
+                start=start,
+                # As the phenopacket reader does: the end follows from the reference bases.
+                end=start + len(reference_bases) if reference_bases else None,
+                reference_bases=reference_bases,
                 alternate_bases=data.get("alternate_bases", "").upper(),
             )
         return GenomicFeatureRecord(
-            gene_id=data["gene"].strip(), variant=variant, zygosity=data.get("zygosity")
+            gene_id=data["gene"].strip(),
+            variant=variant,
+            zygosity=data.get("zygosity"),
+            hgvs_expressions=data.get("hgvs") or (),
+            acmg_classification=data.get("acmg_classification", ""),
         )
 
 
@@ -270,21 +312,33 @@ def record_from_forms(
     """The record the forms describe, and the gene form index of each genomic feature.
 
     Editing keeps what the form does not show (onsets of kept terms, external references,
-    pass-through fields, the test flag, variant types of unchanged genes).
+    pass-through fields, the test flag; of an unchanged gene, the id it was submitted with, and
+    of its unchanged variant, the type, label and allelic state).
     Forms that did not validate give the record what they could clean (a field with an error is
     empty, a gene row with an error is left out), so the case services can still report every
     other problem at once.
     """
     data = {**_EMPTY_CASE_FORM, **form.cleaned_data}
-    onsets = {f.hpo_id: f.onset_hpo_id for f in previous.features} if previous else {}
+    onsets = (
+        {f.hpo_id: (f.onset_hpo_id, f.onset_age) for f in previous.features} if previous else {}
+    )
     features = [
-        FeatureRecord(hpo_id=hpo_id, observed=True, onset_hpo_id=onsets.get(hpo_id, ""))
-        for hpo_id in data["observed_terms"]
-    ] + [
-        FeatureRecord(hpo_id=hpo_id, observed=False, onset_hpo_id=onsets.get(hpo_id, ""))
-        for hpo_id in data["excluded_terms"]
+        FeatureRecord(
+            hpo_id=hpo_id,
+            observed=observed,
+            onset_hpo_id=onsets.get(hpo_id, ("", ""))[0],
+            onset_age=onsets.get(hpo_id, ("", ""))[1],
+        )
+        for name, observed in (("observed_terms", True), ("excluded_terms", False))
+        for hpo_id in data[name]
     ]
-    previous_genes = {g.gene_id.upper(): g for g in previous.genomic_features} if previous else {}
+    # The form shows a stored gene by its approved symbol (case_record_of gives the submitted id
+    # too): a row still naming it is the same gene.
+    previous_genes: dict[str, GenomicFeatureRecord] = {}
+    for gene in previous.genomic_features if previous else ():
+        for name in (gene.gene_symbol, gene.gene_id):
+            if name:
+                previous_genes.setdefault(name.upper(), gene)
     genomic_features, gene_rows = [], []
     for row, gene_form in enumerate(genes.forms):
         if gene_form.errors or gene_form.cleaned_data.get("DELETE"):
@@ -293,11 +347,29 @@ def record_from_forms(
         if feature is None:
             continue
         before = previous_genes.get(feature.gene_id.upper())
+        if before is not None:
+            feature = dataclasses.replace(
+                feature, gene_id=before.gene_id, gene_symbol=before.gene_symbol
+            )
+        if before is not None:
+            # An expression kept from an import keeps the syntax it was submitted with.
+            syntaxes = {value: syntax for syntax, value in before.hgvs_expressions}
+            feature = dataclasses.replace(
+                feature,
+                hgvs_expressions=tuple(
+                    (syntaxes.get(value, syntax), value)
+                    for syntax, value in feature.hgvs_expressions
+                ),
+            )
         if before is not None and before.variant == feature.variant:
             feature = dataclasses.replace(
                 feature,
                 variant_type_id=before.variant_type_id,
                 variant_type_label=before.variant_type_label,
+                variant_label=before.variant_label,
+                allelic_state_id=before.allelic_state_id
+                if before.zygosity == feature.zygosity
+                else "",
             )
         genomic_features.append(feature)
         gene_rows.append(row)
@@ -318,6 +390,7 @@ def record_from_forms(
         ),
         sex=data["sex"],
         age_of_onset=data["age_of_onset"],
+        onset_age=previous.onset_age if previous else "",
         inheritance_mode=data["inheritance_mode"],
         external_references=previous.external_references if previous else (),
         extra=dict(previous.extra) if previous else {},
@@ -346,7 +419,12 @@ def initial_from_case(
     }
     genes = []
     for feature in record.genomic_features:
-        row: dict[str, Any] = {"gene": feature.gene_id, "zygosity": feature.zygosity}
+        row: dict[str, Any] = {
+            "gene": feature.gene_symbol or feature.gene_id,
+            "zygosity": feature.zygosity,
+            "hgvs": "\n".join(value for _, value in feature.hgvs_expressions),
+            "acmg_classification": feature.acmg_classification,
+        }
         if feature.variant is not None:
             row.update(
                 assembly=feature.variant.assembly,
@@ -381,6 +459,7 @@ _GENE_FIELDS = {
     ".variant.end": "position",
     ".variant.referenceBases": "reference_bases",
     ".variant.alternateBases": "alternate_bases",
+    ".acmgClassification": "acmg_classification",
 }
 
 
@@ -415,7 +494,8 @@ def place_errors(
             form.add_error(name, text)
         elif located["list"] == "genomicFeatures" and index < len(gene_rows):
             gene_form = genes.forms[gene_rows[index]]
-            gene_form.add_error(_GENE_FIELDS.get(rest, "gene"), message)
+            default = "hgvs" if rest.startswith(".expressions") else "gene"
+            gene_form.add_error(_GENE_FIELDS.get(rest, default), message)
         elif located["list"] == "disorders":
             form.add_error("disorders", message)
         else:

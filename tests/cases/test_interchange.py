@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from matchmaker.cases.interchange import (
+    HETEROZYGOUS,
+    HOMOZYGOUS,
     SourceDocument,
     TooManyDocumentsError,
     UnpackedTooLargeError,
@@ -204,6 +206,7 @@ def test_it_reads_a_vcf_record_in_mme_coordinates() -> None:
             gene_id="HGNC:30858",
             gene_symbol="EFTUD2",
             zygosity=1,
+            allelic_state_id="GENO:0000135",
             variant=VariantRecord(
                 assembly="GRCh37",
                 reference_name="17",
@@ -215,6 +218,73 @@ def test_it_reads_a_vcf_record_in_mme_coordinates() -> None:
         ),
     )
     assert record.disorders == (DisorderRecord("OMIM:610536", label="MFDGA"),)
+
+
+def test_it_keeps_onset_ages_hgvs_acmg_and_the_variant_label_as_submitted() -> None:
+    document = phenopacket()
+    document["phenotypicFeatures"][0]["onset"] = {"age": {"iso8601duration": "P3Y6M"}}
+    document["phenotypicFeatures"].append(
+        {
+            "type": {"id": "HP:0001263"},
+            "onset": {"gestationalAge": {"weeks": 32, "days": 4}},
+        }
+    )
+    document["diseases"] = [
+        {"term": {"id": "OMIM:610536"}, "onset": {"age": {"iso8601duration": "P18Y"}}}
+    ]
+    interpretation = document["interpretations"][0]["diagnosis"]["genomicInterpretations"][0]
+    interpretation["variantInterpretation"]["acmgPathogenicityClassification"] = "PATHOGENIC"
+    descriptor = variation_descriptor(document)
+    descriptor["label"] = "deletion of exons 2-4"
+    descriptor["expressions"] = [
+        {"syntax": "hgvs.c", "value": "NM_024642.5:c.271C>T"},
+        {"syntax": "hgvs.p", "value": "NP_078918.3:p.(Arg91Ter)"},
+    ]
+
+    record = case_record_from_phenopacket(document)
+
+    assert record.onset_age == "P18Y"
+    assert record.age_of_onset == ""
+    assert record.features[0].onset_age == "P3Y6M"
+    assert record.features[1].onset_age == ""
+    assert record.notes == (
+        "onset of HP:0001263: given as gestationalAge, which a case cannot hold; left out",
+    )
+    [gene] = record.genomic_features
+    assert gene.acmg_classification == "PATHOGENIC"
+    assert gene.variant_label == "deletion of exons 2-4"
+    assert gene.hgvs_expressions == (
+        ("hgvs.c", "NM_024642.5:c.271C>T"),
+        ("hgvs.p", "NP_078918.3:p.(Arg91Ter)"),
+    )
+    again = case_record_from_phenopacket(write_phenopacket(record))
+    assert again == dataclasses.replace(record, notes=())
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            lambda d: d["phenotypicFeatures"][0].update(onset={"age": {"iso8601duration": "3y"}}),
+            "phenotypicFeatures[0].onset.age.iso8601duration",
+        ),
+        (
+            lambda d: d["interpretations"][0]["diagnosis"]["genomicInterpretations"][0][
+                "variantInterpretation"
+            ].update(acmgPathogenicityClassification="VUS"),
+            "interpretations[0].diagnosis.genomicInterpretations[0].variantInterpretation"
+            ".acmgPathogenicityClassification",
+        ),
+    ],
+)
+def test_a_malformed_onset_age_or_acmg_class_is_an_error_naming_its_path(
+    change: Callable[[dict[str, Any]], None], field: str
+) -> None:
+    document = phenopacket()
+    change(document)
+    with pytest.raises(RecordFormatError) as excinfo:
+        case_record_from_phenopacket(document)
+    assert excinfo.value.field == field
 
 
 def test_it_reads_protobuf_style_positions_and_other_spellings() -> None:
@@ -301,7 +371,11 @@ def test_a_document_without_genes_or_observed_terms_is_still_a_record() -> None:
 
     record = case_record_from_phenopacket(document)
 
-    assert record == CaseRecord("bare", features=(FeatureRecord("HP:0001250", observed=False),))
+    assert record == CaseRecord(
+        "bare",
+        features=(FeatureRecord("HP:0001250", observed=False),),
+        case_terms_as_features=True,
+    )
 
 
 def _set_variant_field(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -444,7 +518,7 @@ def test_it_writes_a_phenopacket_with_metadata() -> None:
     assert resources["hp"]["namespacePrefix"] == "HP"
 
 
-def test_genes_without_a_disorder_are_written_as_candidates_and_read_back() -> None:
+def test_genes_without_a_disorder_are_written_as_candidates_without_a_placeholder_disease() -> None:
     record = CaseRecord(
         "undiagnosed",
         features=(FeatureRecord("HP:0001250", onset_hpo_id="HP:0003593"),),
@@ -459,13 +533,26 @@ def test_genes_without_a_disorder_are_written_as_candidates_and_read_back() -> N
     document = write_phenopacket(record)
 
     interpretation = document["interpretations"][0]
-    assert interpretation["progressStatus"] == "IN_PROGRESS"
-    assert interpretation["diagnosis"]["disease"]["id"] == "MONDO:0000001"
+    assert interpretation["progressStatus"] == "UNSOLVED"
+    # No invented disease: other tools would read a placeholder as a diagnosis.
+    assert "disease" not in interpretation["diagnosis"]
+    assert "diseases" not in document
+    assert "MONDO" not in {r["namespacePrefix"] for r in document["metaData"]["resources"]}
     assert {
         gi["interpretationStatus"] for gi in interpretation["diagnosis"]["genomicInterpretations"]
     } == {"CANDIDATE"}
-    # No disease to hang the onset on: Phenopacket v2 has no case-level onset.
-    assert case_record_from_phenopacket(document) == dataclasses.replace(record, age_of_onset="")
+    # No disease to hang the onset on: it travels as a phenotypic feature, which validation
+    # takes back as the case's onset (tests/cases/test_export_fidelity.py).
+    assert case_record_from_phenopacket(document) == dataclasses.replace(
+        record,
+        features=(*record.features, FeatureRecord("HP:0003577", label="Congenital onset")),
+        genomic_features=(
+            record.genomic_features[0],
+            dataclasses.replace(record.genomic_features[1], allelic_state_id=HOMOZYGOUS),
+        ),
+        age_of_onset="",
+        case_terms_as_features=True,
+    )
 
 
 def test_writing_a_phenopacket_needs_a_label_and_an_aware_time() -> None:
@@ -723,8 +810,18 @@ def test_an_mme_patient_crosses_into_a_phenopacket(
 
     again = case_record_from_phenopacket(write_phenopacket(record))
 
-    # What Phenopacket v2 has no place for: the contact and the test flag.
-    assert again == dataclasses.replace(record, contact=ContactRecord(), is_test=False)
+    # What Phenopacket v2 has no place for: the contact and the test flag. Zygosity comes back
+    # as the allelic state it was written as.
+    assert again == dataclasses.replace(
+        record,
+        contact=ContactRecord(),
+        is_test=False,
+        genomic_features=tuple(
+            dataclasses.replace(feature, allelic_state_id=HETEROZYGOUS)
+            for feature in record.genomic_features
+        ),
+        case_terms_as_features=True,
+    )
 
 
 # --- Reading files -----------------------------------------------------------------------------

@@ -156,6 +156,34 @@ def test_a_term_outside_phenotypic_abnormality_points_to_the_right_field(
     assert "inheritanceMode" in field_errors(excinfo)["features[1].id"]
 
 
+def test_a_phenopacket_s_inheritance_and_onset_terms_become_the_case_s_fields(
+    institution: Institution,
+) -> None:
+    # Phenopacket v2 has no field for them: exports (ours included) carry them as features.
+    features = (
+        FeatureRecord("HP:0001250"),
+        FeatureRecord("HP:0000007"),  # Autosomal recessive inheritance
+        FeatureRecord("HP:0003593"),  # Infantile onset
+    )
+    record = make_record(features=features, case_terms_as_features=True)
+
+    case = submit_case(record, institution=institution, owner=None)
+
+    assert (case.inheritance_mode, case.age_of_onset) == ("HP:0000007", "HP:0003593")
+    assert [f.hpo_id for f in case.features.all()] == ["HP:0001250"]
+
+    # A second, different mode of inheritance has no field to go to: refused, as from MME.
+    second = make_record(
+        label="fam13-proband",
+        features=(*features, FeatureRecord("HP:0000006")),
+        case_terms_as_features=True,
+    )
+    with pytest.raises(FieldValidationError) as excinfo:
+        submit_case(second, institution=institution, owner=None)
+    # Named at its place in the document, as submitted.
+    assert "inheritanceMode" in field_errors(excinfo)["features[3].id"]
+
+
 def test_a_term_both_observed_and_excluded_is_a_contradiction(institution: Institution) -> None:
     # The alt id maps onto the observed term, so the contradiction only shows after mapping.
     record = make_record(

@@ -17,7 +17,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from matchmaker.cases.models import Case
-from matchmaker.cases.records import FeatureRecord
+from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord, VariantRecord
 from matchmaker.cases.services import record_consent, withdraw_case
 from matchmaker.federation.models import MmeRequestLog, Peer
 from matchmaker.federation.schema import response_violations
@@ -389,6 +389,36 @@ def test_the_answer_is_a_valid_mme_response_with_our_disclaimer_and_terms(
         "HP:0001250",
         "HP:0001263",
         "HP:0000252",
+    }
+
+
+def test_the_answer_carries_the_stored_onset_inheritance_and_variant(
+    client, remote_node, institution
+):
+    variant = VariantRecord("GRCh38", "3", 25750425, 25750426, "A", "G")
+    case = make_case(
+        institution=institution,
+        consented=True,
+        age_of_onset="HP:0003593",
+        inheritance_mode="HP:0000007",
+        genomic_features=(GenomicFeatureRecord("NGLY1", variant=variant, zygosity=2),),
+    )
+
+    body = _json(post_match(client, {"patient": mme_patient()}))
+
+    [result] = body["results"]
+    patient = result["patient"]
+    assert patient["id"] == case.public_id
+    assert (patient["ageOfOnset"], patient["inheritanceMode"]) == ("HP:0003593", "HP:0000007")
+    [gene] = patient["genomicFeatures"]
+    assert gene["zygosity"] == 2
+    assert gene["variant"] == {
+        "assembly": "GRCh38",
+        "referenceName": "3",
+        "start": 25750425,
+        "end": 25750426,
+        "referenceBases": "A",
+        "alternateBases": "G",
     }
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 
+from bench.export_fidelity import stored_fields
 from matchmaker.cases.models import Case, Institution
 from matchmaker.matching.models import Match
+from tests.conftest import PHENOPACKETS_DEV
 from tests.factories import case_form_data, make_case
 
 pytestmark = pytest.mark.django_db
@@ -359,3 +366,120 @@ def test_gene_row_errors_say_what_to_do(alice_client: Client) -> None:
     assert b"ManagementForm" not in response.content
     assert b"The list of candidate genes arrived incomplete" in response.content
     assert not Case.objects.exists()
+
+
+def test_a_case_entered_with_hgvs_and_acmg_is_exported_with_them(
+    alice_client: Client, alice: User
+) -> None:
+    response = alice_client.post(
+        "/cases/new/",
+        case_form_data(
+            **{
+                "genes-0-hgvs": "NM_018297.4:c.1891del\r\nNP_060767.2:p.(Gln631SerfsTer6)",
+                "genes-0-acmg_classification": "LIKELY_PATHOGENIC",
+            }
+        ),
+    )
+    assert response.status_code == 302, response.context["genes"].errors
+    case = Case.objects.get(label="fam40-proband")
+    gene = case.genomic_features.get()
+    assert gene.hgvs_expressions == [
+        {"syntax": "hgvs.c", "value": "NM_018297.4:c.1891del"},
+        {"syntax": "hgvs.p", "value": "NP_060767.2:p.(Gln631SerfsTer6)"},
+    ]
+    assert gene.acmg_classification == "LIKELY_PATHOGENIC"
+
+    page = alice_client.get(f"/cases/{case.public_id}/").content.decode()
+    assert "NP_060767.2:p.(Gln631SerfsTer6)" in page
+    assert "ACMG: Likely pathogenic" in page
+
+    document = json.loads(alice_client.get(f"/cases/{case.public_id}/export/phenopacket/").content)
+
+    genomic = document["interpretations"][0]["diagnosis"]["genomicInterpretations"][0]
+    variant = genomic["variantInterpretation"]
+    assert variant["acmgPathogenicityClassification"] == "LIKELY_PATHOGENIC"
+    assert [e["value"] for e in variant["variationDescriptor"]["expressions"]] == [
+        "NM_018297.4:c.1891del",
+        "NP_060767.2:p.(Gln631SerfsTer6)",
+    ]
+    terms = {feature["type"]["id"] for feature in document["phenotypicFeatures"]}
+    assert {"HP:0000007", "HP:0003593"} <= terms  # inheritance, and onset with no disorder
+
+
+def test_an_hgvs_line_without_its_reference_sequence_is_refused_next_to_it(
+    alice_client: Client,
+) -> None:
+    response = alice_client.post("/cases/new/", case_form_data(**{"genes-0-hgvs": "c.1891del"}))
+
+    assert response.status_code == 400
+    assert "reference sequence" in response.context["genes"].forms[0].errors["hgvs"][0]
+    assert not Case.objects.exists()
+
+
+def test_saving_an_imported_case_unchanged_keeps_every_stored_field(
+    alice_client: Client, alice: User, institution: Institution, tmp_path: Path
+) -> None:
+    # A published case with an HGNC gene id, three HGVS expressions (one written with spaces),
+    # the ACMG class, a hemizygous allelic state and onsets given as ages.
+    with gzip.open(PHENOPACKETS_DEV, "rt") as documents:
+        document = next(
+            json.loads(line)
+            for line in documents
+            if '"GENO:0000134"' in line and "iso8601duration" in line
+        )
+    descriptor = document["interpretations"][0]["diagnosis"]["genomicInterpretations"][0][
+        "variantInterpretation"
+    ]["variationDescriptor"]
+    descriptor["expressions"][0]["value"] = descriptor["expressions"][0]["value"].replace(
+        ">", " > "
+    )
+    source = tmp_path / "one.json"
+    source.write_text(json.dumps(document))
+    call_command(
+        "import_phenopackets", str(source), "--institution", institution.name, stdout=io.StringIO()
+    )
+    case = Case.objects.get()
+    before = stored_fields(case)
+    gene = case.genomic_features.get()
+    assert gene.submitted_gene_id.startswith("HGNC:")
+    assert gene.allelic_state_id == "GENO:0000134"
+    assert " · hemizygous" in alice_client.get(f"/cases/{case.public_id}/").content.decode()
+
+    page = alice_client.get(f"/cases/{case.public_id}/edit/")
+    form, genes = page.context["form"], page.context["genes"]
+    data = {
+        name: value
+        for name, value in form.initial.items()
+        if name not in ("external_matching_consent",)
+    }
+    data.update(
+        {
+            "genes-TOTAL_FORMS": "1",
+            "genes-INITIAL_FORMS": "1",
+            "genes-MIN_NUM_FORMS": "0",
+            "genes-MAX_NUM_FORMS": "20",
+        }
+    )
+    for name, value in genes.forms[0].initial.items():
+        data[f"genes-0-{name}"] = "" if value is None else value
+    response = alice_client.post(f"/cases/{case.public_id}/edit/", data)
+
+    assert response.status_code == 302, (
+        response.context["form"].errors,
+        response.context["genes"].errors,
+    )
+    case.refresh_from_db()
+    after = stored_fields(case)
+    assert {name: after[name] for name in before if after[name] != before[name]} == {}
+
+
+def test_the_page_of_a_case_imported_without_an_owner_opens(
+    alice_client: Client, institution: Institution
+) -> None:
+    # Bulk imports without --owner leave the owner empty; the page used to fail with a 500.
+    case = make_case(institution=institution, owner=None)
+
+    response = alice_client.get(f"/cases/{case.public_id}/")
+
+    assert response.status_code == 200
+    assert "<dt>Owner</dt><dd>—," in response.content.decode()

@@ -26,7 +26,7 @@ from django.utils import timezone
 from matchmaker.cases.interchange import case_record_from_phenopacket, phenopacket_from_case_record
 from matchmaker.cases.interchange import documents as interchange_documents
 from matchmaker.cases.models import Case, Institution
-from matchmaker.cases.records import FeatureRecord
+from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord
 from matchmaker.cases.services import CaseOwnership, import_case_records
 from matchmaker.federation.services import add_peer
 from matchmaker.lib.secrets import hash_token
@@ -766,6 +766,97 @@ def test_a_case_is_exported_as_a_phenopacket_and_as_mme(
     assert {"id": "HP:0000252", "label": "Microcephaly", "observed": "no"} in patient["features"]
     assert unknown.status_code == 400
     assert error_fields(unknown) == ["format"]
+
+
+def test_an_entered_case_is_exported_with_all_it_was_given_and_imports_back_the_same(
+    institution: Institution, alice_api: ApiClient
+) -> None:
+    body = case_json(label="fam7-proband", disorders=[])
+    body["genomicFeatures"][0].update(
+        gene={"id": "NCBIGene:55768"},  # NGLY1, given by its Entrez id
+        expressions=[
+            {"syntax": "hgvs.c", "value": "NM_018297.4:c.1891del"},
+            {"syntax": "hgvs.p", "value": "NP_060767.2:p.(Gln631SerfsTer6)"},
+        ],
+        acmgClassification="LIKELY_PATHOGENIC",
+    )
+    created = alice_api.post("/api/v1/cases/", body)
+    assert created.status_code == 201, created.json()
+    gene = created.json()["genomicFeatures"][0]
+    assert gene["gene"]["submittedId"] == "NCBIGene:55768"
+    assert gene["acmgClassification"] == "LIKELY_PATHOGENIC"
+    assert gene["expressions"][0] == {"syntax": "hgvs.c", "value": "NM_018297.4:c.1891del"}
+    public_id = created.json()["publicId"]
+
+    document = alice_api.get(f"/api/v1/cases/{public_id}/export/").json()
+
+    # Unsolved: candidate genes under no invented disease.
+    interpretation = document["interpretations"][0]
+    assert interpretation["progressStatus"] == "UNSOLVED"
+    assert "disease" not in interpretation["diagnosis"]
+    assert "diseases" not in document
+    genomic = interpretation["diagnosis"]["genomicInterpretations"][0]
+    assert genomic["interpretationStatus"] == "CANDIDATE"
+    variant = genomic["variantInterpretation"]
+    assert variant["acmgPathogenicityClassification"] == "LIKELY_PATHOGENIC"
+    descriptor = variant["variationDescriptor"]
+    assert descriptor["geneContext"] == {"valueId": "NCBIGene:55768", "symbol": "NGLY1"}
+    assert descriptor["expressions"] == body["genomicFeatures"][0]["expressions"]
+    # Phenopacket v2 has no field for the mode of inheritance, nor an onset outside a disease.
+    features = {feature["type"]["id"]: feature for feature in document["phenotypicFeatures"]}
+    assert features["HP:0000007"]["type"]["label"] == "Autosomal recessive inheritance"
+    assert features["HP:0003593"]["type"]["label"] == "Infantile onset"
+
+    document["id"] = "fam7-proband-again"
+    imported = alice_api.post("/api/v1/cases/import/", document)
+    assert imported.json()["imported"] == 1, imported.json()
+    first, again = (
+        alice_api.get(f"/api/v1/cases/{public_id}/").json(),
+        alice_api.get(f"/api/v1/cases/{imported.json()['cases'][0]}/").json(),
+    )
+    for name in ("sex", "ageOfOnset", "inheritanceMode", "features", "genomicFeatures"):
+        assert again[name] == first[name], name
+    assert first["inheritanceMode"] == "HP:0000007"
+    assert first["ageOfOnset"] == "HP:0003593"
+
+
+def test_an_imported_hgvs_expression_storage_cannot_hold_is_rejected_naming_it(
+    alice_api: ApiClient,
+) -> None:
+    record = make_record(
+        label="nul-hgvs",
+        genomic_features=(
+            GenomicFeatureRecord(
+                "NGLY1",
+                hgvs_expressions=(
+                    ("hgvs.c", "NM_018297.4:c.1891del"),
+                    ("hgvs.c", "NM_018297.4:c.1891\x00del"),
+                ),
+            ),
+        ),
+    )
+    document = phenopacket_from_case_record(record, subject_id="proband", created_by="Test lab")
+
+    response = alice_api.post("/api/v1/cases/import/", [document, phenopacket("good-1")])
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["imported"] == 1
+    [problem] = body["rejected"]
+    assert "genomicFeatures[0].expressions[1]" in problem["message"]
+    assert "NUL" in problem["message"]
+    assert list(Case.objects.values_list("label", flat=True)) == ["good-1"]
+
+
+def test_an_acmg_class_outside_the_five_is_a_400_naming_it(alice_api: ApiClient) -> None:
+    body = case_json()
+    body["genomicFeatures"][0]["acmgClassification"] = "VUS"
+
+    response = alice_api.post("/api/v1/cases/", body)
+
+    assert response.status_code == 400
+    assert error_fields(response) == ["genomicFeatures[0].acmgClassification"]
+    assert not Case.objects.exists()
 
 
 # --- Matches -----------------------------------------------------------------------------------

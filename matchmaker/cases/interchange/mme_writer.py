@@ -11,8 +11,8 @@ def mme_patient_from_case_record(record: CaseRecord, *, patient_id: str) -> dict
     """Write a case as an MME v1.1 `patient` with the given opaque `id` and the record's label.
 
     MONDO disorders are left out (MME allows only MIM: and Orphanet: ids); external references
-    and notes are not written. A gene given as an HGNC id is written as its symbol, since peers
-    accept only Ensembl ids, Entrez ids and symbols; a known symbol also goes in `_geneName`.
+    and notes are not written. A gene given as a prefixed id (HGNC:, NCBIGene:) is written as its symbol, since
+    peers accept only Ensembl ids, Entrez ids and symbols; a known symbol also goes in `_geneName`.
     Raises ValueError when the result could not be valid MME: no patient id, no contact name, no
     way to reach the contact (href or e-mail), or neither features nor genomic features.
     """
@@ -77,7 +77,9 @@ def _mme_feature(feature: FeatureRecord) -> dict[str, str]:
 
 def _mme_genomic_feature(feature: GenomicFeatureRecord) -> dict[str, Any]:
     gene_id = feature.gene_id
-    if gene_id.upper().startswith("HGNC:") and feature.gene_symbol:
+    # A stored case's gene is its submitted id (HGNC, NCBIGene, ...) with the approved symbol;
+    # peers reliably understand the symbol.
+    if ":" in gene_id and feature.gene_symbol:
         gene_id = feature.gene_symbol
     gene = {"id": gene_id}
     if feature.gene_symbol and feature.gene_symbol != gene_id:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from matchmaker.cases.interchange.fields import (
     unique_features,
 )
 from matchmaker.cases.records import (
+    ACMG_CLASSIFICATIONS,
     CaseRecord,
     DisorderRecord,
     FeatureRecord,
@@ -47,6 +49,8 @@ COMPOUND_HETEROZYGOUS = "GENO:0000402"
 _ZYGOSITY_FROM_GENO = {HETEROZYGOUS: 1, HEMIZYGOUS: 1, COMPOUND_HETEROZYGOUS: 1, HOMOZYGOUS: 2}
 # Interpretations that say no diagnosis was made: their diagnosis.disease is not a disorder.
 _UNDIAGNOSED_PROGRESS = frozenset({"IN_PROGRESS", "UNSOLVED"})
+# An ISO 8601 duration as Phenopacket's Age carries it ("P3Y6M", "P2W", "P1DT12H").
+_ISO8601_AGE = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 
 
 def case_record_from_phenopacket(document: Mapping[str, Any]) -> CaseRecord:
@@ -56,8 +60,8 @@ def case_record_from_phenopacket(document: Mapping[str, Any]) -> CaseRecord:
     variation descriptor's `geneContext`); a variant with no gene, or a genomic interpretation
     marked REJECTED, is left out with a note. Disorders come from `diseases[]` (excluded ones
     are not disorders) and from each diagnosis whose progress is not IN_PROGRESS or UNSOLVED.
-    Age-based onsets are ignored; only HPO onset terms are kept. A term that is both observed and
-    excluded is an error.
+    Onsets are kept as an HPO term or as an ISO 8601 age; a gestational age or a time stamp is
+    left out with a note. A term that is both observed and excluded is an error.
     """
     require_object(document, "", what="a phenopacket")
     label = string_at(document, "id", "", required=True)
@@ -87,25 +91,29 @@ def case_record_from_phenopacket(document: Mapping[str, Any]) -> CaseRecord:
     for path, feature in objects_at(document, "phenotypicFeatures", ""):
         term = required_object_at(feature, "type", path)
         excluded = bool_at(feature, "excluded", path)
+        hpo_id = hpo_id_at(term, "id", f"{path}.type", required=True)
+        onset_hpo_id, onset_age = _phenopacket_onset(
+            feature, path, notes=notes, what=f"onset of {hpo_id}"
+        )
         features.append(
             (
                 path,
                 FeatureRecord(
-                    hpo_id=hpo_id_at(term, "id", f"{path}.type", required=True),
+                    hpo_id=hpo_id,
                     observed=not excluded,
-                    onset_hpo_id=_phenopacket_onset(feature, path),
+                    onset_hpo_id=onset_hpo_id,
                     label=string_at(term, "label", f"{path}.type"),
+                    onset_age=onset_age,
                 ),
             )
         )
 
     disorders: dict[str, DisorderRecord] = {}
     excluded_disorders: set[str] = set()
-    age_of_onset = ""
+    age_of_onset = onset_age = ""
     for path, disease in objects_at(document, "diseases", ""):
         term = required_object_at(disease, "term", path)
         disorder_id = disorder_id_at(term, "id", f"{path}.term")
-        onset = _phenopacket_onset(disease, path)
         if bool_at(disease, "excluded", path):
             excluded_disorders.add(disorder_id)
             notes.append(f"excluded disease: {disorder_id}")
@@ -114,7 +122,11 @@ def case_record_from_phenopacket(document: Mapping[str, Any]) -> CaseRecord:
             disorder_id,
             DisorderRecord(disorder_id, label=string_at(term, "label", f"{path}.term")),
         )
-        age_of_onset = age_of_onset or onset
+        # The case has one onset: the first disease's that has one.
+        if not (age_of_onset or onset_age):
+            age_of_onset, onset_age = _phenopacket_onset(
+                disease, path, notes=notes, what=f"onset of {disorder_id}"
+            )
 
     genomic_features: list[GenomicFeatureRecord] = []
     for path, interpretation in objects_at(document, "interpretations", ""):
@@ -164,23 +176,45 @@ def case_record_from_phenopacket(document: Mapping[str, Any]) -> CaseRecord:
         disorders=tuple(disorders.values()),
         sex=sex,
         age_of_onset=age_of_onset,
+        onset_age=onset_age,
+        case_terms_as_features=True,
         external_references=tuple(external_references),
         notes=tuple(notes),
     )
 
 
-def _phenopacket_onset(parent: Mapping[str, Any], path: str) -> str:
-    """The HPO id of `parent.onset.ontologyClass`; "" for an age, or a term of another ontology."""
+def _phenopacket_onset(
+    parent: Mapping[str, Any], path: str, *, notes: list[str], what: str
+) -> tuple[str, str]:
+    """(HPO onset id, ISO 8601 age) of `parent.onset`, a TimeElement; at most one is set.
+
+    Other kinds of time element (a gestational age, a time stamp, an age range) and terms of
+    other ontologies have no place in a case; they are left out with a note.
+    """
     onset = object_at(parent, "onset", path)
     if onset is None:
-        return ""
-    term = object_at(onset, "ontologyClass", f"{path}.onset")
-    if term is None:
-        return ""
-    term_path = f"{path}.onset.ontologyClass"
-    if not string_at(term, "id", term_path, required=True).strip().startswith("HP:"):
-        return ""
-    return hpo_id_at(term, "id", term_path, required=True)
+        return "", ""
+    onset_path = f"{path}.onset"
+    term = object_at(onset, "ontologyClass", onset_path)
+    if term is not None:
+        term_path = f"{onset_path}.ontologyClass"
+        term_id = string_at(term, "id", term_path, required=True).strip()
+        if not term_id.startswith("HP:"):
+            notes.append(f"{what}: {term_id} is not an HPO onset term; left out")
+            return "", ""
+        return hpo_id_at(term, "id", term_path, required=True), ""
+    age = object_at(onset, "age", onset_path)
+    if age is not None:
+        duration = string_at(age, "iso8601duration", f"{onset_path}.age", required=True).strip()
+        if not _ISO8601_AGE.match(duration):
+            raise RecordFormatError(
+                f"{duration!r} is not an ISO 8601 duration such as P3Y6M",
+                field=f"{onset_path}.age.iso8601duration",
+            )
+        return "", duration
+    kinds = ", ".join(sorted(key for key in onset if isinstance(key, str))) or "nothing"
+    notes.append(f"{what}: given as {kinds}, which a case cannot hold; left out")
+    return "", ""
 
 
 def _genomic_feature_from_interpretation(
@@ -198,9 +232,10 @@ def _genomic_feature_from_interpretation(
             variant_interpretation, "variationDescriptor", f"{path}.variantInterpretation"
         )
         zygosity = None
+        state_id = ""
         allelic_state = object_at(descriptor, "allelicState", descriptor_path)
         if allelic_state is not None:
-            state_id = string_at(allelic_state, "id", f"{descriptor_path}.allelicState")
+            state_id = string_at(allelic_state, "id", f"{descriptor_path}.allelicState").strip()
             zygosity = _ZYGOSITY_FROM_GENO.get(state_id)
         type_id, type_label = so_term_at(descriptor, "structuralType", descriptor_path)
         variant = _variant_from_vcf_record(descriptor, descriptor_path)
@@ -216,6 +251,12 @@ def _genomic_feature_from_interpretation(
             variant_type_id=type_id,
             variant_type_label=type_label,
             gene_symbol=symbol,
+            hgvs_expressions=_expressions(descriptor, descriptor_path),
+            acmg_classification=_acmg_classification(
+                variant_interpretation, f"{path}.variantInterpretation"
+            ),
+            allelic_state_id=state_id if state_id in _ZYGOSITY_FROM_GENO else "",
+            variant_label=string_at(descriptor, "label", descriptor_path).strip(),
         )
     else:
         raise RecordFormatError("needs a gene or a variantInterpretation", field=path)
@@ -223,6 +264,28 @@ def _genomic_feature_from_interpretation(
         notes.append(f"rejected by the curator: {feature.gene_symbol or feature.gene_id}")
         return None
     return feature
+
+
+def _expressions(descriptor: Mapping[str, Any], path: str) -> tuple[tuple[str, str], ...]:
+    """(syntax, value) of each `expressions[]` entry, as submitted (HGVS and any other syntax)."""
+    expressions: dict[tuple[str, str], None] = {}
+    for expression_path, expression in objects_at(descriptor, "expressions", path):
+        syntax = string_at(expression, "syntax", expression_path, required=True).strip()
+        value = string_at(expression, "value", expression_path, required=True).strip()
+        expressions[(syntax, value)] = None
+    return tuple(expressions)
+
+
+def _acmg_classification(variant_interpretation: Mapping[str, Any], path: str) -> str:
+    value = string_at(variant_interpretation, "acmgPathogenicityClassification", path).strip()
+    if value in ("", "NOT_PROVIDED"):
+        return ""
+    if value not in ACMG_CLASSIFICATIONS:
+        raise RecordFormatError(
+            f"{value!r} is not one of NOT_PROVIDED, {', '.join(ACMG_CLASSIFICATIONS)}",
+            field=f"{path}.acmgPathogenicityClassification",
+        )
+    return value
 
 
 def _gene_descriptor(gene: Mapping[str, Any], path: str) -> tuple[str, str]:

@@ -60,6 +60,7 @@ def case_field_values(validated: ValidatedCase, ownership: CaseOwnership) -> dic
         "contact_email": contact.email or institution.contact_email,
         "sex": validated.sex,
         "age_of_onset": record.age_of_onset,
+        "onset_age": record.onset_age,
         "inheritance_mode": record.inheritance_mode,
         "is_test": record.is_test,
         "hpo_release": validated.hpo_release,
@@ -75,6 +76,7 @@ def feature_rows(validated: ValidatedCase) -> list[dict[str, Any]]:
             "observed": feature.observed,
             "onset_hpo_id": feature.onset_hpo_id,
             "submitted_hpo_id": feature.submitted_hpo_id,
+            "onset_age": feature.onset_age,
         }
         for feature in validated.features
     ]
@@ -99,6 +101,13 @@ def genomic_feature_rows(validated: ValidatedCase) -> list[dict[str, Any]]:
                 "zygosity": submitted.zygosity,
                 "variant_type_id": submitted.variant_type_id,
                 "variant_type_label": submitted.variant_type_label,
+                "hgvs_expressions": [
+                    {"syntax": syntax, "value": value}
+                    for syntax, value in submitted.hgvs_expressions
+                ],
+                "acmg_classification": submitted.acmg_classification,
+                "allelic_state_id": submitted.allelic_state_id,
+                "variant_label": submitted.variant_label,
             }
         )
     return rows

@@ -7,10 +7,12 @@ symbol resolved to its canonical gene) is reported as a note.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
 from matchmaker.cases.records import (
+    ACMG_CLASSIFICATIONS,
     SEX_VALUES,
     CaseRecord,
     FeatureRecord,
@@ -40,6 +42,8 @@ _BASES = re.compile(r"^[ACGTN]+$")
 # VCF symbolic alleles for structural variants ("<DEL>", "<DUP:TANDEM>"); curated phenopackets
 # sometimes drop the angle brackets ("DEL").
 _SYMBOLIC_ALLELE = re.compile(r"^<?(DEL|DUP|INS|INV|CNV)(:[A-Z0-9_:]+)?>?$")
+_GENO_ID = re.compile(r"^GENO:\d{7}$")
+_ISO8601_AGE = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ASSEMBLIES = re.compile(r"^(NCBI36|GRCh37|GRCh38)(\.p\d+)?$")
 MAX_LABEL_LENGTH = 255
@@ -53,6 +57,7 @@ MAX_CONSENT_NOTE_LENGTH = 255
 # NUL cannot be stored by PostgreSQL (text or jsonb); the other C0 controls (tab, line feeds
 # aside) are never meant and make stored text unreadable.
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_SUBMITTED_TEXT = 1000  # an HGVS expression or a variant's label, kept as submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,7 @@ class ValidFeature:
     observed: bool
     onset_hpo_id: str = ""
     submitted_hpo_id: str = ""  # set when an alternative or obsolete id was mapped to hpo_id
+    onset_age: str = ""  # ISO 8601 age, as submitted
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +190,15 @@ def validate_case_record(
                 unknown_terms=unknown_terms,
             )
 
+    if record.onset_age and not _ISO8601_AGE.match(record.onset_age):
+        errors.append(("ageOfOnset", f"{record.onset_age!r} is not an ISO 8601 age such as P3Y6M"))
+    case_terms: frozenset[int] = frozenset()
+    if record.case_terms_as_features:
+        record, case_terms = _case_terms_from_features(record, ontology=ontology, notes=notes)
+
     features = _validate_features(
         record,
+        skip=case_terms,
         ontology=ontology,
         errors=errors,
         notes=notes,
@@ -262,6 +275,42 @@ def validate_case_record(
     )
 
 
+def _case_terms_from_features(
+    record: CaseRecord, *, ontology: Ontology, notes: list[str]
+) -> tuple[CaseRecord, frozenset[int]]:
+    """`record` with its observed onset and inheritance features as its case-level fields, and
+    the indices of those features (not to be stored as features).
+
+    Only where the case-level field is empty or says the same; the first such term is taken, a
+    different second one stays a feature (and is refused as not a phenotypic abnormality).
+    The features keep their places, so errors name them as submitted.
+    """
+    taken = {"inheritance": record.inheritance_mode, "onset": record.age_of_onset}
+    moved = set()
+    for index, feature in enumerate(record.features):
+        try:
+            hpo_id = ontology.resolve(feature.hpo_id).hpo_id
+        except (UnknownTermError, ObsoleteTermError):
+            continue
+        kind = ""
+        if ontology.is_a(hpo_id, INHERITANCE_ROOT):
+            kind, what = "inheritance", "the mode of inheritance"
+        elif ontology.is_a(hpo_id, ONSET_ROOT):
+            kind, what = "onset", "the age of onset"
+        if not kind or not feature.observed or taken[kind] not in ("", hpo_id, feature.hpo_id):
+            continue
+        if not taken[kind]:
+            notes.append(f"{hpo_id} ({ontology.label(hpo_id)}) recorded as {what}")
+            taken[kind] = hpo_id
+        moved.add(index)
+    if not moved:
+        return record, frozenset()
+    record = dataclasses.replace(
+        record, age_of_onset=taken["onset"], inheritance_mode=taken["inheritance"]
+    )
+    return record, frozenset(moved)
+
+
 def _check_term_under(
     hpo_id: str,
     root: str,
@@ -300,9 +349,12 @@ def _validate_features(
     warnings: list[tuple[str, str]],
     drop_unknown_terms: bool,
     unknown_terms: list[str],
+    skip: frozenset[int] = frozenset(),
 ) -> list[ValidFeature]:
     by_term: dict[str, ValidFeature] = {}
     for index, feature in enumerate(record.features):
+        if index in skip:
+            continue
         field = f"features[{index}].id"
         try:
             resolution = ontology.resolve(feature.hpo_id)
@@ -360,11 +412,19 @@ def _validate_features(
             notes.append(
                 f"{feature.hpo_id} is an outdated id; recorded as {hpo_id} ({ontology.label(hpo_id)})"
             )
+        if feature.onset_age and not _ISO8601_AGE.match(feature.onset_age):
+            errors.append(
+                (
+                    f"features[{index}].ageOfOnset",
+                    f"{feature.onset_age!r} is not an ISO 8601 age such as P3Y6M",
+                )
+            )
         valid = ValidFeature(
             hpo_id=hpo_id,
             observed=feature.observed,
             onset_hpo_id=onset,
             submitted_hpo_id=feature.hpo_id if resolution.remapped else "",
+            onset_age=feature.onset_age,
         )
         previous = by_term.get(hpo_id)
         if previous is not None and previous.observed != valid.observed:
@@ -467,6 +527,36 @@ def _validate_genomic_features(
             )
         if feature.variant_type_id and not _SO_ID.match(feature.variant_type_id):
             errors.append((f"{field}.type.id", f"{feature.variant_type_id!r} is not an SO id"))
+        if feature.acmg_classification and feature.acmg_classification not in ACMG_CLASSIFICATIONS:
+            errors.append(
+                (
+                    f"{field}.acmgClassification",
+                    f"{feature.acmg_classification!r} is not one of "
+                    f"{', '.join(ACMG_CLASSIFICATIONS)}",
+                )
+            )
+        if feature.allelic_state_id and not _GENO_ID.match(feature.allelic_state_id):
+            errors.append(
+                (f"{field}.allelicState", f"{feature.allelic_state_id!r} is not a GENO id")
+            )
+        # Kept as submitted, so checked only for what storage cannot hold (PostgreSQL refuses
+        # NUL in text and JSON).
+        for number, (syntax, value) in enumerate(feature.hgvs_expressions):
+            path = f"{field}.expressions[{number}]"
+            if not syntax.strip() or not value.strip():
+                errors.append((path, "needs both a syntax and a value"))
+            elif len(syntax) > 32 or len(value) > MAX_SUBMITTED_TEXT:
+                errors.append(
+                    (path, f"is longer than 32 (syntax) or {MAX_SUBMITTED_TEXT} (value) characters")
+                )
+            elif "\x00" in syntax or "\x00" in value:
+                errors.append((path, "contains a NUL character"))
+        if len(feature.variant_label) > MAX_SUBMITTED_TEXT:
+            errors.append(
+                (f"{field}.variant.label", f"is longer than {MAX_SUBMITTED_TEXT} characters")
+            )
+        elif "\x00" in feature.variant_label:
+            errors.append((f"{field}.variant.label", "contains a NUL character"))
         if gene is not None:
             # Structured ids (HGNC, Entrez, Ensembl) are expected to be normalised; a symbol that is
             # an alias or a previous symbol is worth telling the submitter about.

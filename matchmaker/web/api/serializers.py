@@ -4,8 +4,10 @@ A case reads like an MME patient (mme-api.md §1.5) so that scripts written agai
 home: `features` with `observed` "yes"/"no", `genomicFeatures` with `gene`, `variant` (0-based
 start), `zygosity` and `type`, `disorders`, `sex`, `ageOfOnset`, `inheritanceMode`, `contact`.
 It differs in that `label` (the site's pseudonymous label) replaces `id`, the contact is optional
-(the institution's details fill the gaps), and the node's own fields (`publicId`, `status`,
-consent, timestamps) come back in answers.
+(the institution's details fill the gaps), a genomic feature may carry what MME has no field for
+(`expressions`: HGVS as Phenopacket writes them, `acmgClassification`), kept as submitted and
+given back in phenopacket exports, and the node's own fields (`publicId`, `status`, consent,
+timestamps, the gene's `submittedId`) come back in answers.
 
 Serializers here check the shape of the JSON only; whether a term or gene exists is decided by
 the case services, whose errors name the same paths (`features[0].id`).
@@ -26,7 +28,13 @@ from rest_framework.settings import api_settings
 
 from matchmaker.cases.interchange import case_record_from_mme_patient
 from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
-from matchmaker.cases.records import SEX_VALUES, CaseRecord, ContactRecord, RecordFormatError
+from matchmaker.cases.records import (
+    ACMG_CLASSIFICATIONS,
+    SEX_VALUES,
+    CaseRecord,
+    ContactRecord,
+    RecordFormatError,
+)
 from matchmaker.lib.api import MAX_DISORDERS, MAX_FEATURES, MAX_GENOMIC_FEATURES
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.matching.models import Match, MatchEvent
@@ -92,8 +100,24 @@ def case_record_from_input(data: Mapping[str, Any]) -> CaseRecord:
     except RecordFormatError as error:
         raise FieldValidationError([(error.field, error.message)]) from None
     contact = data.get("contact") or {}
+    # What MME has no field for, kept as submitted for exports (the reader reads every
+    # genomic feature, in order).
+    genomic_features = tuple(
+        dataclasses.replace(
+            feature,
+            hgvs_expressions=tuple(
+                (expression["syntax"].strip(), expression["value"].strip())
+                for expression in submitted.get("expressions") or ()
+            ),
+            acmg_classification=submitted.get("acmgClassification") or "",
+        )
+        for feature, submitted in zip(
+            record.genomic_features, data.get("genomicFeatures") or (), strict=True
+        )
+    )
     return dataclasses.replace(
         record,
+        genomic_features=genomic_features,
         label=data["label"],
         contact=ContactRecord(
             name=contact.get("name", ""),
@@ -153,6 +177,16 @@ class SequenceOntologyTermSerializer(serializers.Serializer):
         ref_name = "SequenceOntologyTerm"
 
 
+class ExpressionSerializer(serializers.Serializer):
+    syntax = serializers.CharField(
+        max_length=32, help_text='"hgvs.c", "hgvs.g", "hgvs.p", ... (Phenopacket Expression)'
+    )
+    value = serializers.CharField(max_length=1000, help_text='e.g. "NM_000138.5:c.1A>G"')
+
+    class Meta:
+        ref_name = "Expression"
+
+
 class GenomicFeatureInputSerializer(serializers.Serializer):
     gene = GeneInputSerializer()
     variant = VariantSerializer(required=False, allow_null=True)
@@ -164,6 +198,16 @@ class GenomicFeatureInputSerializer(serializers.Serializer):
         help_text="1 heterozygous or hemizygous, 2 homozygous (0 or null: unknown)",
     )
     type = SequenceOntologyTermSerializer(required=False, allow_null=True)
+    # Not in MME: kept as submitted and written back in phenopacket exports.
+    expressions = ExpressionSerializer(
+        many=True, required=False, max_length=10, help_text="HGVS expressions of the variant"
+    )
+    acmgClassification = serializers.ChoiceField(
+        choices=ACMG_CLASSIFICATIONS,
+        required=False,
+        allow_blank=True,
+        help_text="ACMG pathogenicity class, as Phenopacket v2 spells it",
+    )
 
     class Meta:
         ref_name = "GenomicFeatureInput"
@@ -244,6 +288,9 @@ class GeneOutputSerializer(serializers.Serializer):
     canonicalId = serializers.CharField(
         source="gene_id", help_text='the gene as the node knows it, e.g. "NCBIGene:55768"'
     )
+    submittedId = serializers.CharField(
+        source="submitted_gene_id", help_text='the id as submitted, e.g. "HGNC:17646"'
+    )
 
     class Meta:
         ref_name = "Gene"
@@ -254,6 +301,8 @@ class GenomicFeatureOutputSerializer(serializers.Serializer):
     variant = serializers.SerializerMethodField()
     zygosity = serializers.IntegerField(allow_null=True)
     type = serializers.SerializerMethodField()
+    expressions = ExpressionSerializer(source="hgvs_expressions", many=True)
+    acmgClassification = serializers.CharField(source="acmg_classification")
 
     class Meta:
         ref_name = "GenomicFeature"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
@@ -164,3 +167,38 @@ def test_gene_rows_can_be_removed_before_and_after_saving(page: Page, alice: Use
     page.wait_for_url(f"**/cases/{case.public_id}/")
     assert [g.gene_symbol for g in case.genomic_features.all()] == ["SCN1A"]
     expect(page.get_by_text("NGLY1")).to_have_count(0)
+
+
+def test_hgvs_and_acmg_entered_in_the_gene_row_come_back_in_the_phenopacket_download(
+    page: Page, alice: User
+) -> None:
+    log_in(page, alice)
+    page.goto("/cases/new/")
+    page.get_by_label("Label").fill("fam79-proband")
+    picker = page.get_by_role("combobox", name="Add a term")
+    picker.fill("seiz")
+    offers = page.get_by_role("listbox", name="Matching HPO terms")
+    expect(offers.get_by_role("option").first).to_contain_text("Seizure")
+    picker.press("Enter")
+    page.get_by_label("Gene").first.fill("ngly1")
+    expect(page.locator(".gene-status.ok")).to_contain_text("NGLY1")
+    page.get_by_text("Variant (optional)").first.click()
+    page.get_by_label("HGVS").first.fill("NM_018297.4:c.1891del\nNP_060767.2:p.(Gln631SerfsTer6)")
+    page.get_by_label("ACMG class").first.select_option(label="Likely pathogenic")
+    screenshot(page, "case-form-hgvs")
+    page.get_by_role("button", name="Save case").click()
+    page.wait_for_url("**/cases/MM-*/")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Phenopacket (JSON)").click()
+    document = json.loads(Path(download.value.path()).read_text())
+
+    [interpretation] = document["interpretations"]
+    assert interpretation["progressStatus"] == "UNSOLVED"
+    assert "disease" not in interpretation["diagnosis"]
+    variant = interpretation["diagnosis"]["genomicInterpretations"][0]["variantInterpretation"]
+    assert variant["acmgPathogenicityClassification"] == "LIKELY_PATHOGENIC"
+    assert variant["variationDescriptor"]["expressions"] == [
+        {"syntax": "hgvs.c", "value": "NM_018297.4:c.1891del"},
+        {"syntax": "hgvs.p", "value": "NP_060767.2:p.(Gln631SerfsTer6)"},
+    ]
