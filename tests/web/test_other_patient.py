@@ -143,7 +143,10 @@ def test_an_unshared_local_case_shows_nothing_but_its_id_and_contact(
     card = other_patient_card(alice_client.get(detail_url(match)).content.decode())
 
     assert other.public_id in card
-    assert "has not consented to share it" in card
+    if how == "withdrawn":
+        assert "was withdrawn by its institution" in card
+    else:
+        assert "has not consented to share it" in card
     assert "KCNQ2" not in card
     assert "Congenital onset" not in card
     assert "<dd>Male</dd>" not in card

@@ -61,7 +61,10 @@ def _unique(name: str) -> str:
 
 
 def _address() -> str:
-    return f"2001:db8::{uuid.uuid4().hex[:4]}"  # documentation range: never a real client
+    # Written as the log writes it (no leading zeros in a group).
+    return (
+        f"2001:db8::{int(uuid.uuid4().hex[:4], 16):x}"  # documentation range: never a real client
+    )
 
 
 def _log_in(client: Client, username: str, password: str, **extra: Any) -> Any:
