@@ -1,7 +1,8 @@
 """Load test of the MME API: POST /mme/match from concurrent clients, with real query patients.
 
     .venv/bin/python bench/mme_load.py --url http://127.0.0.1:8765/mme --token TOKEN \
-        [--duration 60] [--warmup 10] [--concurrency 4] [--rate R] [--queries 500] [--seed 7]
+        [--duration 60] [--warmup 10] [--concurrency 4] [--rate R] [--queries 500] [--seed 7] \
+        [--mix phenotype]
 
 `bench/mme_load.sh` prepares a node with 100k cases behind gunicorn and runs this against it.
 The query patients are published cases (`../shared/data/phenopackets-dev.jsonl.gz`, read at run
@@ -11,6 +12,9 @@ Terms the node's HPO release does not know are left out, and cases the node woul
 are skipped, so every error counted is the server's: the release and the gene catalogue are read
 through the project settings (`DATA_DIR`), as the node reads them. Queries are real (not `test`),
 so the node records an incoming match per result and e-mails new ones, unless `--test-queries`.
+`--mix phenotype` sends the same patients without their genes (phenotype-only queries: every
+stored case is a candidate, none is ruled out by a gene); run the node with `MME_MIN_SCORE=0`
+and `MME_REQUIRE_SHARED_GENE=False` so that every answer is a full `MME_MAX_RESULTS` (20).
 The patient ids get a prefix that is new with each run: the first pass over the patients finds
 only new matches (stored and e-mailed), later passes refresh them, whatever earlier runs left.
 
@@ -74,10 +78,13 @@ class Outcome:
     query: int = -1  # index of the query patient sent
 
 
-def build_queries(path: Path, count: int, seed: int, *, test: bool, id_prefix: str) -> QuerySet:
+def build_queries(
+    path: Path, count: int, seed: int, *, test: bool, id_prefix: str, genes: bool = True
+) -> QuerySet:
     """`count` MME match requests from the phenopackets at `path`, sampled with `seed`.
 
-    Each patient id is `id_prefix` + the phenopacket id.
+    Each patient id is `id_prefix` + the phenopacket id. Without `genes`, the patients' genes
+    (and variants) are left out: phenotype-only queries.
     """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matchmaker.settings")
     django.setup()
@@ -95,7 +102,7 @@ def build_queries(path: Path, count: int, seed: int, *, test: bool, id_prefix: s
     from ontologies.hpo import load_ontology
 
     ontology = load_ontology(configured_hpo_sources(), cache_dir=settings.HPO_CACHE_DIR)
-    genes = get_gene_catalogue()
+    catalogue = get_gene_catalogue()
     documents = list(read_documents(path))
     random.Random(seed).shuffle(documents)  # noqa: S311 - a reproducible sample, not a secret
     contact = ContactRecord(
@@ -113,7 +120,11 @@ def build_queries(path: Path, count: int, seed: int, *, test: bool, id_prefix: s
         try:
             record = case_record_from_phenopacket(item.document)
             validated = validate_case_record(
-                record, ontology=ontology, genes=genes, drop_unknown_terms=True, check_label=False
+                record,
+                ontology=ontology,
+                genes=catalogue,
+                drop_unknown_terms=True,
+                check_label=False,
             )
         except RecordFormatError:
             refused["not a readable phenopacket"] += 1
@@ -126,6 +137,7 @@ def build_queries(path: Path, count: int, seed: int, *, test: bool, id_prefix: s
         query = dataclasses.replace(
             record,
             features=kept,
+            genomic_features=record.genomic_features if genes else (),
             disorders=(),
             contact=contact,
             external_references=(),
@@ -360,6 +372,12 @@ def main() -> None:
     parser.add_argument("--phenopackets", type=Path, default=DATA)
     parser.add_argument("--test-queries", action="store_true", help='send them as "test": true')
     parser.add_argument(
+        "--mix",
+        choices=("as-published", "phenotype"),
+        default="as-published",
+        help="as-published: terms and genes; phenotype: the same patients without their genes",
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=900.0,
@@ -381,6 +399,7 @@ def main() -> None:
         arguments.seed,
         test=arguments.test_queries,
         id_prefix=arguments.id_prefix,
+        genes=arguments.mix != "phenotype",
     )
     refused = ", ".join(f"{count} {reason}" for reason, count in queries.refused.most_common())
     print(
@@ -440,6 +459,7 @@ def main() -> None:
         json.dumps(
             {
                 "url": arguments.url,
+                "mix": arguments.mix,
                 "concurrency": arguments.concurrency,
                 "rate": arguments.rate,
                 "duration_s": arguments.duration,

@@ -7,6 +7,7 @@
 # minute or so generating 100k cases); the incoming matches of earlier runs are deleted. Extra arguments go to bench/mme_load.py, e.g.
 #   bench/mme_load.sh --duration 60 --concurrency 4
 #   WORKERS=2 bench/mme_load.sh --rate 50
+#   MME_MIN_SCORE=0 MME_REQUIRE_SHARED_GENE=False bench/mme_load.sh --mix phenotype  # 20-result answers
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

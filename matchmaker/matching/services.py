@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
     from matchmaker.cases.services.validation import ValidatedCase
+    from ontologies.case_index import Hit
 
 logger = logging.getLogger(__name__)
 
@@ -151,32 +152,55 @@ def find_matches(
     observed = _term_indices(query.observed)
     excluded = _term_indices(query.excluded)
     prepared = scorer.prepare(observed, excluded)
-    hits = get_case_index().search(
-        scorer,
-        prepared,
-        query_genes=query.gene_ids,
-        limit=limit * _RERANK_FACTOR,
-        # The index counts a shared gene as genotype 1; the variant check below can only lower
-        # that (to 0.8-1.0), so a hit under min_score here stays under it.
-        min_score=min_score,
-        require_shared_gene=require_shared_gene,
-        shareable_only=shareable_only,
-        include_test=include_test,
-        exclude_keys=excluded_ids,
-    )
-    # Genes for every candidate (the variant check re-orders them); the rest only for the kept.
-    cases = (
-        Case.objects.select_related("institution")
-        .prefetch_related("genomic_features")
-        .in_bulk([hit.key for hit in hits])
-    )
+    index = get_case_index()
+
+    def search(count: int) -> list[Hit]:
+        return index.search(
+            scorer,
+            prepared,
+            query_genes=query.gene_ids,
+            limit=count,
+            # The index counts a shared gene as genotype 1; the variant check below can only
+            # lower that (to 0.8-1.0), so a hit under min_score here stays under it.
+            min_score=min_score,
+            require_shared_gene=require_shared_gene,
+            shareable_only=shareable_only,
+            include_test=include_test,
+            exclude_keys=excluded_ids,
+        )
+
+    def fetch(hits: list[Hit]) -> dict[int, Case]:
+        cases = Case.objects.select_related("institution")
+        if query.variants:
+            # Genes for every candidate (the variant check re-orders them).
+            cases = cases.prefetch_related("genomic_features")
+        return cases.in_bulk([hit.key for hit in hits])
+
+    if query.variants:
+        # Extra candidates: variant evidence can re-order the top results.
+        hits = search(limit * _RERANK_FACTOR)
+        cases = fetch(hits)
+    else:
+        # Without a gene nothing re-orders the index's ranking: its first `limit` hits are the
+        # answer, unless some were deleted or withdrawn since the index last caught up; then the
+        # extra candidates fill their places, as they always do for a query with genes.
+        hits = search(limit)
+        cases = fetch(hits)
+        if len(hits) == limit and any(
+            hit.key not in cases or cases[hit.key].status != Case.Status.ACTIVE for hit in hits
+        ):
+            hits = search(limit * _RERANK_FACTOR)
+            cases = fetch(hits)
 
     results = []
     for hit in hits:
         case = cases.get(hit.key)
         if case is None or case.status != Case.Status.ACTIVE:
             continue  # deleted or withdrawn since the index last caught up
-        genotype, comparisons = compare_genotypes(query.variants, variant_calls_of(case))
+        if query.variants:
+            genotype, comparisons = compare_genotypes(query.variants, variant_calls_of(case))
+        else:
+            genotype, comparisons = 0.0, []  # what compare_genotypes gives a query with no gene
         patient = float(
             combine_scores(
                 np.array([hit.phenotype], dtype=np.float32),
@@ -197,7 +221,10 @@ def find_matches(
         )
     results.sort(key=lambda result: (-result.score, result.case.pk))
     results = results[:limit]
-    models.prefetch_related_objects([result.case for result in results], "features", "disorders")
+    # What answers and explanations read of the kept cases (their genes, if not fetched above).
+    models.prefetch_related_objects(
+        [result.case for result in results], "features", "disorders", "genomic_features"
+    )
     if explain:
         for result in results:
             result.explanation.update(

@@ -15,7 +15,7 @@ from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord, Varian
 from matchmaker.cases.services import delete_case, record_consent, update_case, withdraw_case
 from matchmaker.matching import index as case_index
 from matchmaker.matching.models import Match
-from matchmaker.matching.services import find_matches, run_matching
+from matchmaker.matching.services import MatchQuery, find_matches, run_matching
 from tests.conftest import MME_BENCHMARK, wait_until
 from tests.factories import make_case, make_record
 
@@ -133,6 +133,42 @@ def test_withdrawn_and_deleted_cases_are_never_matched(institution: Institution)
     delete_case(deleted)
 
     assert find_matches(query, min_score=0.0) == []
+
+
+@pytest.mark.django_db
+def test_a_query_without_genes_gets_the_full_rankings_first_results(
+    institution: Institution,
+) -> None:
+    # No gene: nothing re-orders the index's ranking, so only `limit` candidates are fetched;
+    # the answer must still be the head of the full ranking, genes of the kept cases included.
+    query = MatchQuery(observed=NGLY1_TERMS[:4])
+    cases = [ngly1_case(institution, f"ngly1-{n}") for n in range(3)]
+    cases += [skeletal_case(institution, f"skeletal-{n}") for n in range(3)]
+    everyone = find_matches(query, min_score=0.0, limit=10)
+    assert {r.case for r in everyone} == set(cases)
+    for limit in (1, 2, 4):
+        head = find_matches(query, min_score=0.0, limit=limit)
+        assert [(r.case, r.score) for r in head] == [(r.case, r.score) for r in everyone[:limit]]
+    assert [[feature.gene_symbol for feature in r.case.genomic_features.all()] for r in head] == [
+        ["NGLY1"]
+    ] * 3 + [["FGFR3"]]
+    assert all(r.genotype_score == 0.0 and r.explanation["genes"] == [] for r in head)
+
+
+@pytest.mark.django_db
+def test_a_case_withdrawn_before_the_index_caught_up_leaves_no_hole_in_the_answer(
+    institution: Institution,
+) -> None:
+    query = MatchQuery(observed=NGLY1_TERMS)
+    first, second = ngly1_case(institution, "first"), ngly1_case(institution, "second")
+    skeletal_case(institution, "third")
+    assert [r.case for r in find_matches(query, min_score=0.0, limit=2)] == [first, second]
+    # Withdrawn in the database only: the index has not heard of it yet.
+    Case.objects.filter(pk=first.pk).update(
+        status=Case.Status.WITHDRAWN, withdrawn_at=timezone.now()
+    )
+    answer = find_matches(query, min_score=0.0, limit=2)
+    assert [r.case.label for r in answer] == ["second", "third"]
 
 
 @pytest.mark.django_db
