@@ -178,6 +178,12 @@ def main() -> None:
         action="store_true",
         help="import with --drop-unknown-terms (for code that refused newer HPO terms)",
     )
+    parser.add_argument(
+        "--with-other-ids",
+        action="store_true",
+        help="also ask every eligible query whose phenopacket writes a term otherwise than the "
+        "node stores it (alternative, obsolete or newer ids), beyond the sample",
+    )
     options = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as temporary:
@@ -221,11 +227,22 @@ def main() -> None:
         Institution.objects.filter(name="Bench").update(
             contact_name="Bench genetics team", contact_email="bench@example.org"
         )
-        figures = _measure(options.queries, Client(), _submitted_terms(source))
+        figures = _measure(
+            options.queries,
+            Client(),
+            _submitted_terms(source),
+            with_other_ids=options.with_other_ids,
+        )
     print(json.dumps(figures))
 
 
-def _measure(sample: int, client: Any, submitted: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+def _measure(
+    sample: int,
+    client: Any,
+    submitted: dict[str, tuple[str, ...]],
+    *,
+    with_other_ids: bool = False,
+) -> dict[str, Any]:
     from matchmaker.federation.services import add_peer
     from matchmaker.matching import services as matching
     from matchmaker.matching.index import get_case_index
@@ -248,10 +265,13 @@ def _measure(sample: int, client: Any, submitted: dict[str, tuple[str, ...]]) ->
             for other in by_disease[case.disease]
         )
     ]
-    queries = eligible
+    queries = list(eligible)
     if sample and sample < len(eligible):
         picked = np.random.default_rng(0).choice(len(eligible), sample, replace=False)
         queries = [eligible[i] for i in sorted(picked.tolist())]
+    if with_other_ids:
+        asked = {query.pk for query in queries}
+        queries += [q for q in eligible if q.submitted != q.observed and q.pk not in asked]
     print(f"{len(cases)} cases stored, {len(eligible)} eligible queries, {len(queries)} asked")
 
     get_case_index()  # built once, before the clock runs
