@@ -5,7 +5,8 @@
 Issue 16 §2: hit@1 was lower over /mme/match than offline on the same queries. This bench
 imports the dev phenopackets (../shared/data/phenopackets-dev.jsonl.gz, or every K-th document)
 with `manage.py import_phenopackets --consented` into a fresh SQLite file in a temporary folder
-(the case index cache goes there too), registers a peer, and asks the same queries three ways:
+(the case index cache goes there too), or into POSTGRES_DB when POSTGRES_HOST is set (an empty
+database: it is migrated here), registers a peer, and asks the same queries three ways:
 
 - live: a POST of an MME request to /mme/match through Django's test client with the peer's
   token, MME_MIN_SCORE=0, MME_MAX_RESULTS=50, MME_REQUIRE_SHARED_GENE=False. The request is
@@ -188,7 +189,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        os.environ["SQLITE_PATH"] = str(folder / "live.sqlite3")
+        if "POSTGRES_HOST" not in os.environ:
+            os.environ["SQLITE_PATH"] = str(folder / "live.sqlite3")
         os.environ["CASE_INDEX_PATH"] = str(folder / "case-index.npz")
         os.environ.update(
             MME_MIN_SCORE="0",
@@ -196,7 +198,6 @@ def main() -> None:
             MME_REQUIRE_SHARED_GENE="False",
             MME_RATE_LIMIT_PER_MINUTE="1000000",
         )
-        os.environ.pop("POSTGRES_HOST", None)
         sys.path.insert(0, str(ROOT))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "matchmaker.settings")
         import django
