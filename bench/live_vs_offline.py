@@ -1,6 +1,7 @@
 """Ranking over /mme/match (live) against the engine's own ranking (offline), same queries.
 
-    .venv/bin/python bench/live_vs_offline.py [--queries 300] [--every K]
+    .venv/bin/python bench/live_vs_offline.py [--queries 300] [--every K] [--with-other-ids]
+        [--drop-unknown-terms]
 
 Issue 16 §2: hit@1 was lower over /mme/match than offline on the same queries. This bench
 imports the dev phenopackets (../shared/data/phenopackets-dev.jsonl.gz, or every K-th document)
@@ -20,9 +21,11 @@ database: it is migrated here), registers a peer, and asks the same queries thre
 Queries follow bench/quality.py's setting (c): a dev case whose (first OMIM) disease has another
 case from a different paper (no shared PMID); the query is the case's observed terms only, as
 stored (no genes, no excluded terms, no diagnosis). The MME request carries them as the
-phenopacket gave them (an alternative or obsolete id as submitted, a term newer than the node's
-HPO kept), as a peer holding that case would send them; find_matches gets the stored current ids. The query's own case and the cases sharing
-a PMID with it never count: hit@1 is whether the first other result has the query's disease.
+phenopacket writes them (an alternative or obsolete id as submitted, a term newer than the
+node's HPO), as a peer holding that case would send them; find_matches gets the stored current
+ids. The query's own case and the cases sharing a PMID with it never count: hit@1 is whether
+the first other result has the query's disease. ``--with-other-ids`` adds to the sample every
+query that writes an id the node's HPO has as no current term.
 Disease and PMIDs are read from the stored cases by the public ids the answer gives (in the bench
 only; the answer carries no diagnosis). Live is read twice: in the answer's order, and sorted
 by score.patient (a stable sort, as a peer would); "tie-pessimistic" counts a hit only when
@@ -133,8 +136,7 @@ def _first_hit(query: _Stored, ranked: list[tuple[_Stored, float]]) -> dict[str,
     first, score = eligible[0]
     hit = first.disease == query.disease
     tied_other = any(
-        abs(other_score - score) == 0 and other.disease != query.disease
-        for other, other_score in eligible
+        other_score == score and other.disease != query.disease for other, other_score in eligible
     )
     return {"hit": hit, "pessimistic": hit and not tied_other, "first": first.public_id}
 
