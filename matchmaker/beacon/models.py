@@ -10,7 +10,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from matchmaker.lib.secrets import hash_token
+from matchmaker.lib.secrets import hash_token, hint_of_token
 
 # As for MME peers: long random strings, capped so a lookup never hashes megabytes.
 MAX_TOKEN_LENGTH = 255
@@ -67,7 +67,7 @@ class BeaconClient(models.Model):
 
     def set_token(self, token: str) -> None:
         self.token_hash = hash_token(token)
-        self.token_hint = token[-4:] if len(token) >= 16 else ""
+        self.token_hint = hint_of_token(token)
 
 
 class BeaconDataset(models.Model):

@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from matchmaker.lib.secrets import decrypt_secret, encrypt_secret, hash_token
+from matchmaker.lib.secrets import decrypt_secret, encrypt_secret, hash_token, hint_of_token
 
 # The MME join protocol caps tokens at 255 characters (mme-api.md §1.2).
 MAX_TOKEN_LENGTH = 255
@@ -88,7 +88,7 @@ class Peer(models.Model):
     def set_inbound_token(self, token: str) -> None:
         """Remember the token this peer sends us (as a hash); an empty token removes it."""
         self.inbound_token_hash = hash_token(token) if token else None
-        self.inbound_token_hint = token[-4:] if len(token) >= 16 else ""
+        self.inbound_token_hint = hint_of_token(token)
 
     def set_outbound_token(self, token: str) -> None:
         self.outbound_token_encrypted = encrypt_secret(token) if token else ""

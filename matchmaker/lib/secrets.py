@@ -64,3 +64,9 @@ def hash_token(token: str) -> str:
     Unkeyed on purpose: rotating SECRET_KEY must not lock every peer out.
     """
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hint_of_token(token: str) -> str:
+    """The last characters of a token, so an operator can tell which is set; none of a short one
+    (four characters of a short token would give too much of it away)."""
+    return token[-4:] if len(token) >= 16 else ""
