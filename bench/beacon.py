@@ -111,7 +111,7 @@ def _time_http(index: Any, queries: list[list[TermFilter]], counts: list[int]) -
 
     from matchmaker.beacon.services import add_beacon_client
     from matchmaker.matching.index import forget_case_index, get_case_index, save_case_index
-    from matchmaker.matching.ontology import get_phenotype_scorer
+    from matchmaker.reference.ontology import get_phenotype_scorer
 
     setup_test_environment()
     connection.creation.create_test_db(verbosity=0, autoclobber=True)

@@ -326,11 +326,8 @@ def run_beat_catch_up() -> int:
     from django.db.models import F
     from django.utils import timezone
 
+    from matchmaker.casework.services.outbound import requeue_stalled_searches, research_due_cases
     from matchmaker.federation.models import CaseSearchSchedule
-    from matchmaker.federation.services.outbound import (
-        requeue_stalled_searches,
-        research_due_cases,
-    )
 
     close_old_connections()
     CaseSearchSchedule.objects.filter(due_at__lt=timezone.now()).update(
@@ -343,8 +340,8 @@ def lost_work(run_id: str, expected_incoming: dict[str, int]) -> dict[str, int]:
     from django.db import close_old_connections
 
     from matchmaker.cases.models import Case
+    from matchmaker.casework.models import Match
     from matchmaker.federation.models import PeerSearch
-    from matchmaker.matching.models import Match
 
     close_old_connections()
     recorded = Counter(

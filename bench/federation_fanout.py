@@ -260,7 +260,7 @@ def submit_shared_case(institution: Any, label: str) -> tuple[Any, float, float]
     from django.db import transaction
 
     from matchmaker.cases.records import CaseRecord, FeatureRecord, GenomicFeatureRecord
-    from matchmaker.cases.services import submit_case
+    from matchmaker.casework.services import submit_case
 
     record = CaseRecord(
         label=label,
@@ -284,8 +284,8 @@ def submit_shared_case(institution: Any, label: str) -> tuple[Any, float, float]
 def measure_case(
     institution: Any, label: str, peers: list[FakePeer], ids: dict[str, int], patience: float
 ) -> CaseTiming:
+    from matchmaker.casework.models import Match
     from matchmaker.federation.models import PeerSearch
-    from matchmaker.matching.models import Match
 
     answering_ids = {ids[p.name] for p in peers if not p.hangs}
     hanging_ids = {ids[p.name] for p in peers if p.hangs}
@@ -389,7 +389,7 @@ def main() -> None:
 
     from matchmaker.cases.models import Institution
     from matchmaker.federation.models import Peer
-    from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
+    from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 
     call_command("migrate", interactive=False, verbosity=0)
     # Compile or load the HPO here, once, before the workers look for its cache.

@@ -107,10 +107,10 @@ def set_up_fuzzing_data() -> dict[str, Any]:
 
     from matchmaker.cases.models import Institution, Membership
     from matchmaker.cases.records import CaseRecord, FeatureRecord, GenomicFeatureRecord
-    from matchmaker.cases.services import submit_case
+    from matchmaker.casework.services import submit_case
+    from matchmaker.casework.services.matches import run_matching
     from matchmaker.federation.models import Peer
     from matchmaker.federation.services import add_peer
-    from matchmaker.matching.services import run_matching
     from matchmaker.web.services import create_api_token
 
     institution, _ = Institution.objects.get_or_create(
@@ -151,7 +151,7 @@ def set_up_fuzzing_data() -> dict[str, Any]:
             )
             run_matching(case.pk)
 
-    from matchmaker.matching.models import Match
+    from matchmaker.casework.models import Match
 
     known_ids = {
         "public_id": list(institution.cases.values_list("public_id", flat=True)),

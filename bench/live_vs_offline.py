@@ -112,7 +112,7 @@ def _stored_cases(submitted: dict[str, tuple[str, ...]]) -> list[_Stored]:
 
 def _writes_other_ids(case: _Stored) -> bool:
     """Whether the phenopacket writes a term as no current term of the node's HPO release."""
-    from matchmaker.matching.ontology import get_hpo
+    from matchmaker.reference.ontology import get_hpo
 
     ontology = get_hpo()
     for hpo_id in case.submitted:
@@ -262,7 +262,7 @@ def _measure(
     from matchmaker.federation.services import add_peer
     from matchmaker.matching import services as matching
     from matchmaker.matching.index import get_case_index
-    from matchmaker.matching.ontology import get_phenotype_scorer
+    from matchmaker.reference.ontology import get_phenotype_scorer
 
     add_peer("Bench peer", inbound_token=TOKEN)
     cases = _stored_cases(submitted)

@@ -98,7 +98,7 @@ def build_queries(
     from matchmaker.cases.records import ContactRecord, RecordFormatError
     from matchmaker.cases.services.validation import validate_case_record
     from matchmaker.lib.errors import FieldValidationError
-    from matchmaker.matching.ontology import configured_hpo_sources, get_gene_catalogue
+    from matchmaker.reference.ontology import configured_hpo_sources, get_gene_catalogue
     from ontologies.hpo import load_ontology
 
     ontology = load_ontology(configured_hpo_sources(), cache_dir=settings.HPO_CACHE_DIR)
@@ -330,7 +330,7 @@ def count_lost_matches(
     """
     from django.db import close_old_connections
 
-    from matchmaker.matching.models import Match
+    from matchmaker.casework.models import Match
 
     expected = {
         json.loads(bodies[query])["patient"]["id"]: results

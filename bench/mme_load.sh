@@ -63,7 +63,7 @@ fi
 TOKEN="$(cat "$TOKEN_FILE")"
 # Every run starts without the incoming matches earlier runs recorded for this peer: finding a
 # peer patient's previous matches costs more as they pile up (see docs/benchmarks.md).
-python manage.py shell --verbosity 0 -c "from matchmaker.matching.models import Match
+python manage.py shell --verbosity 0 -c "from matchmaker.casework.models import Match
 Match.objects.filter(direction=Match.Direction.INCOMING, peer__name='load-bench').delete()"
 # The whole database: right after generate_cases, autovacuum may not have analysed the new
 # tables yet, and without statistics the planner's choices cost ~10 ms per request.

@@ -36,8 +36,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from matchmaker.cases.models import Case  # noqa: E402
+from matchmaker.casework.models import Match  # noqa: E402
 from matchmaker.lib.secrets import hash_token  # noqa: E402
-from matchmaker.matching.models import Match  # noqa: E402
 from matchmaker.web.models import ApiToken  # noqa: E402
 
 # What the issue asks of every page; the term picker answers each keystroke, so it gets less.

@@ -34,8 +34,8 @@ fi
 # Matches for a sample of the cases, as the matching task records them after an edit. Counted
 # by the cases holding matches, so a second run does not match again.
 python manage.py shell --verbosity 0 -c "from matchmaker.cases.models import Case
-from matchmaker.matching.models import Match
-from matchmaker.matching.services import run_matching
+from matchmaker.casework.models import Match
+from matchmaker.casework.services.matches import run_matching
 missing = $MATCHED - Match.objects.values('case').distinct().count()
 for case_id in Case.objects.order_by('id').values_list('id', flat=True)[: max(missing, 0)]:
     run_matching(case_id, notify=False)

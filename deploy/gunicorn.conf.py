@@ -102,7 +102,7 @@ def post_fork(server: Any, worker: Any) -> None:
         django.setup()
         from django.db import connections  # noqa: TID251
 
-        from matchmaker.matching.ontology import get_hpo, warm_up
+        from matchmaker.reference.ontology import get_hpo, warm_up
 
         warm_up()
         get_hpo().search("seizure", limit=1)

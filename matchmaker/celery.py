@@ -25,6 +25,6 @@ def _load_reference_data(**kwargs: object) -> None:
 
     Otherwise the first tasks after a start each wait seconds for them, holding their locks.
     """
-    from matchmaker.matching.ontology import warm_up  # needs Django set up: the worker has it
+    from matchmaker.reference.ontology import warm_up  # needs Django set up: the worker has it
 
     warm_up()

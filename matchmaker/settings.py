@@ -60,7 +60,7 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
-# Recognised by matchmaker.checks: a production configuration must not keep it.
+# Recognised by matchmaker.observability.checks: a production configuration must not keep it.
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
 
 SECRET_KEY = env_secret("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
@@ -94,8 +94,10 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "matchmaker.cases",
+    "matchmaker.reference",
     "matchmaker.matching",
     "matchmaker.federation",
+    "matchmaker.casework",
     "matchmaker.beacon",
     "matchmaker.security",
     "matchmaker.observability",

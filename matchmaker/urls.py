@@ -12,7 +12,7 @@ admin.site.site_title = "matchmaker"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("mme/", include("matchmaker.federation.urls")),
+    path("mme/", include("matchmaker.web.urls.mme")),
     # GA4GH Beacon v2 for discovery networks (docs/operations.md, "Beacon").
     path("beacon/", include("matchmaker.beacon.urls")),
     # /health/live, /health/ready and /metrics (docs/scaling.md, "Monitoring").

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 
 from matchmaker.cases.models import Institution, Membership
-from matchmaker.matching.ontology import configured_hpo_sources, reset_reference_data
+from matchmaker.reference.ontology import configured_hpo_sources, reset_reference_data
 from ontologies.genes import build_from_hpo_annotations, build_from_org_hs_eg_db, merge_catalogues
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import CaseRecord, FeatureRecord, GenomicFeatureRecord
-from matchmaker.cases.services import submit_case
+from matchmaker.casework.services import submit_case
 
 
 def make_record(**overrides: Any) -> CaseRecord:

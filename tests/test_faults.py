@@ -35,10 +35,10 @@ from django.utils import timezone
 
 from bench.faults import Redis as SpareRedis
 from matchmaker.cases.models import Case, Institution
+from matchmaker.casework.models import Match
+from matchmaker.casework.services.outbound import request_peer_search, research_due_cases
 from matchmaker.federation.models import CaseSearchSchedule, Peer, PeerSearch
 from matchmaker.federation.services import add_peer
-from matchmaker.federation.services.outbound import request_peer_search, research_due_cases
-from matchmaker.matching.models import Match
 from matchmaker.web.services import create_api_token
 from tests.conftest import REPO_ROOT, free_port, wait_until
 from tests.factories import make_case

@@ -13,11 +13,11 @@ from django.test import Client
 from django.utils import timezone
 
 from matchmaker.cases.models import Case
-from matchmaker.cases.services import delete_case
+from matchmaker.casework.models import Match
+from matchmaker.casework.services import delete_case
+from matchmaker.casework.services.matches import run_matching
 from matchmaker.federation.models import MmeRequestLog, Peer
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
-from matchmaker.matching.services import run_matching
 from matchmaker.security import tasks
 from matchmaker.security.retention import apply_retention_policy
 from tests.factories import make_case

@@ -32,10 +32,10 @@ from matchmaker.cases.models import (
     Membership,
     PhenotypeFeature,
 )
+from matchmaker.casework.models import Match, MatchEvent
+from matchmaker.casework.services.matches import run_matching
 from matchmaker.federation.models import MmeRequestLog, Peer
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match, MatchEvent
-from matchmaker.matching.services import run_matching
 from matchmaker.web.services import create_api_token
 from tests.factories import case_form_data, make_case
 

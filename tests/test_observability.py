@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 
 from matchmaker.cases.models import Institution
-from matchmaker.cases.services import withdraw_case
+from matchmaker.casework.services import withdraw_case
 from matchmaker.celery import app
 from matchmaker.federation.models import MmeRequestLog, Peer
 from matchmaker.federation.services import add_peer, log_request

@@ -25,7 +25,7 @@ from matchmaker.cases.selectors import shareable_cases
 from matchmaker.lib.api import warn_degraded
 from matchmaker.lib.rate_limits import CACHE_ERRORS
 from matchmaker.matching.index import get_case_index
-from matchmaker.matching.ontology import get_hpo, get_phenotype_scorer
+from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer
 from ontologies.case_index import FLAG_SHAREABLE, FLAG_TEST
 from ontologies.hpo import Ontology
 from ontologies.similarity import lin_to_all

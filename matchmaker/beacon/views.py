@@ -37,7 +37,7 @@ from matchmaker.beacon.protocol import (
 )
 from matchmaker.beacon.services import record_beacon_query
 from matchmaker.lib.client_address import client_address
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 
 # A Beacon request is a few filters; anything larger is refused before it is parsed.
 MAX_BODY_BYTES = 100_000

@@ -47,16 +47,17 @@ def is_institution_admin(user: AbstractBaseUser | AnonymousUser) -> bool:
     return membership is not None and membership.role == Membership.Role.ADMIN
 
 
-def shareable_cases(*, test_data: bool = False) -> QuerySet[Case]:
+def shareable_cases(*, test_data: bool | None = False) -> QuerySet[Case]:
     """The cases a peer or a discovery network can ever see: active, consented for external
-    matching, and not test data (with `test_data`, only test data: a peer's test query).
+    matching, and not test data (with `test_data`, only test data: a peer's test query; with
+    None, either: what our own test cases and real ones send to peers).
 
-    The one definition of "shareable": the MME answer, the MME metrics and the Beacon counts
-    all start here. The case index flags the same rows (`IndexedCase.shareable`, `is_test`).
+    The one definition of "shareable": the MME answer and its recheck of the rows, our searches
+    at the peers, the MME metrics and the Beacon counts all start here. The case index flags the
+    same rows (`IndexedCase.shareable`, `is_test`).
     """
-    return Case.objects.filter(
-        status=Case.Status.ACTIVE, external_matching_consent=True, is_test=test_data
-    )
+    cases = Case.objects.filter(status=Case.Status.ACTIVE, external_matching_consent=True)
+    return cases if test_data is None else cases.filter(is_test=test_data)
 
 
 def cases_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Case]:

@@ -20,7 +20,7 @@ from django.conf import settings
 
 from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.matching.models import IndexChange
-from matchmaker.matching.ontology import get_hpo, get_phenotype_scorer
+from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer
 from ontologies.case_index import CaseIndex, IndexedCase
 
 logger = logging.getLogger(__name__)

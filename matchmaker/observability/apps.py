@@ -14,3 +14,5 @@ class ObservabilityConfig(AppConfig):
 
         metrics.connect_audit_log_counters()
         metrics.connect_identifier_counters()
+        # Registers the system checks: production settings, the age of the loaded releases.
+        from matchmaker.observability import checks  # noqa: F401

@@ -116,14 +116,14 @@ def check_redis() -> None:
 
 
 def check_hpo() -> None:
-    from matchmaker.matching.ontology import get_hpo
+    from matchmaker.reference.ontology import get_hpo
 
     get_hpo()
 
 
 def check_genes() -> None:
     """The gene catalogue every query's genes are resolved with (seconds to load: warm it here)."""
-    from matchmaker.matching.ontology import get_gene_catalogue
+    from matchmaker.reference.ontology import get_gene_catalogue
 
     get_gene_catalogue()
 
@@ -169,7 +169,7 @@ def readiness() -> Readiness:
 
 
 def _release_ages() -> dict[str, dict[str, object]]:
-    from matchmaker.matching.releases import loaded_release_ages
+    from matchmaker.reference.releases import loaded_release_ages
 
     try:
         return {age.kind: age.as_json() for age in loaded_release_ages()}

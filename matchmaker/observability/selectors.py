@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count
 
 from matchmaker.cases.models import Case
-from matchmaker.matching.models import Match
+from matchmaker.casework.models import Match
 
 
 def case_counts() -> dict[tuple[str, ...], float]:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.utils import timezone
 
+from matchmaker.casework.services.matches import purge_removed_matches
 from matchmaker.federation.services.audit import (
     purge_expired_query_payloads,
     purge_old_audit_rows,
 )
-from matchmaker.matching.models import Match
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +36,3 @@ def apply_retention_policy(*, now: datetime.datetime | None = None) -> Retention
         audit_rows_deleted=purge_old_audit_rows(now=now),
         matches_deleted=purge_removed_matches(now=now),
     )
-
-
-def purge_removed_matches(*, now: datetime.datetime | None = None) -> int:
-    days = settings.MATCH_RETENTION_DAYS
-    if days <= 0:
-        return 0
-    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
-    deleted = Match.objects.filter(removed_at__lt=cutoff).delete()[1]
-    return deleted.get(Match._meta.label, 0)

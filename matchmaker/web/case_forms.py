@@ -28,7 +28,7 @@ from matchmaker.cases.records import (
 )
 from matchmaker.cases.services.validation import INHERITANCE_ROOT, ONSET_ROOT
 from matchmaker.lib.variants import mme_start, vcf_position
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 
 _DISORDER_SPLIT = re.compile(r"[\s,;]+")
 # An HGVS expression with its reference sequence: "NM_018297.4:c.1891del" (syntax "hgvs.c").

@@ -29,7 +29,7 @@ from ontologies.similarity.scorer import is_close_ancestor
 if TYPE_CHECKING:
     from matchmaker.cases.models import Case
     from matchmaker.cases.models import GenomicFeature as GenomicFeatureRow
-    from matchmaker.matching.models import Match
+    from matchmaker.casework.models import Match
 
 # Wider grids stop being readable on a 1280px screen; the note under the grid says what was left.
 MAX_GRID_TERMS = 40

@@ -19,8 +19,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
 
+from matchmaker.casework.models import Match, MatchEvent
+from matchmaker.casework.services import matches as casework
 from matchmaker.matching import services as matching
-from matchmaker.matching.models import Match, MatchEvent
 from matchmaker.web import comparison
 
 MAX_NOTE_LENGTH = 4000
@@ -138,4 +139,4 @@ def contact_other_team(match: Match, *, by: AbstractBaseUser, note: str = "") ->
         to=list(recipient.addresses),
         reply_to=reply_to,
     ).send()
-    return matching.record_contact(match, contacted=recipient.described, message=body, by=by)
+    return casework.record_contact(match, contacted=recipient.described, message=body, by=by)

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from matchmaker.cases.models import Membership
 from matchmaker.cases.selectors import membership_of
-from matchmaker.matching.models import Match
+from matchmaker.casework.models import Match
 from matchmaker.web.models import InboxVisit
 
 

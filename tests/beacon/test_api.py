@@ -14,8 +14,8 @@ from django.test import Client
 from matchmaker.beacon.models import BeaconClient, BeaconQuery
 from matchmaker.cases.models import Case
 from matchmaker.cases.selectors import shareable_cases
-from matchmaker.cases.services import record_consent
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.casework.services import record_consent
+from matchmaker.reference.ontology import get_hpo
 from tests.beacon.conftest import BOOLEAN_TOKEN, COUNT_TOKEN, RESPONSES, assert_valid
 
 pytestmark = pytest.mark.django_db
@@ -161,7 +161,7 @@ def test_withdrawn_consent_leaves_the_count_at_once(
     ask: Callable[..., Any], count_client: BeaconClient, alice: Any, settings: Any
 ) -> None:
     from matchmaker.cases.records import CaseRecord, FeatureRecord
-    from matchmaker.cases.services import CaseOwnership, import_case_records
+    from matchmaker.casework.services import CaseOwnership, import_case_records
 
     settings.BEACON_MIN_COUNT = 1
     ownership = CaseOwnership(
@@ -341,7 +341,7 @@ def test_opted_in_institutions_are_the_datasets(
 ) -> None:
     from matchmaker.beacon.models import BeaconDataset
     from matchmaker.cases.records import CaseRecord, FeatureRecord
-    from matchmaker.cases.services import CaseOwnership, import_case_records
+    from matchmaker.casework.services import CaseOwnership, import_case_records
 
     settings.BEACON_MIN_COUNT = 1
     for user, count in ((alice, 2), (carol, 3)):
@@ -405,7 +405,7 @@ def test_an_excluded_feature_is_never_counted_as_present(
     ask: Callable[..., Any], count_client: BeaconClient, alice: Any, settings: Any
 ) -> None:
     from matchmaker.cases.records import CaseRecord, FeatureRecord
-    from matchmaker.cases.services import CaseOwnership, import_case_records
+    from matchmaker.casework.services import CaseOwnership, import_case_records
 
     settings.BEACON_MIN_COUNT = 1
     focal, seizure, delay = "HP:0007359", "HP:0001250", "HP:0001263"

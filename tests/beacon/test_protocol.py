@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from matchmaker.beacon.protocol import BeaconRequestError, parse_request, request_from_get
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.test import Client
 
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import GenomicFeatureRecord
-from matchmaker.matching.models import ReferenceRelease
+from matchmaker.reference.models import ReferenceRelease
 from tests.factories import make_case
 
 pytestmark = pytest.mark.django_db
@@ -181,10 +181,10 @@ def test_withdrawing_in_the_admin_records_when(
 
 def test_reference_releases_are_read_only(admin_client_logged_in: Client) -> None:
     release = ReferenceRelease.objects.create(kind="hpo", version="2025-01-16")
-    assert admin_client_logged_in.get("/admin/matching/referencerelease/").status_code == 200
-    assert admin_client_logged_in.get("/admin/matching/referencerelease/add/").status_code == 403
+    assert admin_client_logged_in.get("/admin/reference/referencerelease/").status_code == 200
+    assert admin_client_logged_in.get("/admin/reference/referencerelease/add/").status_code == 403
     response = admin_client_logged_in.post(
-        f"/admin/matching/referencerelease/{release.pk}/delete/", {"post": "yes"}
+        f"/admin/reference/referencerelease/{release.pk}/delete/", {"post": "yes"}
     )
     assert response.status_code == 403
     assert ReferenceRelease.objects.filter(pk=release.pk).exists()

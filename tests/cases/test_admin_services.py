@@ -16,11 +16,11 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from matchmaker.cases.models import Case, Institution
-from matchmaker.cases.services import delete_case
+from matchmaker.casework.models import Match
+from matchmaker.casework.services import delete_case
+from matchmaker.casework.services.matches import run_matching
 from matchmaker.federation.models import MmeRequestLog, Peer
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
-from matchmaker.matching.services import run_matching
 from tests.factories import make_case
 from tests.federation.conftest import PEER_TOKEN, mme_patient, post_match
 

@@ -20,7 +20,7 @@ from matchmaker.cases.models import (
     Institution,
     PhenotypeFeature,
 )
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.reference.ontology import get_hpo
 from tests.conftest import MME_BENCHMARK, PHENOPACKETS_DEV
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord
 from matchmaker.cases.selectors import case_document, cases_with_term, search_cases
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.reference.ontology import get_hpo
 from tests.factories import make_case
 
 

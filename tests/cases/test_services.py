@@ -13,7 +13,7 @@ from matchmaker.cases.records import (
     GenomicFeatureRecord,
     VariantRecord,
 )
-from matchmaker.cases.services import (
+from matchmaker.casework.services import (
     CaseOwnership,
     delete_case,
     import_case_records,

@@ -16,8 +16,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from matchmaker.cases.records import FeatureRecord
+from matchmaker.casework.services.inbound import query_of_mme_patient
 from matchmaker.federation.models import Peer
-from matchmaker.federation.services.inbound import query_of_mme_patient
 from matchmaker.matching import services as matching
 from tests.factories import make_case
 from tests.federation.conftest import mme_patient, post_match

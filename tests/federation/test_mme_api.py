@@ -18,11 +18,11 @@ from django.utils import timezone
 
 from matchmaker.cases.models import Case
 from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord, VariantRecord
-from matchmaker.cases.services import record_consent, withdraw_case
+from matchmaker.casework.models import Match
+from matchmaker.casework.services import record_consent, withdraw_case
 from matchmaker.federation.models import MmeRequestLog, Peer
 from matchmaker.federation.schema import response_violations
 from matchmaker.federation.services import add_peer, purge_expired_query_payloads
-from matchmaker.matching.models import Match
 from tests.conftest import wait_until
 from tests.factories import make_case
 from tests.federation.conftest import (

@@ -20,8 +20,8 @@ from matchmaker.cases.interchange import phenopacket_from_case_record
 from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord
 from matchmaker.federation.models import MmeRequestLog
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from matchmaker.observability import metrics
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 from matchmaker.web.services import create_api_token
 from tests.factories import case_form_data, make_case, make_record
 from tests.federation.conftest import mme_patient, post_match

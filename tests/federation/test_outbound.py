@@ -20,10 +20,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from matchmaker.cases.models import Case
-from matchmaker.cases.services import record_consent, update_case, withdraw_case
+from matchmaker.casework.models import Match
+from matchmaker.casework.services import outbound, record_consent, update_case, withdraw_case
 from matchmaker.federation.models import MmeRequestLog, Peer, PeerSearch
-from matchmaker.federation.services import add_peer, outbound
-from matchmaker.matching.models import Match
+from matchmaker.federation.services import add_peer
 from tests.conftest import free_port, wait_until
 from tests.factories import make_case, make_record
 from tests.federation.fake_peers import (

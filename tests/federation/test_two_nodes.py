@@ -63,7 +63,7 @@ class Node:
     def query(self, code: str) -> Any:
         """Run Python in the node's environment; `code` sets `result`, printed as JSON."""
         script = (
-            "import json\nfrom matchmaker.matching.models import Match\n"
+            "import json\nfrom matchmaker.casework.models import Match\n"
             "from matchmaker.federation.models import PeerSearch\n"
             f"{code}\nprint('RESULT' + json.dumps(result))"
         )
@@ -206,7 +206,7 @@ def test_two_nodes_joined_by_tokens_find_each_others_cases(two_nodes, tmp_path) 
         "-c",
         "from matchmaker.cases.models import Case\n"
         "from matchmaker.cases.selectors import case_record_of\n"
-        "from matchmaker.cases.services import update_case\n"
+        "from matchmaker.casework.services import update_case\n"
         "case = Case.objects.get(label='a-proband')\n"
         "update_case(case, case_record_of(case))",
     )

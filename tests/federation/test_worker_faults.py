@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from matchmaker.casework.models import Match
 from matchmaker.federation.models import PeerSearch
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
 from tests.conftest import start_celery_worker, wait_until, worker_environment
 from tests.factories import make_case
 from tests.federation.fake_peers import FakeNodeHandler, answering, remote_result

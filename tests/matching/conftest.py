@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from matchmaker.matching.ontology import get_hpo, reset_reference_data
-from matchmaker.matching.services import get_phenotype_scorer
+from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer, reset_reference_data
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from matchmaker.cases.models import Institution
-from matchmaker.matching.models import Match
+from matchmaker.casework.models import Match
 from tests.matching.test_services import ngly1_case, skeletal_case
 
 pytestmark = pytest.mark.django_db
@@ -52,10 +52,10 @@ def test_admins_triage_matches_but_cannot_invent_them(
     match = Match.objects.get(case=first)
     client.force_login(User.objects.create_superuser("root", "r@example.org", "pw-irrelevant-1"))
 
-    assert client.get("/admin/matching/match/").status_code == 200
-    assert client.get("/admin/matching/match/add/").status_code == 403
+    assert client.get("/admin/casework/match/").status_code == 200
+    assert client.get("/admin/casework/match/add/").status_code == 403
     response = client.post(
-        f"/admin/matching/match/{match.pk}/change/",
+        f"/admin/casework/match/{match.pk}/change/",
         {"status": "contacted", "notes": "e-mailed the other team", "score": "0.01"},
     )
     assert response.status_code == 302

@@ -9,9 +9,9 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from matchmaker.casework.models import Match
+from matchmaker.casework.services.notifications import notify_new_matches, notify_pending_matches
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
-from matchmaker.matching.notifications import notify_new_matches, notify_pending_matches
 from tests.factories import make_case
 
 pytestmark = pytest.mark.django_db

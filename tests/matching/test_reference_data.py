@@ -9,8 +9,8 @@ from django.conf import settings
 from django.core.management import CommandError
 from django.test import override_settings
 
-from matchmaker.matching.models import ReferenceRelease
-from matchmaker.matching.ontology import get_gene_catalogue
+from matchmaker.reference.models import ReferenceRelease
+from matchmaker.reference.ontology import get_gene_catalogue
 from tests.matching.conftest import FIXTURES, load_mini_release, run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("forget_loaded_reference_data")]

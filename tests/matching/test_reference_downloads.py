@@ -20,9 +20,9 @@ from django.core.management import CommandError, call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client, override_settings
 
-from matchmaker.matching.models import ReferenceRelease
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
-from matchmaker.matching.releases import loaded_release_ages, release_date
+from matchmaker.reference.models import ReferenceRelease
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
+from matchmaker.reference.releases import loaded_release_ages, release_date
 from tests.matching.conftest import FIXTURES, load_mini_release, run
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("forget_loaded_reference_data")]
@@ -240,7 +240,7 @@ def test_readiness_and_admin_show_the_release_ages(admin_client: Client, data_di
         run("load_genes", str(FIXTURES / "hgnc_complete_set_sample.txt"))
         with time_machine.travel(datetime.datetime(2026, 12, 7, tzinfo=datetime.UTC)):
             body = Client().get("/health/ready").json()
-            page = admin_client.get("/admin/matching/referencerelease/").content.decode()
+            page = admin_client.get("/admin/reference/referencerelease/").content.decode()
 
     assert body["releases"]["hpo"] == {
         "version": "2025-01-16",

@@ -15,10 +15,10 @@ import pytest
 from django.test import override_settings
 
 from matchmaker.cases.models import Case, Institution, PhenotypeFeature
+from matchmaker.casework.tasks import run_matching as run_matching_task
 from matchmaker.matching.index import indexed_cases
 from matchmaker.matching.models import IndexChange
-from matchmaker.matching.ontology import get_hpo
-from matchmaker.matching.tasks import run_matching as run_matching_task
+from matchmaker.reference.ontology import get_hpo
 from tests.matching.conftest import load_mini_release, run
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord, VariantRecord
-from matchmaker.cases.services import delete_case, record_consent, update_case, withdraw_case
+from matchmaker.casework.models import Match
+from matchmaker.casework.services import delete_case, record_consent, update_case, withdraw_case
+from matchmaker.casework.services.matches import run_matching
 from matchmaker.matching import index as case_index
-from matchmaker.matching.models import Match
-from matchmaker.matching.services import MatchQuery, find_matches, run_matching
+from matchmaker.matching.services import MatchQuery, find_matches
 from tests.conftest import MME_BENCHMARK, wait_until
 from tests.factories import make_case, make_record
 
@@ -290,7 +291,7 @@ def test_run_matching_takes_over_a_pair_recorded_meanwhile_by_the_other_cases_ru
 ) -> None:
     """Two workers matching A and B at once both insert the pair (A, B): the second must update
     the first one's row, not fail on the unique constraint and lose its run."""
-    from matchmaker.matching import services
+    from matchmaker.casework.services import matches as services
 
     query = ngly1_case(institution, "query")
     twin = ngly1_case(institution, "twin")

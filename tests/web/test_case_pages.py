@@ -15,7 +15,7 @@ from django.test import Client
 
 from bench.export_fidelity import stored_fields
 from matchmaker.cases.models import Case, Institution
-from matchmaker.matching.models import Match
+from matchmaker.casework.models import Match
 from tests.conftest import PHENOPACKETS_DEV
 from tests.factories import case_form_data, make_case
 

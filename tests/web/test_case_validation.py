@@ -18,7 +18,7 @@ from django.test import Client
 from matchmaker.cases.interchange import phenopacket_from_case_record
 from matchmaker.cases.models import Case
 from matchmaker.cases.records import DisorderRecord, GenomicFeatureRecord, VariantRecord
-from matchmaker.cases.services import record_consent
+from matchmaker.casework.services import record_consent
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.pseudonymisation import identifier_problem
 from matchmaker.web.services import create_api_token

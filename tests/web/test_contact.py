@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import reverse
 
 from matchmaker.cases.models import Case
+from matchmaker.casework.models import Match, MatchEvent
 from matchmaker.federation.models import Peer
-from matchmaker.matching.models import Match, MatchEvent
 from tests.conftest import free_port
 from tests.web.test_match_pages import (  # noqa: F401 (fixtures)
     alice_case,
@@ -170,7 +170,7 @@ def test_a_note_longer_than_allowed_is_refused_and_nothing_is_sent(
 def test_a_withdrawn_case_cannot_be_contacted_through_the_node(
     alice_client: Client, local_match: Match, carol_case: Case
 ) -> None:
-    from matchmaker.cases.services import withdraw_case
+    from matchmaker.casework.services import withdraw_case
 
     withdraw_case(carol_case)
 

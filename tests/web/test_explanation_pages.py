@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from matchmaker.cases.models import Case, Institution
-from matchmaker.matching.models import Match
-from matchmaker.matching.services import run_matching
+from matchmaker.casework.models import Match
+from matchmaker.casework.services.matches import run_matching
 from tests.factories import make_case
 from tests.web.test_match_pages import (  # noqa: F401 (fixtures)
     HYPOTONIA,

@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from matchmaker.cases.models import Case, Institution
+from matchmaker.casework.models import Match
 from matchmaker.federation.models import Peer
-from matchmaker.matching.models import Match
 from tests.factories import make_case
 from tests.web.test_match_pages import (  # noqa: F401 (fixtures)
     DEVELOPMENTAL_DELAY,

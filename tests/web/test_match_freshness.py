@@ -16,10 +16,10 @@ from django.urls import reverse
 
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import FeatureRecord
+from matchmaker.casework.models import Match
+from matchmaker.casework.services.matches import run_matching
 from matchmaker.federation.models import Peer
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
-from matchmaker.matching.services import run_matching
 from tests.factories import case_form_data, make_case
 from tests.federation.conftest import PEER_TOKEN, mme_patient, post_match
 from tests.federation.fake_peers import answering, remote_result, serve  # noqa: F401 (fixture)

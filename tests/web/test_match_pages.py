@@ -25,12 +25,12 @@ from matchmaker.cases.records import (
     GenomicFeatureRecord,
     VariantRecord,
 )
-from matchmaker.cases.services import withdraw_case
+from matchmaker.casework.models import Match, MatchEvent
+from matchmaker.casework.services import withdraw_case
+from matchmaker.casework.services.matches import run_matching, triage_match
 from matchmaker.federation.models import CaseSearchSchedule, Peer, PeerSearch
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match, MatchEvent
-from matchmaker.matching.ontology import get_hpo
-from matchmaker.matching.services import get_phenotype_scorer, run_matching, triage_match
+from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer
 from matchmaker.web import comparison
 from tests.factories import case_form_data, make_case
 from tests.federation.fake_peers import answering, remote_result, serve  # noqa: F401 (fixture)

@@ -19,8 +19,8 @@ from django.test import Client
 from django.utils import timezone
 
 from matchmaker.cases.models import Case, Institution
+from matchmaker.casework.models import Match
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
 from tests.factories import case_form_data, make_case
 
 pytestmark = pytest.mark.django_db

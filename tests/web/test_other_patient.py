@@ -12,10 +12,10 @@ from django.test import Client
 
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import GenomicFeatureRecord, VariantRecord
-from matchmaker.cases.services import withdraw_case
+from matchmaker.casework.models import Match
+from matchmaker.casework.services import withdraw_case
+from matchmaker.casework.services.matches import run_matching
 from matchmaker.federation.models import Peer
-from matchmaker.matching.models import Match
-from matchmaker.matching.services import run_matching
 from tests.factories import make_case
 from tests.web.test_match_pages import (  # noqa: F401 (fixtures)
     alice_case,

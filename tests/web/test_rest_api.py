@@ -27,11 +27,11 @@ from matchmaker.cases.interchange import case_record_from_phenopacket, phenopack
 from matchmaker.cases.interchange import documents as interchange_documents
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord
-from matchmaker.cases.services import CaseOwnership, import_case_records
+from matchmaker.casework.models import Match, MatchEvent
+from matchmaker.casework.services import CaseOwnership, import_case_records
+from matchmaker.casework.services.matches import run_matching
 from matchmaker.federation.services import add_peer
 from matchmaker.lib.secrets import hash_token
-from matchmaker.matching.models import Match, MatchEvent
-from matchmaker.matching.services import run_matching
 from matchmaker.web.api import views as api_views
 from matchmaker.web.models import ApiToken
 from matchmaker.web.services import create_api_token, revoke_api_token

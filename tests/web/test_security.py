@@ -791,7 +791,7 @@ def test_no_stack_trace_reaches_a_client(
 
     monkeypatch.setattr("matchmaker.web.views.cases.search_cases", explode)
     monkeypatch.setattr(
-        "matchmaker.federation.services.answer_match_request", explode, raising=True
+        "matchmaker.casework.services.inbound.answer_match_request", explode, raising=True
     )
     client = Client(raise_request_exception=False)
     client.force_login(alice)

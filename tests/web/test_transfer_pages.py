@@ -21,7 +21,7 @@ from matchmaker.cases.interchange import (
 )
 from matchmaker.cases.models import Case, Institution, Membership
 from matchmaker.cases.records import DisorderRecord
-from matchmaker.matching.models import Match
+from matchmaker.casework.models import Match
 from matchmaker.web.transfer_forms import MAX_IMPORT_DOCUMENTS
 from tests.factories import make_case, make_record
 

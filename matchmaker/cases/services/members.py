@@ -224,3 +224,9 @@ def set_member_active(
     user.is_active = active
     user.save(update_fields=["is_active"])
     return membership
+
+
+def ensure_institution(name: str) -> Institution:
+    """The institution called `name`, created if it does not exist yet."""
+    institution, _ = Institution.objects.get_or_create(name=name.strip())
+    return institution

@@ -35,10 +35,10 @@ from matchmaker.cases.records import (
     ContactRecord,
     RecordFormatError,
 )
+from matchmaker.casework.models import Match, MatchEvent
 from matchmaker.lib.api import MAX_DISORDERS, MAX_FEATURES, MAX_GENOMIC_FEATURES
 from matchmaker.lib.errors import FieldValidationError
-from matchmaker.matching.models import Match, MatchEvent
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.reference.ontology import get_hpo
 from ontologies.hpo import UnknownTermError
 
 OBSERVED_CHOICES = ("yes", "no")
@@ -378,7 +378,7 @@ class CaseOutputSerializer(serializers.Serializer):
         ref_name = "Case"
 
     def get_new_matches(self, case: Case) -> int:
-        # Counted for the whole page at once by the view (matching.selectors.new_match_counts).
+        # Counted for the whole page at once by the view (casework.selectors.new_match_counts).
         return int(self.context.get("new_match_counts", {}).get(case.pk, 0))
 
 

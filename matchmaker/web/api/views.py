@@ -31,7 +31,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from matchmaker.cases import services as cases
 from matchmaker.cases.interchange import (
     MAX_UPLOAD_BYTES,
     SourceDocument,
@@ -51,19 +50,20 @@ from matchmaker.cases.selectors import (
     institution_of,
     visible_case,
 )
-from matchmaker.cases.services import CaseOwnership
 from matchmaker.cases.services.validation import ValidatedCase
-from matchmaker.lib.api import JSONParser
-from matchmaker.lib.errors import ConflictError, FieldValidationError
-from matchmaker.matching import services as matching
-from matchmaker.matching.models import Match, MatchEvent
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
-from matchmaker.matching.selectors import (
+from matchmaker.casework import services as cases
+from matchmaker.casework.models import Match, MatchEvent
+from matchmaker.casework.selectors import (
     has_new_matches,
     matches_of,
     matches_visible_to,
     new_match_counts,
 )
+from matchmaker.casework.services import CaseOwnership
+from matchmaker.casework.services import matches as casework
+from matchmaker.lib.api import JSONParser
+from matchmaker.lib.errors import ConflictError, FieldValidationError
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 from matchmaker.web.api.authentication import ApiTokenAuthentication, IsInstitutionMember
 from matchmaker.web.api.serializers import (
     CaseInputSerializer,
@@ -697,7 +697,7 @@ class MatchTriageApi(LocalApi):
             required=False,
             allow_blank=True,
             trim_whitespace=False,
-            max_length=matching.MAX_NOTES_LENGTH,
+            max_length=casework.MAX_NOTES_LENGTH,
             help_text="replaces the notes; unchanged when left out",
         )
 
@@ -715,7 +715,7 @@ class MatchTriageApi(LocalApi):
     def patch(self, request: Request, match_id: int) -> Response:
         match = _visible_match(request, match_id)
         data = validated(self.InputSerializer(data=request.data))
-        matching.triage_match(
+        casework.triage_match(
             match,
             status=data.get("status", match.status),
             notes=data.get("notes", match.notes),

@@ -15,7 +15,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from matchmaker.cases import services
 from matchmaker.cases.models import Case
 from matchmaker.cases.selectors import (
     case_record_of,
@@ -24,9 +23,10 @@ from matchmaker.cases.selectors import (
     search_cases,
     visible_case,
 )
+from matchmaker.casework import services
+from matchmaker.casework.selectors import has_new_matches, new_match_counts
 from matchmaker.lib.errors import DomainError, FieldValidationError, UnconfirmedWarningsError
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
-from matchmaker.matching.selectors import has_new_matches, new_match_counts
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 from matchmaker.web.case_forms import (
     CONSENT_STATEMENT,
     CaseForm,

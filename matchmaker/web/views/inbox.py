@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
-from matchmaker.matching.models import Match
-from matchmaker.matching.ontology import get_gene_catalogue
-from matchmaker.matching.selectors import inbox_of, matches_visible_to
+from matchmaker.casework.models import Match
+from matchmaker.casework.selectors import inbox_of, matches_visible_to
+from matchmaker.reference.ontology import get_gene_catalogue
 from matchmaker.web.models import InboxVisit
 from matchmaker.web.views.matches import MATCHES_PER_PAGE, _row_of
 from ontologies.genes import GeneLookupError

@@ -24,13 +24,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from matchmaker.cases.models import Case
+from matchmaker.casework.models import Match
+from matchmaker.casework.selectors import matches_of, matches_visible_to
+from matchmaker.casework.services import matches as casework
+from matchmaker.casework.services import outbound
 from matchmaker.federation.models import CaseSearchSchedule, PeerSearch
-from matchmaker.federation.services import outbound as federation
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.matching import services as matching
-from matchmaker.matching.models import Match
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
-from matchmaker.matching.selectors import matches_of, matches_visible_to
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 from matchmaker.web import comparison
 from matchmaker.web.views.cases import visible_case_or_404
 from ontologies.genes import GeneLookupError
@@ -39,7 +40,7 @@ MATCHES_PER_PAGE = 50
 # The event (an HX-Trigger header) on which the matches page re-reads its ranked list.
 PEER_RESULTS_EVENT = "peer-results"
 # A requested search whose task has not started after this long is not polled for: its task was
-# lost, and the periodic re-search (federation.cases_due_for_research) will pick the case up.
+# lost, and the periodic re-search (outbound.cases_due_for_research) will pick the case up.
 _PENDING_SEARCH_PATIENCE = datetime.timedelta(minutes=10)
 
 DIRECTION_CHOICES = [
@@ -63,7 +64,7 @@ class TriageForm(forms.Form):
     notes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),
         required=False,
-        max_length=matching.MAX_NOTES_LENGTH,
+        max_length=casework.MAX_NOTES_LENGTH,
         help_text="Visible to everyone at your institution, with the history below.",
     )
 
@@ -185,7 +186,7 @@ def _peer_status_context(case: Case, *, notice: str = "", problem: str = "") -> 
         "search_due_at": schedule.due_at if pending and schedule is not None else None,
         "last_searched_at": schedule.last_searched_at if schedule is not None else None,
         "polling": waiting or pending,
-        "shared": federation.is_shared(case),
+        "shared": outbound.is_shared(case),
         "notice": notice,
         "problem": problem,
     }
@@ -218,7 +219,7 @@ def _why_not_searchable(case: Case) -> str:
             f"Case {case.public_id} has no consent to external matching, so it is not sent to "
             "other nodes. Record the patient's consent on the case first."
         )
-    if not federation.searchable_peers():
+    if not outbound.searchable_peers():
         return "No peer nodes are enabled on this node, so there is nobody to ask."
     return ""
 
@@ -231,7 +232,7 @@ def case_peer_search(request: HttpRequest, public_id: str) -> HttpResponse:
     problem = _why_not_searchable(case)
     notice = ""
     if not problem:
-        federation.request_peer_search(case.pk, delay_seconds=0)
+        outbound.request_peer_search(case.pk, delay_seconds=0)
         notice = "Search requested at every enabled peer; their answers appear below."
     if _is_htmx(request):
         response = render(
@@ -257,7 +258,7 @@ def case_rematch(request: HttpRequest, public_id: str) -> HttpResponse:
     if case.status != Case.Status.ACTIVE:
         messages.error(request, f"Case {case.public_id} is withdrawn, so it is not matched.")
     else:
-        matching.queue_matching([case.pk])
+        casework.queue_matching([case.pk])
         messages.success(request, "Matching against this node's cases again; refresh in a moment.")
     return redirect("case-matches", public_id=case.public_id)
 
@@ -391,7 +392,7 @@ def match_triage(request: HttpRequest, pk: int) -> HttpResponse:
     changed: bool | None = None
     if form.is_valid():
         try:
-            event = matching.triage_match(
+            event = casework.triage_match(
                 match,
                 status=form.cleaned_data["status"],
                 notes=form.cleaned_data["notes"],

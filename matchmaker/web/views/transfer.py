@@ -17,12 +17,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from matchmaker.cases import services
 from matchmaker.cases.interchange import case_record_from_phenopacket, parse_documents
 from matchmaker.cases.models import Case
 from matchmaker.cases.records import CaseRecord, RecordFormatError
 from matchmaker.cases.selectors import case_document, cases_visible_to, institution_of
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.casework import services
+from matchmaker.reference.ontology import get_hpo
 from matchmaker.web.transfer_forms import CaseImportForm
 
 # The `fmt` path segment, and how the format is named in messages.

@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page
 
 from matchmaker.cases.models import Institution
-from matchmaker.matching.models import Match
+from matchmaker.casework.models import Match
 from tests.factories import make_case
 from tests.web.browser.conftest import log_in
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from matchmaker.cases.interchange import phenopacket_from_case_record
 from matchmaker.cases.models import Case, Institution
-from matchmaker.matching.models import Match, MatchEvent
+from matchmaker.casework.models import Match, MatchEvent
 from tests.factories import make_case, make_record
 from tests.web.browser.conftest import log_in, screenshot
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from matchmaker.cases.models import Institution
 from matchmaker.cases.records import ContactRecord
-from matchmaker.matching.models import Match
+from matchmaker.casework.models import Match
 from tests.factories import make_case
 from tests.web.browser.conftest import log_in, screenshot
 

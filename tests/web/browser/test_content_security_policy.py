@@ -9,8 +9,8 @@ from django_otp.oath import TOTP, hotp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
-from matchmaker.matching.models import Match
-from matchmaker.matching.services import run_matching
+from matchmaker.casework.models import Match
+from matchmaker.casework.services.matches import run_matching
 from tests.factories import make_case
 from tests.web.browser.conftest import PASSWORD, log_in, screenshot
 

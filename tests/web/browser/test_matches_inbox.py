@@ -11,8 +11,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from matchmaker.cases.models import Institution
+from matchmaker.casework.models import Match
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
 from matchmaker.web.models import InboxVisit
 from tests.factories import make_case
 from tests.web.browser.conftest import log_in, screenshot

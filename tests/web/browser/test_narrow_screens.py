@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from matchmaker.cases.models import Institution, Membership
-from matchmaker.matching.models import Match
+from matchmaker.casework.models import Match
 from tests.factories import make_case
 from tests.web.browser.conftest import log_in, screenshot
 

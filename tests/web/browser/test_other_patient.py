@@ -7,8 +7,8 @@ from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from matchmaker.cases.models import Institution
+from matchmaker.casework.models import Match
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
 from tests.factories import make_case
 from tests.web.browser.conftest import log_in, screenshot
 from tests.web.test_match_pages import remote_match

@@ -12,8 +12,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from matchmaker.cases.models import Institution
+from matchmaker.casework.models import Match
 from matchmaker.federation.models import PeerSearch
-from matchmaker.matching.models import Match
 from tests.factories import make_case
 from tests.federation.fake_peers import answering, remote_result, serve  # noqa: F401
 from tests.web.browser.conftest import log_in, screenshot

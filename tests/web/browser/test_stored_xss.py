@@ -20,8 +20,8 @@ from django.utils import timezone
 from playwright.sync_api import Page
 
 from matchmaker.cases.models import Case
+from matchmaker.casework.models import Match
 from matchmaker.federation.services import add_peer
-from matchmaker.matching.models import Match
 from matchmaker.web.services import create_api_token
 from tests.web.browser.conftest import log_in
 

@@ -17,7 +17,7 @@ from matchmaker.cases.selectors import (
     case_document,
     iterate_cases_with_details,
 )
-from matchmaker.matching.ontology import get_hpo
+from matchmaker.reference.ontology import get_hpo
 from ontologies.hpo import Ontology
 
 
