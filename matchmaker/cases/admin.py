@@ -36,6 +36,7 @@ from matchmaker.cases.services.validation import (
 )
 from matchmaker.lib.errors import DomainError
 from matchmaker.lib.pseudonymisation import identifier_problem
+from matchmaker.lib.users import signed_in_user
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from ontologies.genes import GeneLookupError
 from ontologies.hpo import ObsoleteTermError, UnknownTermError
@@ -304,7 +305,7 @@ class CaseAdmin(admin.ModelAdmin):
             services.update_case(case, case_record_of(case))
             if (consented, consent_note) != (case.external_matching_consent, case.consent_note):
                 services.record_consent(
-                    case, consented=consented, by=request.user, note=consent_note
+                    case, consented=consented, by=signed_in_user(request), note=consent_note
                 )
             if status == Case.Status.WITHDRAWN:
                 services.withdraw_case(case)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import EmailMessage
 
 from matchmaker.matching import services as matching
@@ -114,7 +114,7 @@ def compose_message(match: Match) -> str:
     return "\n".join(lines)
 
 
-def contact_other_team(match: Match, *, by: AbstractBaseUser, note: str = "") -> MatchEvent:
+def contact_other_team(match: Match, *, by: User, note: str = "") -> MatchEvent:
     """E-mail the other team about `match`, log it on the match and set it to Contacted.
 
     The sender's own e-mail is the Reply-To, so the answer comes back to them. Raises ValueError
@@ -126,11 +126,11 @@ def contact_other_team(match: Match, *, by: AbstractBaseUser, note: str = "") ->
         raise ValueError("the other team gave no e-mail address")
     body = compose_message(match)
     note = note.strip()
-    sender = getattr(by, "get_full_name", lambda: "")() or getattr(by, "username", "")
+    sender = by.get_full_name() or by.username
     if note:
         body += f"\n\n{note}"
     body += f"\n\nWith best wishes,\n{sender}"
-    reply_to = [by.email] if getattr(by, "email", "") else []
+    reply_to = [by.email] if by.email else []
     EmailMessage(
         subject=subject_of(match),
         body=body,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
@@ -39,7 +39,7 @@ class CaseOwnership:
     """Who a batch of new cases belongs to, and what consent was recorded for them."""
 
     institution: Institution
-    owner: AbstractBaseUser | None
+    owner: User | None
     source: str
     consented: bool = False
     consent_note: str = ""

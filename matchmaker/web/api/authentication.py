@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -31,7 +31,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class ApiTokenAuthentication(BaseAuthentication):
-    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, ApiToken] | None:
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].decode("latin-1").lower() not in KEYWORDS:
             return None  # another scheme, or none: the session may still authenticate

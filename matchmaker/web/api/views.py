@@ -55,6 +55,7 @@ from matchmaker.cases.services import CaseOwnership
 from matchmaker.cases.services.validation import ValidatedCase
 from matchmaker.lib.api import JSONParser
 from matchmaker.lib.errors import ConflictError, FieldValidationError
+from matchmaker.lib.users import signed_in_user
 from matchmaker.matching import services as matching
 from matchmaker.matching.models import Match, MatchEvent
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
@@ -284,7 +285,7 @@ class CaseCreateApi(LocalApi):
         case = cases.submit_case(
             record,
             institution=self.institution(),
-            owner=request.user,
+            owner=signed_in_user(request),
             consented=data["externalMatchingConsent"],
             consent_note=data.get("consentNote", ""),
         )
@@ -374,7 +375,10 @@ class CaseConsentApi(LocalApi):
         case = _visible_case(request, public_id)
         data = validated(self.InputSerializer(data=request.data))
         cases.record_consent(
-            case, consented=data["externalMatching"], by=request.user, note=data.get("note", "")
+            case,
+            consented=data["externalMatching"],
+            by=signed_in_user(request),
+            note=data.get("note", ""),
         )
         return _case_answer(case)
 
@@ -505,7 +509,7 @@ class CaseImportApi(LocalApi):
             parse_documents(documents, case_record_from_phenopacket),
             ownership=CaseOwnership(
                 institution=self.institution(),
-                owner=request.user,
+                owner=signed_in_user(request),
                 source=Case.Source.PHENOPACKET,
                 consented=consented,
                 consent_note=f"confirmed for the whole import by {request.user} (REST API)"
@@ -719,6 +723,6 @@ class MatchTriageApi(LocalApi):
             match,
             status=data.get("status", match.status),
             notes=data.get("notes", match.notes),
-            by=request.user,
+            by=signed_in_user(request),
         )
         return Response(self.OutputSerializer(_visible_match(request, match_id)).data)

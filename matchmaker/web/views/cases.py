@@ -25,6 +25,7 @@ from matchmaker.cases.selectors import (
     visible_case,
 )
 from matchmaker.lib.errors import DomainError, FieldValidationError, UnconfirmedWarningsError
+from matchmaker.lib.users import signed_in_user
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
 from matchmaker.matching.selectors import has_new_matches, new_match_counts
 from matchmaker.web.case_forms import (
@@ -155,7 +156,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
         case = services.submit_case(
             record,
             institution=institution,
-            owner=request.user,
+            owner=signed_in_user(request),
             consented=form.cleaned_data["external_matching_consent"],
             consent_note=form.cleaned_data["consent_note"],
             confirm_warnings=form.cleaned_data["confirm_warnings"],
@@ -262,7 +263,9 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
                 case, record, confirm_warnings=form.cleaned_data["confirm_warnings"]
             )
             if consented != case.external_matching_consent or note != case.consent_note:
-                services.record_consent(case, consented=consented, by=request.user, note=note)
+                services.record_consent(
+                    case, consented=consented, by=signed_in_user(request), note=note
+                )
     except UnconfirmedWarningsError as warning:
         return _warnings_page(request, case, form, genes, warning, record, gene_rows)
     except DomainError as error:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
+from matchmaker.lib.users import signed_in_user
 from matchmaker.matching.models import Match
 from matchmaker.matching.ontology import get_gene_catalogue
 from matchmaker.matching.selectors import inbox_of, matches_visible_to
@@ -74,11 +75,10 @@ def _since(request: HttpRequest) -> datetime.datetime | None:
     held = request.session.get(_SESSION_SINCE)
     if held is not None:
         return parse_datetime(held) if held else None
-    visit = InboxVisit.objects.filter(user_id=request.user.pk).first()
+    user = signed_in_user(request)
+    visit = InboxVisit.objects.filter(user=user).first()
     since = visit.visited_at if visit is not None else None
-    InboxVisit.objects.update_or_create(
-        user_id=request.user.pk, defaults={"visited_at": timezone.now()}
-    )
+    InboxVisit.objects.update_or_create(user=user, defaults={"visited_at": timezone.now()})
     request.session[_SESSION_SINCE] = since.isoformat() if since is not None else ""
     return since
 

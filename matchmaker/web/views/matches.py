@@ -27,6 +27,7 @@ from matchmaker.cases.models import Case
 from matchmaker.federation.models import CaseSearchSchedule, PeerSearch
 from matchmaker.federation.services import outbound as federation
 from matchmaker.lib.errors import FieldValidationError
+from matchmaker.lib.users import signed_in_user
 from matchmaker.matching import services as matching
 from matchmaker.matching.models import Match
 from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
@@ -395,7 +396,7 @@ def match_triage(request: HttpRequest, pk: int) -> HttpResponse:
                 match,
                 status=form.cleaned_data["status"],
                 notes=form.cleaned_data["notes"],
-                by=request.user,
+                by=signed_in_user(request),
             )
         except FieldValidationError as error:
             for field, message in error.errors:
