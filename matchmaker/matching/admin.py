@@ -9,7 +9,7 @@ from matchmaker.matching.releases import release_age
 
 
 @admin.register(ReferenceRelease)
-class ReferenceReleaseAdmin(admin.ModelAdmin):
+class ReferenceReleaseAdmin(admin.ModelAdmin[ReferenceRelease]):
     """Read-only: releases are recorded by `load_hpo` and `load_genes`, never edited by hand."""
 
     list_display = ["kind", "version", "released", "loaded_at"]
@@ -40,7 +40,7 @@ class ReferenceReleaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Match)
-class MatchAdmin(admin.ModelAdmin):
+class MatchAdmin(admin.ModelAdmin[Match]):
     """Matches are found by the matching service; admins may only triage them."""
 
     list_display = [
