@@ -12,7 +12,6 @@ from django.http import HttpRequest
 from matchmaker.web.models import ApiToken
 from matchmaker.web.services import revoke_api_token
 
-
 # Every field shown is read-only: a token is made by `create_api_token`, then only revoked.
 _SHOWN = ("user", "name", "key_hint", "created_at", "last_used_at", "expires_at", "revoked_at")
 

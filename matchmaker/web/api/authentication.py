@@ -8,7 +8,7 @@ credential are checked by different classes on different views.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import User
 from django.db.models import Q
@@ -22,6 +22,10 @@ from rest_framework.request import Request
 from matchmaker.cases.selectors import membership_of
 from matchmaker.lib.secrets import hash_token
 from matchmaker.web.models import ApiToken
+
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.views import APIView
 
 KEYWORDS = ("token", "bearer")  # compared in lower case
 MAX_KEY_LENGTH = 255
@@ -77,7 +81,7 @@ class IsInstitutionMember(BasePermission):
         "to add you before using the API"
     )
 
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return membership_of(request.user) is not None
 
 
@@ -87,7 +91,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = ApiTokenAuthentication
     name = "apiToken"
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
         return {
             "type": "apiKey",
             "in": "header",
