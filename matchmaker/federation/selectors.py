@@ -29,7 +29,7 @@ def mme_metrics() -> dict[str, Any]:
     every case.
     """
     try:
-        metrics = cache.get(_METRICS_CACHE_KEY)
+        metrics: dict[str, Any] | None = cache.get(_METRICS_CACHE_KEY)
     except Exception as error:
         # Redis down: count afresh (slower), never fail the peer's request.
         warn_degraded(logger, "MME metrics not cached: the cache failed: %r", error)

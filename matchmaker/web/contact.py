@@ -21,6 +21,7 @@ from django.core.mail import EmailMessage
 
 from matchmaker.matching import services as matching
 from matchmaker.matching.models import Match, MatchEvent
+from matchmaker.matching.ontology import get_phenotype_scorer
 from matchmaker.web import comparison
 
 MAX_NOTE_LENGTH = 4000
@@ -94,7 +95,7 @@ def compose_message(match: Match) -> str:
         if isinstance(gene, Mapping) and (gene.get("gene_symbol") or gene.get("gene_id"))
     ]
     lines += ["", "Shared candidate genes: " + (", ".join(genes) if genes else "none")]
-    scorer = matching.get_phenotype_scorer()
+    scorer = get_phenotype_scorer()
     pairs = [
         pair
         for pair in comparison.stored_term_pairs(match, scorer.ontology, scorer.information_content)

@@ -30,7 +30,7 @@ from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.users import signed_in_user
 from matchmaker.matching import services as matching
 from matchmaker.matching.models import Match
-from matchmaker.matching.ontology import get_gene_catalogue, get_hpo
+from matchmaker.matching.ontology import get_gene_catalogue, get_hpo, get_phenotype_scorer
 from matchmaker.matching.selectors import matches_of, matches_visible_to
 from matchmaker.web import comparison
 from matchmaker.web.views.cases import visible_case_or_404
@@ -280,7 +280,7 @@ def _best_matches(match: Match, grid: comparison.ProfileComparison) -> list[dict
         []
         if stale or not explanation
         else comparison.stored_term_pairs(
-            match, get_hpo(), matching.get_phenotype_scorer().information_content
+            match, get_hpo(), get_phenotype_scorer().information_content
         )
     )
     if stored:
@@ -309,7 +309,7 @@ def _detail_context(
     )
     grid = comparison.compare_profiles(
         get_hpo(),
-        matching.get_phenotype_scorer().information_content,
+        get_phenotype_scorer().information_content,
         comparison.profile_of_case(case),
         comparison.other_profile_of(match),
     )

@@ -12,9 +12,12 @@ from django.core.management.base import BaseCommand, CommandError
 from matchmaker.lib.downloads import DownloadError, is_url
 from matchmaker.matching.index import forget_case_index
 from matchmaker.matching.models import ReferenceRelease
-from matchmaker.matching.ontology import configured_hpo_sources, reset_reference_data
+from matchmaker.matching.ontology import (
+    configured_hpo_sources,
+    get_phenotype_scorer,
+    reset_reference_data,
+)
 from matchmaker.matching.releases import download_folder, download_reference_file
-from matchmaker.matching.services import get_phenotype_scorer
 from ontologies.hpo import HpoSources, load_ontology
 
 # The file names of an official release (https://github.com/obophenotype/human-phenotype-ontology/
