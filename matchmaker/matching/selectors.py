@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable
+from typing import TypedDict
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, Value
+from django_stubs_ext import WithAnnotations
 
 from matchmaker.cases.selectors import institution_of
 from matchmaker.matching.models import Match
@@ -57,12 +59,16 @@ def has_new_matches() -> Q:
     )
 
 
+class InboxAnnotations(TypedDict):
+    is_new_since: bool  # first seen after the clinician's previous visit
+
+
 def inbox_of(
     user: AbstractBaseUser | AnonymousUser,
     *,
     since: datetime.datetime | None,
     include_removed: bool = False,
-) -> QuerySet[Match]:
+) -> QuerySet[WithAnnotations[Match, InboxAnnotations]]:
     """The matches of every case the user's institution holds, for the inbox, ready to list.
 
     Scoped by `matches_visible_to` (as the per-case pages are). Those first seen after `since`

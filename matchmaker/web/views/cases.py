@@ -79,11 +79,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
     if only_new:
         cases = cases.filter(has_new_matches())
 
-    page = Paginator(cases.only(*_LIST_COLUMNS), CASES_PER_PAGE).get_page(request.GET.get("page"))
-    rows = list(page.object_list.prefetch_related("genomic_features"))
+    listed = cases.only(*_LIST_COLUMNS).prefetch_related("genomic_features")
+    page = Paginator(listed, CASES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
     new_counts = new_match_counts(case.pk for case in rows)
     for case in rows:
-        case.new_match_count = new_counts.get(case.pk, 0)
+        case.new_match_count = new_counts.get(case.pk, 0)  # type: ignore[attr-defined]  # for the template
     filters = request.GET.copy()
     filters.pop("page", None)
     return render(
@@ -244,12 +245,12 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
     case = visible_case_or_404(request, public_id)
     previous = case_record_of(case)
     if request.method == "GET":
-        initial, gene_rows = initial_from_case(case, previous)
+        initial, gene_initial = initial_from_case(case, previous)
         return _case_form_page(
             request,
             case=case,
             form=CaseForm(initial=initial),
-            genes=GeneFormSet(initial=gene_rows, prefix="genes"),
+            genes=GeneFormSet(initial=gene_initial, prefix="genes"),
         )
     form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
     if not _forms_valid(form, genes, previous=previous):
@@ -284,9 +285,10 @@ def case_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     features = list(case.features.all())
     for feature in features:
         try:
-            feature.label = ontology.label(feature.hpo_id)
+            label = ontology.label(feature.hpo_id)
         except LookupError:
-            feature.label = "(not in the loaded HPO release: not used for matching)"
+            label = "(not in the loaded HPO release: not used for matching)"
+        feature.label = label  # type: ignore[attr-defined]  # for the template, not a column
     counts = new_match_counts([case.pk])
     return render(
         request,
@@ -405,7 +407,7 @@ def gene_check(request: HttpRequest) -> HttpResponse:
     The gene input sends itself under its form name (`genes-0-gene`), so any parameter whose
     name ends in "gene" is read.
     """
-    text = next((value for key, value in request.GET.items() if key.endswith("gene")), "")
+    text = next((request.GET[key] for key in request.GET if key.endswith("gene")), "")
     text = text.strip()[:64]
     context: dict[str, Any] = {"text": text}
     if text:
