@@ -11,7 +11,12 @@ import ipaddress
 import os
 from pathlib import Path
 
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
+
+# Lets the classes that django-stubs types as generics (ModelAdmin[Case], ModelForm[Peer]...) be
+# subscripted at run time too, where Django itself does not allow it.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

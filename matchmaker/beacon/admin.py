@@ -11,7 +11,7 @@ from matchmaker.beacon.services import MIN_TOKEN_LENGTH
 from matchmaker.lib.secrets import hash_token
 
 
-class BeaconClientForm(forms.ModelForm):  # type: ignore[type-arg]
+class BeaconClientForm(forms.ModelForm[BeaconClient]):
     token = forms.CharField(
         required=False,
         min_length=MIN_TOKEN_LENGTH,
@@ -46,7 +46,7 @@ class BeaconClientForm(forms.ModelForm):  # type: ignore[type-arg]
         return data
 
     def save(self, commit: bool = True) -> BeaconClient:
-        client: BeaconClient = super().save(commit=False)
+        client = super().save(commit=False)
         if self.cleaned_data.get("token"):
             client.set_token(self.cleaned_data["token"])
         if commit:
@@ -55,7 +55,7 @@ class BeaconClientForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(BeaconClient)
-class BeaconClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BeaconClientAdmin(admin.ModelAdmin[BeaconClient]):
     form = BeaconClientForm
     list_display = ["name", "granularity", "enabled", "token_hint", "rate_limit_per_minute"]
     list_filter = ["granularity", "enabled"]
@@ -64,13 +64,13 @@ class BeaconClientAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(BeaconDataset)
-class BeaconDatasetAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BeaconDatasetAdmin(admin.ModelAdmin[BeaconDataset]):
     list_display = ["identifier", "name", "institution"]
     search_fields = ["identifier", "name", "institution__name"]
 
 
 @admin.register(BeaconQuery)
-class BeaconQueryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BeaconQueryAdmin(admin.ModelAdmin[BeaconQuery]):
     """The audit log: read-only."""
 
     list_display = [
@@ -89,5 +89,5 @@ class BeaconQueryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: BeaconQuery | None = None) -> bool:
         return False

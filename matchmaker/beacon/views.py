@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -108,7 +109,7 @@ class _BeaconView(View):
     needs_grant: ClassVar[bool] = False
 
     @method_decorator(csrf_exempt)
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         started = time.perf_counter()
         self.audit: dict[str, Any] = {}
         self.client: BeaconClient | None = None
@@ -120,7 +121,9 @@ class _BeaconView(View):
             )
         wait = rate_limit_wait(request, self.client)
         if wait is not None:
-            response = _error(429, "too many Beacon queries this minute; retry later")
+            response: HttpResponseBase = _error(
+                429, "too many Beacon queries this minute; retry later"
+            )
             response["Retry-After"] = str(max(1, math.ceil(wait)))
             if self.client is None:
                 return response  # a stranger's flood costs a cache hit each, and no row
@@ -143,10 +146,14 @@ class _BeaconView(View):
         self, request: HttpRequest, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         response = _error(405, f"{request.method} is not allowed here")
-        response["Allow"] = ", ".join(m.upper() for m in self._allowed_methods())
+        # What View._allowed_methods() says (not in django-stubs): the methods this view defines.
+        allowed = [name.upper() for name in self.http_method_names if hasattr(self, name)]
+        response["Allow"] = ", ".join(allowed)
         return response
 
-    def _finish(self, request: HttpRequest, started: float, response: HttpResponse) -> HttpResponse:
+    def _finish(
+        self, request: HttpRequest, started: float, response: HttpResponseBase
+    ) -> HttpResponseBase:
         error = ""
         if response.status_code >= 400 and isinstance(response, JsonResponse):
             error = json.loads(response.content).get("error", {}).get("errorMessage", "")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 
 from matchmaker.cases.interchange import mme_patient_from_case_record, phenopacket_from_case_record
 from matchmaker.cases.models import Case, GenomicFeature, Institution, Membership, PhenotypeFeature
@@ -112,7 +112,9 @@ def search_cases(cases: QuerySet[Case], text: str, *, ontology: Ontology) -> Que
         .order_by()
         .values("id")
     )
-    also = [GenomicFeature.objects.filter(gene_symbol__iexact=text).order_by().values("case_id")]
+    also: list[QuerySet[Model, Mapping[str, object]]] = [
+        GenomicFeature.objects.filter(gene_symbol__iexact=text).order_by().values("case_id")
+    ]
     hpo_id = _term_named(text, ontology=ontology)
     if hpo_id:
         also.append(

@@ -11,13 +11,14 @@ and every delete (one case, or the bulk action) to `delete_case` (GDPR erasure o
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django_stubs_ext import WithAnnotations
 
 from matchmaker.cases.models import (
     Case,
@@ -37,39 +38,46 @@ from matchmaker.casework.models import Match
 from matchmaker.casework.services.storage import new_public_id
 from matchmaker.lib.errors import DomainError
 from matchmaker.lib.pseudonymisation import identifier_problem
+from matchmaker.lib.users import signed_in_user
 from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 from ontologies.genes import GeneLookupError
 from ontologies.hpo import ObsoleteTermError, UnknownTermError
 
 
+class _CaseTotal(TypedDict):
+    case_total: int
+
+
 @admin.register(Institution)
-class InstitutionAdmin(admin.ModelAdmin):
+class InstitutionAdmin(admin.ModelAdmin[Institution]):
     list_display = ["name", "contact_email", "case_count", "created_at"]
     search_fields = ["name"]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Institution]:
+    def get_queryset(
+        self, request: HttpRequest
+    ) -> QuerySet[WithAnnotations[Institution, _CaseTotal]]:
         return super().get_queryset(request).annotate(case_total=Count("cases"))
 
     @admin.display(description="cases", ordering="case_total")
-    def case_count(self, institution: Institution) -> int:
-        return institution.case_total  # type: ignore[attr-defined]
+    def case_count(self, institution: WithAnnotations[Institution, _CaseTotal]) -> int:
+        return institution.case_total
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(admin.ModelAdmin[Membership]):
     list_display = ["user", "institution", "role"]
     list_filter = ["institution", "role"]
     search_fields = ["user__username", "user__email", "institution__name"]
     autocomplete_fields = ["user", "institution"]
 
 
-class PhenotypeFeatureForm(forms.ModelForm):
+class PhenotypeFeatureForm(forms.ModelForm[PhenotypeFeature]):
     class Meta:
         model = PhenotypeFeature
         fields = ["hpo_id", "observed", "onset_hpo_id"]
 
     def clean_hpo_id(self) -> str:
-        submitted = self.cleaned_data["hpo_id"].strip()
+        submitted: str = self.cleaned_data["hpo_id"].strip()
         ontology = get_hpo()
         try:
             resolution = ontology.resolve(submitted)
@@ -82,7 +90,7 @@ class PhenotypeFeatureForm(forms.ModelForm):
         return resolution.hpo_id
 
 
-class PhenotypeFeatureInline(admin.TabularInline):
+class PhenotypeFeatureInline(admin.TabularInline[PhenotypeFeature, Case]):
     model = PhenotypeFeature
     form = PhenotypeFeatureForm
     extra = 0
@@ -99,7 +107,7 @@ class PhenotypeFeatureInline(admin.TabularInline):
             return "(not in the loaded HPO release)"
 
 
-class GenomicFeatureForm(forms.ModelForm):
+class GenomicFeatureForm(forms.ModelForm[GenomicFeature]):
     class Meta:
         model = GenomicFeature
         fields = [
@@ -117,7 +125,7 @@ class GenomicFeatureForm(forms.ModelForm):
         labels = {"submitted_gene_id": "Gene (symbol, HGNC, Entrez or Ensembl id)"}
 
     def clean_submitted_gene_id(self) -> str:
-        submitted = self.cleaned_data["submitted_gene_id"].strip()
+        submitted: str = self.cleaned_data["submitted_gene_id"].strip()
         try:
             gene = get_gene_catalogue().resolve(submitted)
         except GeneLookupError as error:
@@ -128,32 +136,32 @@ class GenomicFeatureForm(forms.ModelForm):
         return submitted
 
 
-class GenomicFeatureInline(admin.StackedInline):
+class GenomicFeatureInline(admin.StackedInline[GenomicFeature, Case]):
     model = GenomicFeature
     form = GenomicFeatureForm
     extra = 0
     readonly_fields = ["gene_id", "gene_symbol", "ensembl_gene_id"]
 
 
-class DisorderForm(forms.ModelForm):
+class DisorderForm(forms.ModelForm[Disorder]):
     class Meta:
         model = Disorder
         fields = ["disorder_id", "label"]
 
     def clean_disorder_id(self) -> str:
-        value = self.cleaned_data["disorder_id"].strip()
+        value: str = self.cleaned_data["disorder_id"].strip()
         if not DISORDER_ID_PATTERN.match(value):
             raise forms.ValidationError("must be OMIM:######, ORPHA:##### or MONDO:#######")
         return value
 
 
-class DisorderInline(admin.TabularInline):
+class DisorderInline(admin.TabularInline[Disorder, Case]):
     model = Disorder
     form = DisorderForm
     extra = 0
 
 
-class CaseAdminForm(forms.ModelForm):
+class CaseAdminForm(forms.ModelForm[Case]):
     class Meta:
         model = Case
         # The admin's fieldsets decide what is shown; this lists what the form may write.
@@ -178,14 +186,14 @@ class CaseAdminForm(forms.ModelForm):
         ]
 
     def clean_label(self) -> str:
-        label = self.cleaned_data["label"].strip()
+        label: str = self.cleaned_data["label"].strip()
         if problem := identifier_problem(label):
             raise forms.ValidationError(f"The label {problem}; use a pseudonymous label.")
         return label
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(admin.ModelAdmin[Case]):
     form = CaseAdminForm
     list_display = [
         "public_id",
@@ -305,7 +313,7 @@ class CaseAdmin(admin.ModelAdmin):
             services.update_case(case, case_record_of(case))
             if (consented, consent_note) != (case.external_matching_consent, case.consent_note):
                 services.record_consent(
-                    case, consented=consented, by=request.user, note=consent_note
+                    case, consented=consented, by=signed_in_user(request), note=consent_note
                 )
             if status == Case.Status.WITHDRAWN:
                 services.withdraw_case(case)
@@ -337,7 +345,7 @@ class CaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Match)
-class MatchAdmin(admin.ModelAdmin):
+class MatchAdmin(admin.ModelAdmin[Match]):
     """Matches are found by the matching service; admins may only triage them."""
 
     list_display = [

@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.cache import cache
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, Sum, Value
 from django.utils import timezone
+from django_stubs_ext import WithAnnotations
 
 from matchmaker.cases.models import GenomicFeature, PhenotypeFeature
 from matchmaker.cases.selectors import institution_of, shareable_cases
@@ -66,12 +67,16 @@ def has_new_matches() -> Q:
     )
 
 
+class InboxAnnotations(TypedDict):
+    is_new_since: bool  # first seen after the clinician's previous visit
+
+
 def inbox_of(
     user: AbstractBaseUser | AnonymousUser,
     *,
     since: datetime.datetime | None,
     include_removed: bool = False,
-) -> QuerySet[Match]:
+) -> QuerySet[WithAnnotations[Match, InboxAnnotations]]:
     """The matches of every case the user's institution holds, for the inbox, ready to list.
 
     Scoped by `matches_visible_to` (as the per-case pages are). Those first seen after `since`
@@ -105,7 +110,7 @@ def mme_metrics() -> dict[str, Any]:
     every case.
     """
     try:
-        metrics = cache.get(_METRICS_CACHE_KEY)
+        metrics: dict[str, Any] | None = cache.get(_METRICS_CACHE_KEY)
     except Exception as error:
         # Redis down: count afresh (slower), never fail the peer's request.
         warn_degraded(logger, "MME metrics not cached: the cache failed: %r", error)

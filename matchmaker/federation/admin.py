@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import admin
@@ -11,8 +11,11 @@ from matchmaker.federation import services
 from matchmaker.federation.models import MAX_TOKEN_LENGTH, MmeRequestLog, Peer, PeerSearch
 from matchmaker.lib.errors import FieldValidationError
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
-class PeerForm(forms.ModelForm):
+
+class PeerForm(forms.ModelForm[Peer]):
     """Tokens are written, never shown: the inbound one is kept only as a hash."""
 
     base_url = forms.URLField(
@@ -60,7 +63,7 @@ class PeerForm(forms.ModelForm):
         ]
 
     def clean_base_url(self) -> str:
-        base_url = self.cleaned_data["base_url"]
+        base_url: str = self.cleaned_data["base_url"]
         try:
             services.check_peer_base_url(base_url, field="base_url")
         except FieldValidationError as error:
@@ -68,7 +71,7 @@ class PeerForm(forms.ModelForm):
         return base_url
 
     def clean_new_inbound_token(self) -> str:
-        token = self.cleaned_data["new_inbound_token"]
+        token: str = self.cleaned_data["new_inbound_token"]
         if token:
             try:
                 services.check_inbound_token_free(token, except_peer=self.instance)
@@ -90,7 +93,7 @@ class PeerForm(forms.ModelForm):
 
 
 @admin.register(Peer)
-class PeerAdmin(admin.ModelAdmin):
+class PeerAdmin(admin.ModelAdmin[Peer]):
     form = PeerForm
     list_display = [
         "name",
@@ -130,7 +133,7 @@ class PeerAdmin(admin.ModelAdmin):
     def queried(self, peer: Peer) -> bool:
         return bool(peer.outbound_token_encrypted and peer.base_url)
 
-    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+    def get_fieldsets(self, request: HttpRequest, obj: Peer | None = None) -> _FieldsetSpec:
         return [
             (None, {"fields": ["name", "description", "enabled", "contact_name", "contact_email"]}),
             (
@@ -175,7 +178,7 @@ class PeerAdmin(admin.ModelAdmin):
 
 
 @admin.register(PeerSearch)
-class PeerSearchAdmin(admin.ModelAdmin):
+class PeerSearchAdmin(admin.ModelAdmin[PeerSearch]):
     """The latest search of each case at each peer: waiting, answered, failed or skipped."""
 
     list_display = ["case", "peer", "status", "result_count", "detail", "attempts", "requested_at"]
@@ -184,18 +187,18 @@ class PeerSearchAdmin(admin.ModelAdmin):
     list_select_related = ["case", "peer"]
     show_full_result_count = False
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: PeerSearch | None = None) -> list[str]:
         return [field.name for field in PeerSearch._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: PeerSearch | None = None) -> bool:
         return False
 
 
 @admin.register(MmeRequestLog)
-class MmeRequestLogAdmin(admin.ModelAdmin):
+class MmeRequestLogAdmin(admin.ModelAdmin[MmeRequestLog]):
     """The audit log is read-only: rows are written by the API and the client, never by hand."""
 
     list_display = [
@@ -218,14 +221,16 @@ class MmeRequestLogAdmin(admin.ModelAdmin):
     def latency(self, entry: MmeRequestLog) -> str:
         return f"{entry.latency_ms:.1f}"
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: MmeRequestLog | None = None
+    ) -> list[str]:
         return [field.name for field in MmeRequestLog._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: MmeRequestLog | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: MmeRequestLog | None = None) -> bool:
         return False

@@ -9,7 +9,8 @@ limited per peer (`PeerRateThrottle`); requests without a valid token per client
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -24,6 +25,10 @@ from matchmaker.lib.api import warn_degraded
 from matchmaker.lib.client_address import client_address
 from matchmaker.lib.rate_limits import CACHE_ERRORS, clock_window, count_hit
 from matchmaker.lib.secrets import hash_token
+
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +75,7 @@ class PeerTokenAuthentication(BaseAuthentication):
 class IsPeer(BasePermission):
     message = f"missing {TOKEN_HEADER} header"
 
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return isinstance(request.auth, Peer)
 
 
@@ -86,7 +91,7 @@ class PeerRateThrottle(BaseThrottle):
     def __init__(self) -> None:
         self.seconds_left = 0.0
 
-    def allow_request(self, request: Request, view: Any) -> bool:
+    def allow_request(self, request: Request, view: APIView) -> bool:
         peer = request.auth
         if not isinstance(peer, Peer):
             return True
@@ -145,11 +150,13 @@ class PeerTokenScheme(OpenApiAuthenticationExtension):
     target_class = PeerTokenAuthentication
     name = "peerToken"
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
         return {"type": "apiKey", "in": "header", "name": TOKEN_HEADER}
 
 
-def drop_trailing_slash_aliases(endpoints: list[Any], **kwargs: Any) -> list[Any]:
+def drop_trailing_slash_aliases(
+    endpoints: list[tuple[str, str, str, Callable[..., Any]]], **kwargs: object
+) -> list[tuple[str, str, str, Callable[..., Any]]]:
     """drf-spectacular hook: /mme/match/ is an alias of /mme/match; document each path once."""
     return [
         endpoint

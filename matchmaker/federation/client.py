@@ -3,7 +3,7 @@
 Whatever a peer does wrong ends as a `PeerError` saying whether asking again later may help
 (`transient`) and whether the peer broke the protocol (`malformed`; admins are alerted). An answer
 is never half-accepted: one bad result refuses all of it, so callers never store part of a reply.
-No Django here: the caller loads the peer and records the outcome.
+No Django here: the caller reads the peer into a `PeerTarget` and records the outcome.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import KW_ONLY, dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn, Self
@@ -100,8 +100,19 @@ class PeerError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class PeerTarget:
+    """Where and how to ask one peer, read once off its settings by the caller."""
+
+    match_url: str
+    outbound_token: str = field(repr=False)  # decrypted: kept out of reprs, logs and errors
+    api_version: str  # MAJOR.MINOR, sent in Content-Type and Accept
+    connect_timeout_seconds: float
+    timeout_seconds: float  # the whole exchange, connect to last byte (plus a small grace)
+
+
+@dataclass(frozen=True, slots=True)
 class _Target:
-    """What we read off the peer, once: its attributes may decrypt secrets."""
+    """A `PeerTarget` checked before a byte is sent."""
 
     url: str
     token: str
@@ -144,9 +155,9 @@ class MmeClient:
         self.close()
 
     def match(
-        self, peer: Any, request_body: Mapping[str, Any], *, max_results: int | None = None
+        self, peer: PeerTarget, request_body: Mapping[str, Any], *, max_results: int | None = None
     ) -> PeerAnswer:
-        """Ask `peer` (anything with Peer's attributes) for matches; raises only `PeerError`.
+        """Ask `peer` for matches; raises only `PeerError`.
 
         At most `max_results` results are kept, the best (by score.patient) first.
         """
@@ -265,14 +276,10 @@ class _Watchdog:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
-def _read_target(peer: Any) -> _Target:
-    try:
-        url, token, version = str(peer.match_url), peer.outbound_token or "", str(peer.api_version)
-        connect_timeout, timeout = float(peer.connect_timeout_seconds), float(peer.timeout_seconds)
-    except Exception as error:
-        # Typically a token encrypted under a key that is gone; say which kind, nothing more.
-        raise PeerError(f"cannot read the peer's settings: {type(error).__name__}") from None
-    if not isinstance(token, str) or not token:
+def _read_target(peer: PeerTarget) -> _Target:
+    url, token, version = peer.match_url, peer.outbound_token, peer.api_version
+    connect_timeout, timeout = peer.connect_timeout_seconds, peer.timeout_seconds
+    if not token:
         raise PeerError("no outbound token: we have nothing to authenticate with")
     # Refused here, before h11 would quote the bad header value (the token) in its error.
     if not all(" " <= character <= "~" for character in token):

@@ -14,7 +14,7 @@ import re
 import secrets
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
@@ -239,7 +239,8 @@ def _excerpt(text: str) -> str:
 
 
 def _media_type(response: httpx.Response) -> str:
-    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type: str = response.headers.get("content-type", "")
+    return content_type.split(";")[0].strip().lower()
 
 
 def _mme_version(media_type: str) -> tuple[int, int] | None:
@@ -272,11 +273,11 @@ def _message_of(response: httpx.Response) -> tuple[bool, str]:
     return False, f"body is not JSON: {_excerpt(response.text)!r}"
 
 
-def _is_score(value: object) -> bool:
+def _is_score(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
@@ -536,7 +537,7 @@ class _Session:
     def check_results_sorted(self) -> _Verdict:
         if self.answer is None:
             return False, f"nothing to inspect: {self.no_answer_reason}"
-        scores = []
+        scores: list[float] = []
         for index, result in enumerate(self.answer["results"]):
             score = result.get("score") if isinstance(result, dict) else None
             value = score.get("patient") if isinstance(score, dict) else None
@@ -556,9 +557,9 @@ class _Session:
             return False, f"nothing to inspect: {self.no_answer_reason}"
         for key in ("disclaimer", "_disclaimer"):
             value = self.answer.get(key)
-            if key in self.answer and not (isinstance(value, str) and value.strip()):
-                return False, f"`{key}` is not a non-empty string"
             if key in self.answer:
+                if not (isinstance(value, str) and value.strip()):
+                    return False, f"`{key}` is not a non-empty string"
                 detail = f'"{_excerpt(value)}"'
                 if key == "_disclaimer":
                     # matchbox and seqr send `_disclaimer`; readers accept both keys.
@@ -602,7 +603,7 @@ class _Session:
             problems.append("`version` is not a string")
         if not isinstance(accept, list) or not all(isinstance(item, str) for item in accept):
             problems.append("`accept` is not a list of strings")
-        if problems:
+        if problems or not isinstance(accept, list):
             return False, "200, but " + "; ".join(problems)
         detail = f"production {str(production).lower()}, version {version!r}, accept {accept}"
         if self.media_type not in (item.split(";")[0].strip().lower() for item in accept):

@@ -22,6 +22,7 @@ from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.matching.models import IndexChange
 from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer
 from ontologies.case_index import CaseIndex, IndexedCase
+from ontologies.hpo import Ontology
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +92,9 @@ def indexed_cases(first_case_id: int, last_case_id: int) -> list[IndexedCase]:
     ]
 
 
-def _term_index(ontology: object, hpo_id: str) -> int | None:
+def _term_index(ontology: Ontology, hpo_id: str) -> int | None:
     try:
-        return ontology.index_of(hpo_id)  # type: ignore[attr-defined,no-any-return]
+        return ontology.index_of(hpo_id)
     except LookupError:
         # A term of an older release that the loaded one has dropped: the case keeps it, the
         # index cannot score it. Reported by the HPO upgrade check, not here.

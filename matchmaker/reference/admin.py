@@ -9,7 +9,7 @@ from matchmaker.reference.releases import release_age
 
 
 @admin.register(ReferenceRelease)
-class ReferenceReleaseAdmin(admin.ModelAdmin):
+class ReferenceReleaseAdmin(admin.ModelAdmin[ReferenceRelease]):
     """Read-only: releases are recorded by `load_hpo` and `load_genes`, never edited by hand."""
 
     list_display = ["kind", "version", "released", "loaded_at"]

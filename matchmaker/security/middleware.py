@@ -111,7 +111,7 @@ class TwoFactorRequiredMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if settings.REQUIRE_TWO_FACTOR and not self._is_open(request.path):
             user = request.user
-            if user.is_authenticated and not user.is_verified():  # type: ignore[union-attr]
+            if user.is_authenticated and not two_factor.is_verified(user):
                 return self._refuse(request)
         return self.get_response(request)
 

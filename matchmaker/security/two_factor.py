@@ -70,12 +70,19 @@ def needs_code(user: AbstractBaseUser | AnonymousUser) -> bool:
     from before it was set up, or one that got only as far as the password), and, under
     REQUIRE_TWO_FACTOR, for any unverified user.
     """
-    if not user.is_authenticated:
-        return False
-    is_verified = getattr(user, "is_verified", None)
-    if is_verified is not None and is_verified():
+    if not user.is_authenticated or is_verified(user):
         return False
     return settings.REQUIRE_TWO_FACTOR or confirmed_device_of(user) is not None
+
+
+def is_verified(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether this request's session passed a one-time code.
+
+    django_otp's OTPMiddleware gives the request's user an `is_verified()`; a user without it
+    (loaded outside a request) is not verified.
+    """
+    check = getattr(user, "is_verified", None)
+    return check is not None and bool(check())
 
 
 @transaction.atomic

@@ -5,8 +5,6 @@ New tokens are created with `manage.py create_api_token`, which prints the key o
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -14,9 +12,12 @@ from django.http import HttpRequest
 from matchmaker.web.models import ApiToken
 from matchmaker.web.services import revoke_api_token
 
+# Every field shown is read-only: a token is made by `create_api_token`, then only revoked.
+_SHOWN = ("user", "name", "key_hint", "created_at", "last_used_at", "expires_at", "revoked_at")
+
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     list_display = [
         "key_hint",
         "user",
@@ -29,8 +30,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["user"]
     search_fields = ["name", "user__username", "hint"]
-    fields = ["user", "name", "key_hint", "created_at", "last_used_at", "expires_at", "revoked_at"]
-    readonly_fields = fields
+    fields = _SHOWN
+    readonly_fields = _SHOWN
     actions = ["revoke"]
 
     @admin.display(description="key")
@@ -48,5 +49,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
         # A key must be shown once when it is made, which `create_api_token` does.
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
         return False

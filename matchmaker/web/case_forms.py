@@ -119,8 +119,10 @@ class CaseForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["age_of_onset"].choices = _choices_under(ONSET_ROOT)
-        self.fields["inheritance_mode"].choices = _choices_under(INHERITANCE_ROOT)
+        for name, root in (("age_of_onset", ONSET_ROOT), ("inheritance_mode", INHERITANCE_ROOT)):
+            field = self.fields[name]
+            if isinstance(field, forms.ChoiceField):  # as declared above
+                field.choices = _choices_under(root)
 
     def clean_disorders(self) -> list[str]:
         text = self.cleaned_data.get("disorders", "")
@@ -261,7 +263,7 @@ class GeneForm(forms.Form):
 MAX_GENES_PER_CASE = 20
 
 
-class _GeneFormSet(BaseFormSet):  # type: ignore[type-arg]
+class _GeneFormSet(BaseFormSet[GeneForm]):
     # Django's own wording speaks of "forms"; a clinician sees gene rows.
     default_error_messages = {
         "missing_management_form": "The list of candidate genes arrived incomplete (the page "
@@ -305,9 +307,9 @@ _EMPTY_CASE_FORM: dict[str, Any] = {
 
 def record_from_forms(
     form: CaseForm,
-    genes: BaseFormSet,
+    genes: BaseFormSet[GeneForm],
     *,
-    previous: CaseRecord | None = None,  # type: ignore[type-arg]
+    previous: CaseRecord | None = None,
 ) -> tuple[CaseRecord, list[int]]:
     """The record the forms describe, and the gene form index of each genomic feature.
 
@@ -465,7 +467,7 @@ _GENE_FIELDS = {
 
 def place_errors(
     form: CaseForm,
-    genes: BaseFormSet,  # type: ignore[type-arg]
+    genes: BaseFormSet[GeneForm],
     errors: Sequence[tuple[str, str]],
     *,
     record: CaseRecord,

@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import EmailMessage
 
 from matchmaker.casework.models import Match, MatchEvent
 from matchmaker.casework.services import matches as casework
-from matchmaker.matching import services as matching
+from matchmaker.reference.ontology import get_phenotype_scorer
 from matchmaker.web import comparison
 
 MAX_NOTE_LENGTH = 4000
@@ -95,7 +95,7 @@ def compose_message(match: Match) -> str:
         if isinstance(gene, Mapping) and (gene.get("gene_symbol") or gene.get("gene_id"))
     ]
     lines += ["", "Shared candidate genes: " + (", ".join(genes) if genes else "none")]
-    scorer = matching.get_phenotype_scorer()
+    scorer = get_phenotype_scorer()
     pairs = [
         pair
         for pair in comparison.stored_term_pairs(match, scorer.ontology, scorer.information_content)
@@ -115,7 +115,7 @@ def compose_message(match: Match) -> str:
     return "\n".join(lines)
 
 
-def contact_other_team(match: Match, *, by: AbstractBaseUser, note: str = "") -> MatchEvent:
+def contact_other_team(match: Match, *, by: User, note: str = "") -> MatchEvent:
     """E-mail the other team about `match`, log it on the match and set it to Contacted.
 
     The sender's own e-mail is the Reply-To, so the answer comes back to them. Raises ValueError
@@ -127,11 +127,11 @@ def contact_other_team(match: Match, *, by: AbstractBaseUser, note: str = "") ->
         raise ValueError("the other team gave no e-mail address")
     body = compose_message(match)
     note = note.strip()
-    sender = getattr(by, "get_full_name", lambda: "")() or getattr(by, "username", "")
+    sender = by.get_full_name() or by.username
     if note:
         body += f"\n\n{note}"
     body += f"\n\nWith best wishes,\n{sender}"
-    reply_to = [by.email] if getattr(by, "email", "") else []
+    reply_to = [by.email] if by.email else []
     EmailMessage(
         subject=subject_of(match),
         body=body,

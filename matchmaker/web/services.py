@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from matchmaker.lib.secrets import hash_token
@@ -15,7 +15,7 @@ KEY_PREFIX = "mmapi_"  # lets secret scanners and people recognise a leaked key
 
 
 def create_api_token(
-    user: AbstractBaseUser, *, name: str, expires_at: datetime | None = None
+    user: User, *, name: str, expires_at: datetime | None = None
 ) -> tuple[ApiToken, str]:
     """Issue a new token for `user`; return it with its key, which is not stored and never shown again."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)

@@ -41,7 +41,7 @@ class MultipleFileField(forms.FileField):
         kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".json,.jsonl,.ndjson,.gz"}))
         super().__init__(*args, **kwargs)
 
-    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile[bytes]]:
         single = super().clean
         if isinstance(data, list | tuple):
             if not data and self.required:
@@ -56,7 +56,9 @@ def _megabytes(size: int) -> str:
 
 
 class CaseImportForm(forms.Form):
-    files = MultipleFileField(
+    # Named like BaseForm.files (the request's files) for mypy only: Django's form metaclass takes
+    # declared fields off the class.
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Phenopacket files",
         help_text=(
             "One or many GA4GH Phenopacket v2 files: a JSON object, a JSON list of them, or one per "
@@ -79,8 +81,8 @@ class CaseImportForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.documents: list[SourceDocument] = []
 
-    def clean_files(self) -> list[UploadedFile]:
-        uploads: list[UploadedFile] = self.cleaned_data["files"]
+    def clean_files(self) -> list[UploadedFile[bytes]]:
+        uploads: list[UploadedFile[bytes]] = self.cleaned_data["files"]
         total = sum(upload.size or 0 for upload in uploads)
         if total > MAX_UPLOAD_BYTES:
             raise forms.ValidationError(

@@ -14,13 +14,12 @@ import tracemalloc
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
-from matchmaker.federation.client import MmeClient, PeerError
+from matchmaker.federation.client import MmeClient, PeerError, PeerTarget
 from tests.conftest import free_port
 from tests.federation.fake_peers import Behaviour, FakeNode, FakeNodeHandler
 
@@ -36,20 +35,19 @@ QUERY = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class FakePeer:
-    """What the client reads from a Peer row."""
+def target_at(match_url: str, **overrides: Any) -> PeerTarget:
+    """A peer as the outbound service would read it, with whatever `overrides` say."""
+    settings: dict[str, Any] = {
+        "outbound_token": TOKEN,
+        "api_version": "1.1",
+        "connect_timeout_seconds": 2.0,
+        "timeout_seconds": 5.0,
+    }
+    return PeerTarget(match_url=match_url, **(settings | overrides))
 
-    match_url: str
-    outbound_token: str = TOKEN
-    api_version: str = "1.1"
-    connect_timeout_seconds: float = 2.0
-    timeout_seconds: float = 5.0
-    name: str = "Fake Node"
 
-
-def peer_of(node: FakeNode, **overrides: Any) -> FakePeer:
-    return FakePeer(match_url=node.match_url, **overrides)
+def peer_of(node: FakeNode, **overrides: Any) -> PeerTarget:
+    return target_at(node.match_url, **overrides)
 
 
 @pytest.fixture
@@ -72,7 +70,7 @@ def answering(body: Any, **reply: Any) -> Behaviour:
     return lambda handler: handler.reply(200, body, **reply)
 
 
-def refusal(client: MmeClient, peer: FakePeer) -> PeerError:
+def refusal(client: MmeClient, peer: PeerTarget) -> PeerError:
     with pytest.raises(PeerError) as caught:
         client.match(peer, QUERY)
     assert TOKEN not in caught.value.reason
@@ -180,7 +178,7 @@ def test_a_result_without_features_or_an_href_but_with_an_email_is_accepted(
 
 def test_a_node_that_is_down_is_worth_retrying(client: MmeClient) -> None:
     # Nothing listens on the port, so the connection is refused.
-    error = refusal(client, FakePeer(match_url=f"http://127.0.0.1:{free_port()}/match"))
+    error = refusal(client, target_at(f"http://127.0.0.1:{free_port()}/match"))
 
     assert error.transient
     assert not error.malformed
@@ -640,7 +638,7 @@ def _mock_client(handler: Callable[[httpx.Request], httpx.Response]) -> MmeClien
     return MmeClient(transport=httpx.MockTransport(handler))
 
 
-MOCK_PEER = FakePeer(match_url="https://mme.example.org/mme/match")
+MOCK_PEER = target_at("https://mme.example.org/mme/match")
 
 
 def test_a_retry_after_date_becomes_seconds_from_now() -> None:
@@ -666,15 +664,15 @@ def test_an_unexpected_failure_becomes_a_transient_peer_error() -> None:
 @pytest.mark.parametrize(
     ("peer", "reason"),
     [
-        (FakePeer(match_url="/match"), "match URL /match is not an http(s) URL"),
-        (FakePeer(match_url=MOCK_PEER.match_url, outbound_token=""), "no outbound token"),
+        (target_at("/match"), "match URL /match is not an http(s) URL"),
+        (target_at(MOCK_PEER.match_url, outbound_token=""), "no outbound token"),
         (
-            FakePeer(match_url=MOCK_PEER.match_url, outbound_token=TOKEN + "\n"),
+            target_at(MOCK_PEER.match_url, outbound_token=TOKEN + "\n"),
             "the outbound token has characters not allowed in an HTTP header",
         ),
     ],
 )
-def test_a_peer_we_cannot_ask_is_a_permanent_error(peer: FakePeer, reason: str) -> None:
+def test_a_peer_we_cannot_ask_is_a_permanent_error(peer: PeerTarget, reason: str) -> None:
     def unreachable(request: httpx.Request) -> httpx.Response:
         raise AssertionError("nothing should be sent")
 

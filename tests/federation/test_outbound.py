@@ -174,6 +174,22 @@ def test_a_peer_that_is_down_fails_the_search_with_the_reason(
     assert "connect" in outcome.detail
 
 
+def test_a_peer_whose_token_cannot_be_decrypted_fails_the_search_without_a_request(
+    settings, serve, shared_case, django_capture_on_commit_callbacks
+):
+    node = serve(answering(remote_result("far-1", 0.9)))
+    peer = peer_at(node, "Rekeyed Node")
+    generation = search_in_process(shared_case, django_capture_on_commit_callbacks)
+    outbound.start_peer_search(shared_case.pk, generation)
+    settings.SECRET_ENCRYPTION_KEYS = ["a-key-nobody-used-0003"]
+
+    outcome = outbound.query_peer(shared_case.pk, peer.pk, generation)
+
+    assert outcome.status == "failed"
+    assert outcome.detail == "cannot read the peer's settings: SecretDecryptionError"
+    assert node.requests == []
+
+
 def test_a_transient_failure_keeps_the_search_waiting_for_a_retry_but_4xx_does_not(
     serve, shared_case, django_capture_on_commit_callbacks
 ):

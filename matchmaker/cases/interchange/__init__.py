@@ -26,7 +26,6 @@ from matchmaker.cases.interchange.documents import (
     read_uploads,
     unpacked_size,
 )
-from matchmaker.cases.interchange.fields import CHROMOSOMES
 from matchmaker.cases.interchange.mme_reader import case_record_from_mme_patient
 from matchmaker.cases.interchange.mme_writer import mme_patient_from_case_record
 from matchmaker.cases.interchange.phenopacket_reader import (
@@ -37,6 +36,7 @@ from matchmaker.cases.interchange.phenopacket_reader import (
     case_record_from_phenopacket,
 )
 from matchmaker.cases.interchange.phenopacket_writer import phenopacket_from_case_record
+from ontologies.genes import CHROMOSOMES
 
 __all__ = [
     "CHROMOSOMES",

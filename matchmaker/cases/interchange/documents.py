@@ -77,7 +77,7 @@ def read_stream(
     is_json_lines = name.lower().removesuffix(".gz").endswith(JSON_LINES_SUFFIXES)
     is_gzipped = raw.read(2) == _GZIP_MAGIC
     raw.seek(0)
-    stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzipped else raw
+    stream: IO[bytes] | gzip.GzipFile = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzipped else raw
     try:
         if is_json_lines:
             yield from _read_json_lines(stream, origin=origin)
@@ -89,7 +89,7 @@ def read_stream(
         yield _failed(origin, f"cannot read the rest of the file ({error})")
 
 
-def _read_json_lines(stream: IO[bytes], *, origin: str) -> Iterator[SourceDocument]:
+def _read_json_lines(stream: IO[bytes] | gzip.GzipFile, *, origin: str) -> Iterator[SourceDocument]:
     for number, raw_line in enumerate(stream, start=1):
         line_origin = f"{origin}:{number}"
         try:
@@ -108,7 +108,7 @@ def _read_json_lines(stream: IO[bytes], *, origin: str) -> Iterator[SourceDocume
         yield _as_source_document(value, origin=line_origin)
 
 
-def _read_json_file(stream: IO[bytes], *, origin: str) -> Iterator[SourceDocument]:
+def _read_json_file(stream: IO[bytes] | gzip.GzipFile, *, origin: str) -> Iterator[SourceDocument]:
     try:
         value = json.loads(stream.read().decode("utf-8-sig"))
     except UnicodeDecodeError as error:

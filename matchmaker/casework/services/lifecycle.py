@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
@@ -67,7 +67,7 @@ def submit_case(
     record: CaseRecord,
     *,
     institution: Institution,
-    owner: AbstractBaseUser | None,
+    owner: User | None,
     source: str = Case.Source.ENTERED,
     consented: bool = False,
     consent_note: str = "",
@@ -137,9 +137,7 @@ def update_case(case: Case, record: CaseRecord, *, confirm_warnings: bool = True
 
 
 @transaction.atomic
-def record_consent(
-    case: Case, *, consented: bool, by: AbstractBaseUser | None, note: str = ""
-) -> Case:
+def record_consent(case: Case, *, consented: bool, by: User | None, note: str = "") -> Case:
     """Record (or revoke) consent to external matching, with who recorded it and when."""
     _check_consent_note(note)
     case.external_matching_consent = consented

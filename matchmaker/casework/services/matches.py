@@ -31,7 +31,7 @@ from matchmaker.matching.services import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -209,9 +209,7 @@ MAX_NOTES_LENGTH = 10_000
 
 
 @transaction.atomic
-def triage_match(
-    match: Match, *, status: str, notes: str, by: AbstractBaseUser | None
-) -> MatchEvent | None:
+def triage_match(match: Match, *, status: str, notes: str, by: User | None) -> MatchEvent | None:
     """Set a match's triage status and notes, appending the step to its history.
 
     Returns the new history entry, or None when nothing changed. Raises `FieldValidationError`
@@ -239,9 +237,7 @@ def triage_match(
 
 
 @transaction.atomic
-def record_contact(
-    match: Match, *, contacted: str, message: str, by: AbstractBaseUser | None
-) -> MatchEvent:
+def record_contact(match: Match, *, contacted: str, message: str, by: User | None) -> MatchEvent:
     """Log that `by` contacted the other team about `match` (at `contacted`, with `message`),
     and set the match's status to Contacted; the notes stay as they were."""
     current = Match.objects.select_for_update().get(pk=match.pk)

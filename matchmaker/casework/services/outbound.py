@@ -29,7 +29,13 @@ from matchmaker.cases.selectors import shareable_cases
 from matchmaker.casework.models import Match
 from matchmaker.casework.services import matches
 from matchmaker.casework.services.inbound import query_of_mme_patient
-from matchmaker.federation.client import MmeClient, PeerAnswer, PeerError, RemoteResult
+from matchmaker.federation.client import (
+    MmeClient,
+    PeerAnswer,
+    PeerError,
+    PeerTarget,
+    RemoteResult,
+)
 from matchmaker.federation.models import CaseSearchSchedule, MmeRequestLog, Peer, PeerSearch
 from matchmaker.federation.services.audit import log_request
 from matchmaker.federation.services.patients import mme_patient_of_case
@@ -208,7 +214,7 @@ def query_peer(
     started = time.perf_counter()
     client = client or shared_client()
     try:
-        answer = client.match(peer, body, max_results=settings.MME_MAX_RESULTS)
+        answer = client.match(peer_target(peer), body, max_results=settings.MME_MAX_RESULTS)
     except PeerError as error:
         _record_peer_failure(peer, error, case=case)
         if error.transient and not final_attempt:
@@ -230,6 +236,22 @@ def query_peer(
         )
         return _finish(search, PeerSearch.Status.FAILED, f"internal error: {type(error).__name__}")
     return _record_answer(search, case, answer)
+
+
+def peer_target(peer: Peer) -> PeerTarget:
+    """What the client needs to ask `peer`; raises `PeerError` when its token cannot be decrypted."""
+    try:
+        token = peer.outbound_token
+    except Exception as error:
+        # Typically a token encrypted under a key that is gone; say which kind, nothing more.
+        raise PeerError(f"cannot read the peer's settings: {type(error).__name__}") from None
+    return PeerTarget(
+        match_url=peer.match_url,
+        outbound_token=token,
+        api_version=peer.api_version,
+        connect_timeout_seconds=peer.connect_timeout_seconds,
+        timeout_seconds=peer.timeout_seconds,
+    )
 
 
 @functools.cache

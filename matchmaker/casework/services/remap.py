@@ -165,14 +165,14 @@ def _remap_onsets(
     replacements: dict[str, str], reasons: dict[str, str], report: RemapReport
 ) -> None:
     """The onset of features, and each case's onset and mode of inheritance."""
-    places = [
+    places: list[tuple[str, type[PhenotypeFeature | Case], str, str, str]] = [
         ("feature onset", PhenotypeFeature, "onset_hpo_id", "case_id", "case__public_id"),
         ("case onset", Case, "age_of_onset", "id", "public_id"),
         ("inheritance", Case, "inheritance_mode", "id", "public_id"),
     ]
     for place, model, column, case_column, public_id_column in places:
         for old, target in replacements.items():
-            rows = model.objects.filter(**{column: old})  # type: ignore[attr-defined]
+            rows = model.objects.filter(**{column: old})
             case_ids = set(rows.values_list(case_column, flat=True))
             if not case_ids:
                 continue
@@ -181,7 +181,7 @@ def _remap_onsets(
             report.remapped[place][old] = (target, count)
         for old, reason in reasons.items():
             for public_id in (
-                model.objects.filter(**{column: old})  # type: ignore[attr-defined]
+                model.objects.filter(**{column: old})
                 .values_list(public_id_column, flat=True)
                 .distinct()
             ):

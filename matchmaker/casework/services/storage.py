@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.utils import timezone
 
@@ -39,7 +39,7 @@ class CaseOwnership:
     """Who a batch of new cases belongs to, and what consent was recorded for them."""
 
     institution: Institution
-    owner: AbstractBaseUser | None
+    owner: User | None
     source: str
     consented: bool = False
     consent_note: str = ""
@@ -149,7 +149,10 @@ def bulk_insert_cases(
     case_ids = _reserve_case_ids(len(validated_cases))
     owner_id = ownership.owner.pk if ownership.owner is not None else None
     consent_at = now if ownership.consented else None
-    case_rows, feature_table, genomic_table, disorder_table = [], [], [], []
+    case_rows: list[dict[str, Any]] = []
+    feature_table: list[dict[str, Any]] = []
+    genomic_table: list[dict[str, Any]] = []
+    disorder_table: list[dict[str, Any]] = []
     for case_id, validated in zip(case_ids, validated_cases, strict=True):
         values = case_field_values(validated, ownership)
         case_rows.append(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
+from numpy.typing import NDArray
 
 from matchmaker.cases.records import CaseRecord, DisorderRecord, GenomicFeatureRecord
 from matchmaker.cases.services.validation import (
@@ -91,12 +92,13 @@ class _DiseaseSampler:
 
     def ancestors_with_self(self, term: int) -> np.ndarray:
         indptr = self.ontology.ancestor_indptr
-        return self.ontology.ancestor_indices[indptr[term] : indptr[term + 1]]
+        return self.ontology.ancestor_indices[int(indptr[term]) : int(indptr[term + 1])]
 
     def ancestors(self, term: int) -> np.ndarray:
         """Proper ancestors of `term` that are still phenotypic abnormalities."""
         candidates = self.ancestors_with_self(term)
-        return candidates[(candidates != term) & self.is_phenotype[candidates]]
+        kept: NDArray[np.bool_] = (candidates != term) & self.is_phenotype[candidates]
+        return candidates[kept]
 
 
 def generate_synthetic_cases(

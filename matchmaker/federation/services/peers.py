@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -69,10 +71,10 @@ def add_peer(
         errors.append(("timeout", "must be more than 0 and at most 600 seconds"))
     if outbound_token and not base_url:
         errors.append(("base_url", "is required to send the outbound token anywhere"))
-    for check in (
-        lambda: check_peer_base_url(base_url),
-        lambda: inbound_token and check_inbound_token_free(inbound_token),
-    ):
+    checks: list[Callable[[], None]] = [lambda: check_peer_base_url(base_url)]
+    if inbound_token:
+        checks.append(lambda: check_inbound_token_free(inbound_token))
+    for check in checks:
         try:
             check()
         except FieldValidationError as error:

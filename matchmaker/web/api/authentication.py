@@ -8,9 +8,9 @@ credential are checked by different classes on different views.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -23,6 +23,10 @@ from matchmaker.cases.selectors import membership_of
 from matchmaker.lib.secrets import hash_token
 from matchmaker.web.models import ApiToken
 
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.views import APIView
+
 KEYWORDS = ("token", "bearer")  # compared in lower case
 MAX_KEY_LENGTH = 255
 # last_used_at is a hint for operators ("is this script still running?"), not an audit log:
@@ -31,7 +35,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class ApiTokenAuthentication(BaseAuthentication):
-    def authenticate(self, request: Request) -> tuple[AbstractBaseUser, ApiToken] | None:
+    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].decode("latin-1").lower() not in KEYWORDS:
             return None  # another scheme, or none: the session may still authenticate
@@ -77,7 +81,7 @@ class IsInstitutionMember(BasePermission):
         "to add you before using the API"
     )
 
-    def has_permission(self, request: Request, view: Any) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return membership_of(request.user) is not None
 
 
@@ -87,7 +91,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = ApiTokenAuthentication
     name = "apiToken"
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
         return {
             "type": "apiKey",
             "in": "header",

@@ -27,7 +27,7 @@ from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 
 from matchmaker.cases.interchange import case_record_from_mme_patient
-from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
+from matchmaker.cases.models import Case, Disorder, GenomicFeature, PhenotypeFeature
 from matchmaker.cases.records import (
     ACMG_CLASSIFICATIONS,
     SEX_VALUES,
@@ -36,6 +36,7 @@ from matchmaker.cases.records import (
     RecordFormatError,
 )
 from matchmaker.casework.models import Match, MatchEvent
+from matchmaker.federation.models import Peer
 from matchmaker.lib.api import MAX_DISORDERS, MAX_FEATURES, MAX_GENOMIC_FEATURES
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.reference.ontology import get_hpo
@@ -73,7 +74,7 @@ def field_errors(detail: Any, path: str = "") -> list[tuple[str, str]]:
     return [(path, str(detail))]
 
 
-def validated(serializer: serializers.Serializer) -> dict[str, Any]:
+def validated(serializer: serializers.Serializer[dict[str, Any]]) -> dict[str, Any]:
     """The serializer's validated data, or a `FieldValidationError` naming every bad field.
 
     The one exception handler turns that into the same 400 body as the services' own errors.
@@ -130,8 +131,13 @@ def case_record_from_input(data: Mapping[str, Any]) -> CaseRecord:
 
 # --- Cases -------------------------------------------------------------------------------------
 
+# A field named like an attribute of DRF's Field (`label`, `source`) seems to mypy to replace that
+# attribute; at run time DRF's metaclass takes declared fields off the class. Hence the ignores.
+# So too for `max_length` with `many=True`: DRF hands it to the ListSerializer, but
+# djangorestframework-stubs (3.18.1) do not list it among a serializer's arguments.
 
-class FeatureInputSerializer(serializers.Serializer):
+
+class FeatureInputSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.CharField(help_text="HPO id of a phenotypic abnormality, e.g. HP:0001250")
     observed = serializers.ChoiceField(
         choices=OBSERVED_CHOICES, default="yes", help_text='"no": explicitly excluded'
@@ -144,7 +150,7 @@ class FeatureInputSerializer(serializers.Serializer):
         ref_name = "FeatureInput"
 
 
-class GeneInputSerializer(serializers.Serializer):
+class GeneInputSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.CharField(
         help_text="gene symbol, Entrez id or Ensembl gene id (HGNC id where the node loaded the HGNC set); normalised on save"
     )
@@ -153,7 +159,7 @@ class GeneInputSerializer(serializers.Serializer):
         ref_name = "GeneInput"
 
 
-class VariantSerializer(serializers.Serializer):
+class VariantSerializer(serializers.Serializer[dict[str, Any]]):
     assembly = serializers.CharField(help_text="GRCh37, GRCh38 or NCBI36 (hg19/hg38/hg18 too)")
     referenceName = serializers.CharField(help_text="chromosome: 1-22, X, Y, MT")
     start = serializers.IntegerField(
@@ -169,15 +175,15 @@ class VariantSerializer(serializers.Serializer):
         ref_name = "Variant"
 
 
-class SequenceOntologyTermSerializer(serializers.Serializer):
+class SequenceOntologyTermSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.CharField(help_text="SO:#######")
-    label = serializers.CharField(required=False, allow_blank=True)
+    label = serializers.CharField(required=False, allow_blank=True)  # type: ignore[assignment]  # shadows Field.label (see above)
 
     class Meta:
         ref_name = "SequenceOntologyTerm"
 
 
-class ExpressionSerializer(serializers.Serializer):
+class ExpressionSerializer(serializers.Serializer[dict[str, Any]]):
     syntax = serializers.CharField(
         max_length=32, help_text='"hgvs.c", "hgvs.g", "hgvs.p", ... (Phenopacket Expression)'
     )
@@ -187,7 +193,7 @@ class ExpressionSerializer(serializers.Serializer):
         ref_name = "Expression"
 
 
-class GenomicFeatureInputSerializer(serializers.Serializer):
+class GenomicFeatureInputSerializer(serializers.Serializer[dict[str, Any]]):
     gene = GeneInputSerializer()
     variant = VariantSerializer(required=False, allow_null=True)
     zygosity = serializers.IntegerField(
@@ -199,7 +205,7 @@ class GenomicFeatureInputSerializer(serializers.Serializer):
     )
     type = SequenceOntologyTermSerializer(required=False, allow_null=True)
     # Not in MME: kept as submitted and written back in phenopacket exports.
-    expressions = ExpressionSerializer(
+    expressions = ExpressionSerializer(  # type: ignore[call-arg]  # max_length: see above
         many=True, required=False, max_length=10, help_text="HGVS expressions of the variant"
     )
     acmgClassification = serializers.ChoiceField(
@@ -213,15 +219,15 @@ class GenomicFeatureInputSerializer(serializers.Serializer):
         ref_name = "GenomicFeatureInput"
 
 
-class DisorderInputSerializer(serializers.Serializer):
+class DisorderInputSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.CharField(help_text="OMIM:######, ORPHA:##### or MONDO:####### (MIM: too)")
-    label = serializers.CharField(required=False, allow_blank=True)
+    label = serializers.CharField(required=False, allow_blank=True)  # type: ignore[assignment]  # shadows Field.label (see above)
 
     class Meta:
         ref_name = "DisorderInput"
 
 
-class ContactSerializer(serializers.Serializer):
+class ContactSerializer(serializers.Serializer[dict[str, Any]]):
     name = serializers.CharField(required=False, allow_blank=True, max_length=255)
     institution = serializers.CharField(required=False, allow_blank=True, max_length=255)
     href = serializers.CharField(
@@ -233,10 +239,10 @@ class ContactSerializer(serializers.Serializer):
         ref_name = "Contact"
 
 
-class CaseInputSerializer(serializers.Serializer):
+class CaseInputSerializer(serializers.Serializer[dict[str, Any]]):
     """A case as submitted (create and replace): MME patient JSON with `label` for `id`."""
 
-    label = serializers.CharField(
+    label = serializers.CharField(  # type: ignore[assignment]  # shadows Field.label (see above)
         max_length=255,
         help_text="pseudonymous label, unique in the institution (no names, dates of birth or "
         "record numbers)",
@@ -248,11 +254,11 @@ class CaseInputSerializer(serializers.Serializer):
     inheritanceMode = serializers.CharField(
         required=False, allow_blank=True, help_text="HPO mode of inheritance (under HP:0000005)"
     )
-    features = FeatureInputSerializer(many=True, required=False, max_length=MAX_FEATURES)
-    genomicFeatures = GenomicFeatureInputSerializer(
+    features = FeatureInputSerializer(many=True, required=False, max_length=MAX_FEATURES)  # type: ignore[call-arg]  # see above
+    genomicFeatures = GenomicFeatureInputSerializer(  # type: ignore[call-arg]  # max_length: see above
         many=True, required=False, max_length=MAX_GENOMIC_FEATURES
     )
-    disorders = DisorderInputSerializer(many=True, required=False, max_length=MAX_DISORDERS)
+    disorders = DisorderInputSerializer(many=True, required=False, max_length=MAX_DISORDERS)  # type: ignore[call-arg]  # see above
     contact = ContactSerializer(
         required=False, help_text="who to contact about the case; defaults to the institution's"
     )
@@ -263,9 +269,9 @@ class CaseInputSerializer(serializers.Serializer):
 # ENUM_NAME_OVERRIDES to tell Case.Status from Match.Status, both named "status".
 
 
-class FeatureOutputSerializer(serializers.Serializer):
+class FeatureOutputSerializer(serializers.Serializer[PhenotypeFeature]):
     id = serializers.CharField(source="hpo_id")
-    label = serializers.SerializerMethodField()
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # shadows Field.label (see above)
     observed = serializers.SerializerMethodField()
     ageOfOnset = serializers.CharField(source="onset_hpo_id")
 
@@ -283,7 +289,7 @@ class FeatureOutputSerializer(serializers.Serializer):
         return "yes" if feature.observed else "no"
 
 
-class GeneOutputSerializer(serializers.Serializer):
+class GeneOutputSerializer(serializers.Serializer[GenomicFeature]):
     id = serializers.CharField(source="gene_symbol", help_text="current approved symbol")
     canonicalId = serializers.CharField(
         source="gene_id", help_text='the gene as the node knows it, e.g. "NCBIGene:55768"'
@@ -296,7 +302,7 @@ class GeneOutputSerializer(serializers.Serializer):
         ref_name = "Gene"
 
 
-class GenomicFeatureOutputSerializer(serializers.Serializer):
+class GenomicFeatureOutputSerializer(serializers.Serializer[GenomicFeature]):
     gene = GeneOutputSerializer(source="*")
     variant = serializers.SerializerMethodField()
     zygosity = serializers.IntegerField(allow_null=True)
@@ -327,15 +333,15 @@ class GenomicFeatureOutputSerializer(serializers.Serializer):
         return {"id": feature.variant_type_id, "label": feature.variant_type_label}
 
 
-class DisorderOutputSerializer(serializers.Serializer):
+class DisorderOutputSerializer(serializers.Serializer[Disorder]):
     id = serializers.CharField(source="disorder_id")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # shadows Field.label (see above)
 
     class Meta:
         ref_name = "Disorder"
 
 
-class ContactOutputSerializer(serializers.Serializer):
+class ContactOutputSerializer(serializers.Serializer[Case]):
     name = serializers.CharField(source="contact_name")
     institution = serializers.CharField(source="contact_institution")
     href = serializers.CharField(source="contact_href")
@@ -345,14 +351,14 @@ class ContactOutputSerializer(serializers.Serializer):
         ref_name = "ContactOutput"
 
 
-class CaseOutputSerializer(serializers.Serializer):
+class CaseOutputSerializer(serializers.Serializer[Case]):
     """A stored case. Its `features`, `genomicFeatures` and `disorders` must be prefetched.
 
     The answer can be sent back as a replacement (PUT) unchanged: read-only keys are ignored.
     """
 
     publicId = serializers.CharField(source="public_id", help_text="the case's id in this API")
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # shadows Field.label (see above)
     status = serializers.CharField(help_text="active, or withdrawn (out of matching)")
     externalMatchingConsent = serializers.BooleanField(source="external_matching_consent")
     consentRecordedAt = serializers.DateTimeField(source="consent_recorded_at", allow_null=True)
@@ -364,7 +370,7 @@ class CaseOutputSerializer(serializers.Serializer):
     genomicFeatures = GenomicFeatureOutputSerializer(many=True, source="genomic_features.all")
     disorders = DisorderOutputSerializer(many=True, source="disorders.all")
     contact = ContactOutputSerializer(source="*")
-    source = serializers.CharField(help_text="entered, phenopacket, mme or synthetic")
+    source = serializers.CharField(help_text="entered, phenopacket, mme or synthetic")  # type: ignore[assignment]  # shadows Field.source (see above)
     isTest = serializers.BooleanField(source="is_test")
     hpoRelease = serializers.CharField(source="hpo_release")
     newMatches = serializers.SerializerMethodField(
@@ -382,7 +388,7 @@ class CaseOutputSerializer(serializers.Serializer):
         return int(self.context.get("new_match_counts", {}).get(case.pk, 0))
 
 
-class CaseWarningSerializer(serializers.Serializer):
+class CaseWarningSerializer(serializers.Serializer[dict[str, Any]]):
     field = serializers.CharField(
         help_text='JSON path, e.g. "genomicFeatures[0].variant.referenceName"'
     )
@@ -417,7 +423,7 @@ class CaseWrittenOutputSerializer(CaseOutputSerializer):
 WITHHELD_NOTE = "the other case was withdrawn by its institution: nothing of it is shown any more"
 
 
-class MatchedCaseSerializer(serializers.Serializer):
+class MatchedCaseSerializer(serializers.Serializer[Case]):
     publicId = serializers.CharField(source="public_id")
     institution = serializers.CharField(source="institution.name")
     withdrawn = serializers.SerializerMethodField(
@@ -438,14 +444,14 @@ class MatchedCaseSerializer(serializers.Serializer):
         return data
 
 
-class PeerSerializer(serializers.Serializer):
+class PeerSerializer(serializers.Serializer[Peer]):
     name = serializers.CharField()
 
     class Meta:
         ref_name = "MatchPeer"
 
 
-class MatchOutputSerializer(serializers.Serializer):
+class MatchOutputSerializer(serializers.Serializer[Match]):
     """A match as listed. `case`, `matched_case` (with its institution) and `peer` must be joined."""
 
     id = serializers.IntegerField()
@@ -489,7 +495,7 @@ class MatchOutputSerializer(serializers.Serializer):
         return data
 
 
-class MatchEventSerializer(serializers.Serializer):
+class MatchEventSerializer(serializers.Serializer[MatchEvent]):
     at = serializers.DateTimeField()
     by = serializers.SerializerMethodField(help_text="username; null once the user is deleted")
     fromStatus = serializers.CharField(source="from_status")

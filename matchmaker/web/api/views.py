@@ -63,6 +63,7 @@ from matchmaker.casework.services import CaseOwnership
 from matchmaker.casework.services import matches as casework
 from matchmaker.lib.api import JSONParser
 from matchmaker.lib.errors import ConflictError, FieldValidationError
+from matchmaker.lib.users import signed_in_user
 from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 from matchmaker.web.api.authentication import ApiTokenAuthentication, IsInstitutionMember
 from matchmaker.web.api.serializers import (
@@ -82,10 +83,10 @@ from ontologies.hpo import ObsoleteTermError, UnknownTermError
 MAX_IMPORT_DOCUMENTS = 1000
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     """The body of a 400 or 409: what is wrong, and with which field."""
 
-    class FieldErrorSerializer(serializers.Serializer):
+    class FieldErrorSerializer(serializers.Serializer[dict[str, Any]]):
         field = serializers.CharField(help_text='JSON path, e.g. "features[0].id"; "" for all')
         message = serializers.CharField()
 
@@ -93,7 +94,8 @@ class ErrorSerializer(serializers.Serializer):
             ref_name = "FieldError"
 
     message = serializers.CharField()
-    errors = FieldErrorSerializer(many=True, required=False)
+    # Shadows Serializer.errors for mypy; DRF's metaclass takes declared fields off the class.
+    errors = FieldErrorSerializer(many=True, required=False)  # type: ignore[assignment]
 
     class Meta:
         ref_name = "Error"
@@ -110,9 +112,9 @@ class JsonOnlyNegotiation(DefaultContentNegotiation):
     export endpoint uses it to name the document format."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        renderer = renderers[0]
+        renderer = next(iter(renderers))
         return renderer, renderer.media_type
 
 
@@ -212,7 +214,7 @@ def _filtered_cases(cases: QuerySet[Case], filters: dict[str, Any]) -> QuerySet[
 class CaseListApi(LocalApi):
     pagination_class = ApiPagination
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[dict[str, Any]]):
         q = serializers.CharField(
             required=False, allow_blank=True, help_text="part of the label or public id"
         )
@@ -248,7 +250,8 @@ class CaseListApi(LocalApi):
             found.prefetch_related("features", "genomic_features", "disorders"), request, view=self
         )
         counts = new_match_counts(case.pk for case in page or [])
-        data = self.OutputSerializer(page, many=True, context={"new_match_counts": counts}).data
+        # many=True takes a list, which djangorestframework-stubs (3.18.1) do not know.
+        data = self.OutputSerializer(page, many=True, context={"new_match_counts": counts}).data  # type: ignore[arg-type]
         return paginator.get_paginated_response(data)
 
 
@@ -284,7 +287,7 @@ class CaseCreateApi(LocalApi):
         case = cases.submit_case(
             record,
             institution=self.institution(),
-            owner=request.user,
+            owner=signed_in_user(request),
             consented=data["externalMatchingConsent"],
             consent_note=data.get("consentNote", ""),
         )
@@ -351,7 +354,7 @@ class CaseDeleteApi(LocalApi):
 
 
 class CaseConsentApi(LocalApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
         externalMatching = serializers.BooleanField(
             help_text="true: the case may be sent to and returned to peer nodes"
         )
@@ -374,7 +377,10 @@ class CaseConsentApi(LocalApi):
         case = _visible_case(request, public_id)
         data = validated(self.InputSerializer(data=request.data))
         cases.record_consent(
-            case, consented=data["externalMatching"], by=request.user, note=data.get("note", "")
+            case,
+            consented=data["externalMatching"],
+            by=signed_in_user(request),
+            note=data.get("note", ""),
         )
         return _case_answer(case)
 
@@ -410,7 +416,7 @@ class CaseReactivateApi(LocalApi):
 
 
 class CaseExportApi(LocalApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
         format = serializers.ChoiceField(choices=DOCUMENT_FORMATS, default="phenopacket")
 
     @extend_schema(
@@ -438,7 +444,7 @@ class CaseExportApi(LocalApi):
 class CaseImportApi(LocalApi):
     parser_classes = [JSONParser, MultiPartParser]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
         file = serializers.FileField(
             help_text="phenopackets: a JSON object, a JSON list, or JSON lines (.jsonl, "
             ".ndjson); gzipped or not"
@@ -450,15 +456,15 @@ class CaseImportApi(LocalApi):
         class Meta:
             ref_name = "CaseImportUpload"
 
-    class OptionsSerializer(serializers.Serializer):
+    class OptionsSerializer(serializers.Serializer[dict[str, Any]]):
         consented = serializers.BooleanField(
             default=False,
             help_text="consent to external matching was given for every case (JSON bodies; "
             "an upload may also send it as a form field)",
         )
 
-    class OutputSerializer(serializers.Serializer):
-        class ProblemSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[dict[str, Any]]):
+        class ProblemSerializer(serializers.Serializer[dict[str, Any]]):
             origin = serializers.CharField(help_text='where: "body[3]", "cases.jsonl:12"')
             message = serializers.CharField()
 
@@ -505,7 +511,7 @@ class CaseImportApi(LocalApi):
             parse_documents(documents, case_record_from_phenopacket),
             ownership=CaseOwnership(
                 institution=self.institution(),
-                owner=request.user,
+                owner=signed_in_user(request),
                 source=Case.Source.PHENOPACKET,
                 consented=consented,
                 consent_note=f"confirmed for the whole import by {request.user} (REST API)"
@@ -541,7 +547,7 @@ def _refuse_a_large_body(request: Request) -> None:
         )
 
 
-def _uploaded_documents(file: UploadedFile) -> list[SourceDocument]:
+def _uploaded_documents(file: UploadedFile[bytes]) -> list[SourceDocument]:
     try:
         return read_uploads([(file.name or "", file)], max_documents=MAX_IMPORT_DOCUMENTS)
     except UnpackedTooLargeError as error:
@@ -610,7 +616,7 @@ def _matches_to_list(matches: QuerySet[Match]) -> QuerySet[Match]:
 class MatchListApi(LocalApi):
     pagination_class = ApiPagination
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(serializers.Serializer[dict[str, Any]]):
         case = serializers.CharField(required=False, help_text="public id of one of your cases")
         status = serializers.ChoiceField(choices=Match.Status.choices, required=False)
         direction = serializers.ChoiceField(choices=Match.Direction.choices, required=False)
@@ -639,7 +645,9 @@ class MatchListApi(LocalApi):
             matches = matches.filter(removed_at__isnull=True)
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(_matches_to_list(matches), request, view=self)
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        # many=True takes a list, which djangorestframework-stubs (3.18.1) do not know.
+        data = self.OutputSerializer(page, many=True).data  # type: ignore[arg-type]
+        return paginator.get_paginated_response(data)
 
 
 class CaseMatchListApi(LocalApi):
@@ -657,7 +665,9 @@ class CaseMatchListApi(LocalApi):
         page = paginator.paginate_queryset(
             matches_of(case.pk).select_related("case"), request, view=self
         )
-        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+        # many=True takes a list, which djangorestframework-stubs (3.18.1) do not know.
+        data = self.OutputSerializer(page, many=True).data  # type: ignore[arg-type]
+        return paginator.get_paginated_response(data)
 
 
 def _visible_match(request: Request, match_id: int) -> Match:
@@ -689,7 +699,7 @@ class MatchDetailApi(LocalApi):
 
 
 class MatchTriageApi(LocalApi):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[dict[str, Any]]):
         status = serializers.ChoiceField(
             choices=Match.Status.choices, required=False, help_text="unchanged when left out"
         )
@@ -719,6 +729,6 @@ class MatchTriageApi(LocalApi):
             match,
             status=data.get("status", match.status),
             notes=data.get("notes", match.notes),
-            by=request.user,
+            by=signed_in_user(request),
         )
         return Response(self.OutputSerializer(_visible_match(request, match_id)).data)

@@ -26,6 +26,7 @@ from matchmaker.cases.selectors import (
 from matchmaker.casework import services
 from matchmaker.casework.selectors import has_new_matches, new_match_counts
 from matchmaker.lib.errors import DomainError, FieldValidationError, UnconfirmedWarningsError
+from matchmaker.lib.users import signed_in_user
 from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
 from matchmaker.web.case_forms import (
     CONSENT_STATEMENT,
@@ -78,11 +79,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
     if only_new:
         cases = cases.filter(has_new_matches())
 
-    page = Paginator(cases.only(*_LIST_COLUMNS), CASES_PER_PAGE).get_page(request.GET.get("page"))
-    rows = list(page.object_list.prefetch_related("genomic_features"))
+    listed = cases.only(*_LIST_COLUMNS).prefetch_related("genomic_features")
+    page = Paginator(listed, CASES_PER_PAGE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
     new_counts = new_match_counts(case.pk for case in rows)
     for case in rows:
-        case.new_match_count = new_counts.get(case.pk, 0)
+        case.new_match_count = new_counts.get(case.pk, 0)  # type: ignore[attr-defined]  # for the template
     filters = request.GET.copy()
     filters.pop("page", None)
     return render(
@@ -155,7 +157,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
         case = services.submit_case(
             record,
             institution=institution,
-            owner=request.user,
+            owner=signed_in_user(request),
             consented=form.cleaned_data["external_matching_consent"],
             consent_note=form.cleaned_data["consent_note"],
             confirm_warnings=form.cleaned_data["confirm_warnings"],
@@ -243,12 +245,12 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
     case = visible_case_or_404(request, public_id)
     previous = case_record_of(case)
     if request.method == "GET":
-        initial, gene_rows = initial_from_case(case, previous)
+        initial, gene_initial = initial_from_case(case, previous)
         return _case_form_page(
             request,
             case=case,
             form=CaseForm(initial=initial),
-            genes=GeneFormSet(initial=gene_rows, prefix="genes"),
+            genes=GeneFormSet(initial=gene_initial, prefix="genes"),
         )
     form, genes = CaseForm(request.POST), GeneFormSet(request.POST, prefix="genes")
     if not _forms_valid(form, genes, previous=previous):
@@ -262,7 +264,9 @@ def case_edit(request: HttpRequest, public_id: str) -> HttpResponse:
                 case, record, confirm_warnings=form.cleaned_data["confirm_warnings"]
             )
             if consented != case.external_matching_consent or note != case.consent_note:
-                services.record_consent(case, consented=consented, by=request.user, note=note)
+                services.record_consent(
+                    case, consented=consented, by=signed_in_user(request), note=note
+                )
     except UnconfirmedWarningsError as warning:
         return _warnings_page(request, case, form, genes, warning, record, gene_rows)
     except DomainError as error:
@@ -281,9 +285,10 @@ def case_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     features = list(case.features.all())
     for feature in features:
         try:
-            feature.label = ontology.label(feature.hpo_id)
+            label = ontology.label(feature.hpo_id)
         except LookupError:
-            feature.label = "(not in the loaded HPO release: not used for matching)"
+            label = "(not in the loaded HPO release: not used for matching)"
+        feature.label = label  # type: ignore[attr-defined]  # for the template, not a column
     counts = new_match_counts([case.pk])
     return render(
         request,
@@ -402,7 +407,7 @@ def gene_check(request: HttpRequest) -> HttpResponse:
     The gene input sends itself under its form name (`genes-0-gene`), so any parameter whose
     name ends in "gene" is read.
     """
-    text = next((value for key, value in request.GET.items() if key.endswith("gene")), "")
+    text = next((request.GET[key] for key in request.GET if key.endswith("gene")), "")
     text = text.strip()[:64]
     context: dict[str, Any] = {"text": text}
     if text:

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from matchmaker.lib.users import signed_in_user
 from matchmaker.web import contact
 from matchmaker.web.views.matches import _row_of, _visible_match
 
@@ -58,7 +59,9 @@ def match_contact(request: HttpRequest, pk: int) -> HttpResponse:
             status = 409
         elif form.is_valid():
             try:
-                contact.contact_other_team(match, by=request.user, note=form.cleaned_data["note"])
+                contact.contact_other_team(
+                    match, by=signed_in_user(request), note=form.cleaned_data["note"]
+                )
             except (smtplib.SMTPException, OSError):
                 logger.exception("contact e-mail for match %s could not be sent", match.pk)
                 form.add_error(

@@ -19,9 +19,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
+from django_stubs_ext import WithAnnotations
 
 from matchmaker.casework.models import Match
-from matchmaker.casework.selectors import inbox_of, matches_visible_to
+from matchmaker.casework.selectors import InboxAnnotations, inbox_of, matches_visible_to
+from matchmaker.lib.users import signed_in_user
 from matchmaker.reference.ontology import get_gene_catalogue
 from matchmaker.web.models import InboxVisit
 from matchmaker.web.views.matches import MATCHES_PER_PAGE, _row_of
@@ -66,7 +68,8 @@ class InboxFilterForm(forms.Form):
             ) from error
 
     def clean_case(self) -> str:
-        return self.cleaned_data["case"].strip().upper()
+        case: str = self.cleaned_data["case"]
+        return case.strip().upper()
 
 
 def _since(request: HttpRequest) -> datetime.datetime | None:
@@ -74,16 +77,17 @@ def _since(request: HttpRequest) -> datetime.datetime | None:
     held = request.session.get(_SESSION_SINCE)
     if held is not None:
         return parse_datetime(held) if held else None
-    visit = InboxVisit.objects.filter(user_id=request.user.pk).first()
+    user = signed_in_user(request)
+    visit = InboxVisit.objects.filter(user=user).first()
     since = visit.visited_at if visit is not None else None
-    InboxVisit.objects.update_or_create(
-        user_id=request.user.pk, defaults={"visited_at": timezone.now()}
-    )
+    InboxVisit.objects.update_or_create(user=user, defaults={"visited_at": timezone.now()})
     request.session[_SESSION_SINCE] = since.isoformat() if since is not None else ""
     return since
 
 
-def _filtered(matches: QuerySet[Match], wanted: dict[str, object]) -> QuerySet[Match]:
+def _filtered(
+    matches: QuerySet[WithAnnotations[Match, InboxAnnotations]], wanted: dict[str, object]
+) -> QuerySet[WithAnnotations[Match, InboxAnnotations]]:
     if wanted.get("status"):
         matches = matches.filter(status=wanted["status"])
     if wanted.get("min_score") is not None:
@@ -113,6 +117,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         inbox_of(request.user, since=since, include_removed=bool(wanted.get("removed"))), wanted
     )
     page = Paginator(matches, MATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    # Typed again: through Paginator, django-stubs loses the name of the annotations.
+    shown: list[WithAnnotations[Match, InboxAnnotations]] = list(page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     by_status = dict(
@@ -130,7 +136,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
             "since": since,
             "filters": filters,
             "page": page,
-            "rows": [(_row_of(match), match.is_new_since) for match in page.object_list],
+            "rows": [(_row_of(match), match.is_new_since) for match in shown],
             "status_counts": [
                 (value, label, by_status.get(value, 0)) for value, label in Match.Status.choices
             ],

@@ -30,8 +30,9 @@ from matchmaker.casework.services import matches as casework
 from matchmaker.casework.services import outbound
 from matchmaker.federation.models import CaseSearchSchedule, PeerSearch
 from matchmaker.lib.errors import FieldValidationError
+from matchmaker.lib.users import signed_in_user
 from matchmaker.matching import services as matching
-from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
+from matchmaker.reference.ontology import get_gene_catalogue, get_hpo, get_phenotype_scorer
 from matchmaker.web import comparison
 from matchmaker.web.views.cases import visible_case_or_404
 from ontologies.genes import GeneLookupError
@@ -280,7 +281,7 @@ def _best_matches(match: Match, grid: comparison.ProfileComparison) -> list[dict
         []
         if stale or not explanation
         else comparison.stored_term_pairs(
-            match, get_hpo(), matching.get_phenotype_scorer().information_content
+            match, get_hpo(), get_phenotype_scorer().information_content
         )
     )
     if stored:
@@ -309,7 +310,7 @@ def _detail_context(
     )
     grid = comparison.compare_profiles(
         get_hpo(),
-        matching.get_phenotype_scorer().information_content,
+        get_phenotype_scorer().information_content,
         comparison.profile_of_case(case),
         comparison.other_profile_of(match),
     )
@@ -396,7 +397,7 @@ def match_triage(request: HttpRequest, pk: int) -> HttpResponse:
                 match,
                 status=form.cleaned_data["status"],
                 notes=form.cleaned_data["notes"],
-                by=request.user,
+                by=signed_in_user(request),
             )
         except FieldValidationError as error:
             for field, message in error.errors:

@@ -14,7 +14,8 @@ import json
 import logging
 import math
 import time
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -24,6 +25,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -75,13 +77,13 @@ class MmeContentNegotiation(BaseContentNegotiation):
     the one a renderer names, before the peer is even authenticated.
     """
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
-        renderer = renderers[0]
+        renderer = next(iter(renderers))
         return renderer, renderer.media_type
 
 
@@ -121,7 +123,7 @@ class MmeApiView(APIView):
     permission_classes = [IsPeer]
     throttle_classes = [PeerRateThrottle]
     renderer_classes = [MmeJsonRenderer]
-    parser_classes: list[Any] = []
+    parser_classes: list[type[BaseParser]] = []
     content_negotiation_class = MmeContentNegotiation
     endpoint = ""
 
@@ -153,12 +155,12 @@ class MmeApiView(APIView):
 
     def permission_denied(
         self, request: Request, message: str | None = None, code: str | None = None
-    ) -> None:
+    ) -> NoReturn:
         if request.successful_authenticator is None:
             raise exceptions.NotAuthenticated(f"missing {TOKEN_HEADER} header")
         super().permission_denied(request, message=message, code=code)
 
-    def get_exception_handler(self) -> Any:
+    def get_exception_handler(self) -> Callable[[Exception, dict[str, Any]], Response]:
         return self._handle_error
 
     def _handle_error(self, exc: Exception, context: dict[str, Any]) -> Response:
@@ -168,8 +170,11 @@ class MmeApiView(APIView):
             body = error_body(exc)
             return Response(body, status=exc.status_code)
         if isinstance(exc, exceptions.APIException):
-            if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-                headers["Retry-After"] = str(int(exc.wait) + 1)
+            if isinstance(exc, exceptions.Throttled):
+                # Set by Throttled's constructor; djangorestframework-stubs (3.18.1) omit it.
+                wait: float | None = exc.wait  # type: ignore[attr-defined]
+                if wait is not None:
+                    headers["Retry-After"] = str(int(wait) + 1)
             if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
                 headers["WWW-Authenticate"] = TOKEN_HEADER
             if isinstance(exc, UnsupportedVersion):
@@ -292,7 +297,10 @@ class MatchApi(MmeApiView):
             self.audit["is_test"] = isinstance(patient, dict) and patient.get("test") is True
         if violations:
             raise SchemaViolation(violations)
-        answer = inbound.answer_match_request(request.auth, document)
+        peer = request.auth
+        if not isinstance(peer, Peer):  # IsPeer lets no other request this far
+            raise exceptions.NotAuthenticated(f"missing {TOKEN_HEADER} header")
+        answer = inbound.answer_match_request(peer, document)
         self.audit.update(
             result_count=answer.result_count,
             returned_case_ids=answer.returned_case_ids,
@@ -325,7 +333,7 @@ class MatchApi(MmeApiView):
             raise UnreadableJson(f"request body is not valid JSON: {error}") from None
 
 
-def _refuse_constant(name: str) -> Any:
+def _refuse_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not a JSON number")
 
 

@@ -20,8 +20,9 @@ from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -33,6 +34,7 @@ from django_otp import login as otp_login
 
 from matchmaker.lib.client_address import client_address
 from matchmaker.lib.errors import FieldValidationError
+from matchmaker.lib.users import signed_in_user
 from matchmaker.security import lockout, password_reset, two_factor
 
 logger = logging.getLogger(__name__)
@@ -79,25 +81,27 @@ def _end_code_step(request: HttpRequest) -> None:
         request.session.pop(key, None)
 
 
-def _pending_user(request: HttpRequest) -> AbstractBaseUser | None:
+def _pending_user(request: HttpRequest) -> User | None:
     """Who passed the password step (or is signed in without the code they need), if anyone."""
     since = request.session.get(PENDING_SINCE)
-    if since is not None and time.time() - float(since) < CODE_STEP_SECONDS:
-        user = (
-            get_user_model()
-            .objects.filter(pk=request.session.get(PENDING_USER), is_active=True)
-            .first()
-        )
+    pending_id = request.session.get(PENDING_USER)
+    if (
+        since is not None
+        and pending_id is not None
+        and time.time() - float(since) < CODE_STEP_SECONDS
+    ):
+        user = get_user_model().objects.filter(pk=pending_id, is_active=True).first()
         if user is not None:
             return user
     _end_code_step(request)
-    user = request.user
+    signed_in = request.user
     if (
-        user.is_authenticated
-        and two_factor.needs_code(user)
-        and two_factor.confirmed_device_of(user)
+        isinstance(signed_in, User)
+        and signed_in.is_authenticated
+        and two_factor.needs_code(signed_in)
+        and two_factor.confirmed_device_of(signed_in)
     ):
-        return user  # type: ignore[return-value]
+        return signed_in
     return None
 
 
@@ -119,7 +123,7 @@ class LoginView(auth_views.LoginView):
 
     redirect_authenticated_user = True
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if user.is_authenticated and two_factor.needs_code(user):
             # Signed in without the code this account needs (e.g. sent here by the admin).
@@ -255,7 +259,7 @@ def two_factor_page(request: HttpRequest) -> HttpResponse:
 def _two_factor_page(
     request: HttpRequest, *, form: CodeForm | None = None, errors: list[str] | None = None
 ) -> HttpResponse:
-    user: AbstractBaseUser = request.user  # type: ignore[assignment]  # login_required
+    user = signed_in_user(request)
     confirmed = two_factor.confirmed_device_of(user)
     pending = None if confirmed else two_factor.pending_device_of(user)
     context: dict[str, Any] = {
@@ -281,7 +285,7 @@ def _two_factor_page(
 @require_POST
 def two_factor_setup(request: HttpRequest) -> HttpResponse:
     try:
-        two_factor.start_two_factor_setup(request.user)  # type: ignore[arg-type]
+        two_factor.start_two_factor_setup(signed_in_user(request))
     except FieldValidationError as error:
         return _two_factor_page(request, errors=[message for _, message in error.errors])
     return redirect("two-factor")
@@ -294,7 +298,9 @@ def two_factor_confirm(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST)
     if form.is_valid():
         try:
-            device = two_factor.confirm_two_factor(request.user, code=form.cleaned_data["code"])  # type: ignore[arg-type]
+            device = two_factor.confirm_two_factor(
+                signed_in_user(request), code=form.cleaned_data["code"]
+            )
         except FieldValidationError as error:
             for _, message in error.errors:
                 form.add_error("code", message)
@@ -314,7 +320,7 @@ def two_factor_disable(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST)
     if form.is_valid():
         try:
-            two_factor.disable_two_factor(request.user, code=form.cleaned_data["code"])  # type: ignore[arg-type]
+            two_factor.disable_two_factor(signed_in_user(request), code=form.cleaned_data["code"])
         except FieldValidationError as error:
             for _, message in error.errors:
                 form.add_error("code", message)

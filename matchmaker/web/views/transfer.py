@@ -22,6 +22,7 @@ from matchmaker.cases.models import Case
 from matchmaker.cases.records import CaseRecord, RecordFormatError
 from matchmaker.cases.selectors import case_document, cases_visible_to, institution_of
 from matchmaker.casework import services
+from matchmaker.lib.users import signed_in_user
 from matchmaker.reference.ontology import get_hpo
 from matchmaker.web.transfer_forms import CaseImportForm
 
@@ -63,7 +64,7 @@ def case_import(request: HttpRequest) -> HttpResponse:
     consented = form.cleaned_data["consented"]
     ownership = services.CaseOwnership(
         institution=institution,
-        owner=request.user,
+        owner=signed_in_user(request),
         source=Case.Source.PHENOPACKET,
         consented=consented,
         consent_note=f"confirmed for the whole upload by {request.user.get_username()}"

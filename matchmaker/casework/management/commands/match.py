@@ -116,8 +116,9 @@ class Command(BaseCommand):
             .order_by("peer__name", "-score")
         ):
             contact = match.remote_patient.get("contact") or {}
+            peer_name = match.peer.name if match.peer is not None else "?"  # outgoing: never None
             self.stdout.write(
-                f"  {match.peer.name}  {match.remote_patient_id}  score {match.score:.3f}"
+                f"  {peer_name}  {match.remote_patient_id}  score {match.score:.3f}"
                 f"  contact {contact.get('name', '?')} {contact.get('email') or contact.get('href', '')}"
             )
             for line in describe_explanation(match.explanation):
