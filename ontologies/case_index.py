@@ -37,6 +37,7 @@ from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ontologies import csr
 from ontologies.npz_files import read_npz, write_npz_atomically
 from ontologies.similarity import CaseProfiles, combine_scores
 from ontologies.similarity.diseases import DEFAULT_PROFILE_SIZE, DiseaseProfile
@@ -335,11 +336,17 @@ class CaseIndex:
             raise ValueError(f"a term index is outside 0..{_MAX_TERM}: {error}") from error
         return cls.build_from_arrays(
             keys=np.frombuffer(keys, dtype=np.int64),
-            observed_indptr=_indptr_from_lengths(observed_lengths),
+            observed_indptr=csr.indptr_from_lengths(
+                np.frombuffer(observed_lengths, dtype=np.int64), np.int64
+            ),
             observed_terms=np.frombuffer(observed, dtype=np.int16),
-            excluded_indptr=_indptr_from_lengths(excluded_lengths),
+            excluded_indptr=csr.indptr_from_lengths(
+                np.frombuffer(excluded_lengths, dtype=np.int64), np.int64
+            ),
             excluded_terms=np.frombuffer(excluded, dtype=np.int16),
-            gene_indptr=_indptr_from_lengths(gene_lengths),
+            gene_indptr=csr.indptr_from_lengths(
+                np.frombuffer(gene_lengths, dtype=np.int64), np.int64
+            ),
             gene_codes=np.frombuffer(gene_codes, dtype=np.int32),
             gene_vocabulary=tuple(vocabulary),
             flags=np.frombuffer(flags, dtype=np.uint8),
@@ -795,37 +802,11 @@ def _stacked(rows: list[NDArray[Any]], dtype: type[np.generic]) -> NDArray[Any]:
     return np.stack(rows)
 
 
-def _indptr_from_lengths(lengths: array[int]) -> NDArray[np.int64]:
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(np.frombuffer(lengths, dtype=np.int64), out=indptr[1:])
-    return indptr
-
-
 def _terms(terms: Sequence[int]) -> NDArray[np.int16]:
     values = np.asarray(terms, dtype=np.int64).reshape(-1)
     if values.size and (values.min() < 0 or values.max() > _MAX_TERM):
         raise ValueError(f"a term index is outside 0..{_MAX_TERM}")
     return values.astype(np.int16)
-
-
-def _checked_csr(
-    name: str, rows: int, indptr: ArrayLike, values: ArrayLike, dtype: type[np.generic], high: int
-) -> tuple[NDArray[np.int64], NDArray[Any]]:
-    indptr_array = np.ascontiguousarray(indptr, dtype=np.int64)
-    raw = np.asarray(values).reshape(-1)
-    if raw.size and not np.issubdtype(raw.dtype, np.integer):
-        raise ValueError(f"{name} must hold integers")
-    # Checked before the cast, which would wrap an out-of-range value silently.
-    if raw.size and (raw.min() < 0 or raw.max() >= high):
-        raise ValueError(f"{name} holds a value outside 0..{high - 1}")
-    value_array = np.ascontiguousarray(raw, dtype=dtype)
-    if indptr_array.shape != (rows + 1,):
-        raise ValueError(f"{name} indptr must have one entry per case plus one")
-    if indptr_array[0] != 0 or indptr_array[-1] != len(value_array):
-        raise ValueError(f"{name} indptr must run from 0 to the number of values")
-    if rows and np.any(indptr_array[1:] < indptr_array[:-1]):
-        raise ValueError(f"{name} indptr must not decrease")
-    return indptr_array, value_array
 
 
 def _make_segment(
@@ -863,13 +844,13 @@ def _make_segment(
     profile_weights = np.ascontiguousarray(raw_weights, dtype=np.float32)
     if not np.all(np.isfinite(profile_weights) & (profile_weights >= 0)):
         raise ValueError("disease_weights must be finite and not negative")
-    observed = _checked_csr(
+    observed = csr.checked(
         "observed", rows, observed_indptr, observed_terms, np.int16, _MAX_TERM + 1
     )
-    excluded = _checked_csr(
+    excluded = csr.checked(
         "excluded", rows, excluded_indptr, excluded_terms, np.int16, _MAX_TERM + 1
     )
-    genes = _checked_csr("gene", rows, gene_indptr, gene_codes, np.int32, vocabulary_size)
+    genes = csr.checked("gene", rows, gene_indptr, gene_codes, np.int32, vocabulary_size)
     return _Segment(
         keys=key_array,
         observed_indptr=observed[0],
@@ -902,24 +883,10 @@ def _empty_segment() -> _Segment:
     )
 
 
-def _take_csr(
-    indptr: NDArray[np.int64], values: NDArray[Any], rows: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[Any]]:
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    new_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=new_indptr[1:])
-    # For every output value, the input position: its row's start plus its offset in the row.
-    positions = np.repeat(starts - new_indptr[:-1], lengths) + np.arange(
-        new_indptr[-1], dtype=np.int64
-    )
-    return new_indptr, values[positions]
-
-
 def _take_rows(segment: _Segment, rows: NDArray[np.int64], *, keys_sorted: bool) -> _Segment:
-    observed = _take_csr(segment.observed_indptr, segment.observed_terms, rows)
-    excluded = _take_csr(segment.excluded_indptr, segment.excluded_terms, rows)
-    genes = _take_csr(segment.gene_indptr, segment.gene_codes, rows)
+    observed = csr.take_rows(segment.observed_indptr, segment.observed_terms, rows)
+    excluded = csr.take_rows(segment.excluded_indptr, segment.excluded_terms, rows)
+    genes = csr.take_rows(segment.gene_indptr, segment.gene_codes, rows)
     return _Segment(
         keys=segment.keys[rows],
         observed_indptr=observed[0],
@@ -935,13 +902,6 @@ def _take_rows(segment: _Segment, rows: NDArray[np.int64], *, keys_sorted: bool)
     )
 
 
-def _concatenate_csr(
-    first: tuple[NDArray[np.int64], NDArray[Any]], second: tuple[NDArray[np.int64], NDArray[Any]]
-) -> tuple[NDArray[np.int64], NDArray[Any]]:
-    indptr = np.concatenate([first[0], second[0][1:] + first[0][-1]])
-    return indptr, np.concatenate([first[1], second[1]])
-
-
 def _append_row(
     segment: _Segment,
     *,
@@ -952,16 +912,9 @@ def _append_row(
     flags: int,
     profile: tuple[NDArray[np.int16], NDArray[np.float32]],
 ) -> _Segment:
-    def one_row(values: NDArray[Any]) -> tuple[NDArray[np.int64], NDArray[Any]]:
-        return np.array([0, len(values)], dtype=np.int64), values
-
-    observed_csr = _concatenate_csr(
-        (segment.observed_indptr, segment.observed_terms), one_row(observed)
-    )
-    excluded_csr = _concatenate_csr(
-        (segment.excluded_indptr, segment.excluded_terms), one_row(excluded)
-    )
-    gene_csr = _concatenate_csr((segment.gene_indptr, segment.gene_codes), one_row(gene_codes))
+    observed_csr = csr.append_row((segment.observed_indptr, segment.observed_terms), observed)
+    excluded_csr = csr.append_row((segment.excluded_indptr, segment.excluded_terms), excluded)
+    gene_csr = csr.append_row((segment.gene_indptr, segment.gene_codes), gene_codes)
     return _Segment(
         keys=np.append(segment.keys, np.int64(key)),
         observed_indptr=observed_csr[0],
@@ -1009,13 +962,13 @@ def _without(snapshot: _Snapshot, key: int) -> _Snapshot:
 
 def _compacted(snapshot: _Snapshot) -> _Snapshot:
     main, delta = snapshot.main, snapshot.delta
-    observed = _concatenate_csr(
+    observed = csr.concatenate(
         (main.observed_indptr, main.observed_terms), (delta.observed_indptr, delta.observed_terms)
     )
-    excluded = _concatenate_csr(
+    excluded = csr.concatenate(
         (main.excluded_indptr, main.excluded_terms), (delta.excluded_indptr, delta.excluded_terms)
     )
-    genes = _concatenate_csr(
+    genes = csr.concatenate(
         (main.gene_indptr, main.gene_codes), (delta.gene_indptr, delta.gene_codes)
     )
     both = _Segment(
@@ -1047,8 +1000,8 @@ def _compacted(snapshot: _Snapshot) -> _Snapshot:
 
 
 def _case_at(segment: _Segment, row: int, vocabulary: tuple[str, ...]) -> IndexedCase:
-    def cells(indptr: NDArray[np.int64], values: NDArray[Any]) -> list[int]:
-        return [int(value) for value in values[indptr[row] : indptr[row + 1]]]
+    def cells(indptr: NDArray[np.int64], values: NDArray[np.integer[Any]]) -> list[int]:
+        return [int(value) for value in csr.row(indptr, values, row)]
 
     flags = int(segment.flags[row])
     weights = segment.disease_weights[row]
@@ -1114,7 +1067,7 @@ def _genotype(
     first, last = indptr[start], indptr[stop]
     # Few codes match: find them, then their rows by bisection, rather than a pass per row.
     matches = np.flatnonzero(wanted_genes[segment.gene_codes[first:last]]) + first
-    rows = np.searchsorted(indptr, matches, side="right") - 1
+    rows = csr.rows_of_positions(indptr, matches)
     genotype = np.zeros(stop - start, dtype=np.float32)
     genotype[rows - start] = 1.0
     return genotype
@@ -1452,7 +1405,7 @@ def _merge(
         if genotype[position] > 0:
             segment = results[owners[position]].chunk.segment
             row = int(rows[position])
-            codes = segment.gene_codes[segment.gene_indptr[row] : segment.gene_indptr[row + 1]]
+            codes = csr.row(segment.gene_indptr, segment.gene_codes, row)
             shared = tuple(
                 sorted({vocabulary[code] for code in codes.tolist() if wanted_genes[code]})
             )

@@ -44,6 +44,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from ontologies import csr
 from ontologies.hpo import Ontology
 from ontologies.similarity.diseases import DiseaseProfiler, shared_disease_profiler
 from ontologies.similarity.kernels import (
@@ -154,8 +155,8 @@ class CaseProfiles:
         excluded = excluded if excluded is not None else [()] * len(observed)
         if len(excluded) != len(observed):
             raise ValueError("observed and excluded must list the same number of cases")
-        observed_indptr, observed_terms = _csr(observed)
-        excluded_indptr, excluded_terms = _csr(excluded)
+        observed_indptr, observed_terms = csr.from_lists(observed, np.int64, np.int16)
+        excluded_indptr, excluded_terms = csr.from_lists(excluded, np.int64, np.int16)
         rows = weights = None
         if disease_profiler is not None:
             rows, weights = disease_profiler.profiles(observed)
@@ -436,8 +437,9 @@ class PhenotypeScorer:
         """
         self._check_query(query, profiles)
         stop = _checked_range(profiles, start, stop)
-        indptr = profiles.observed_indptr[start : stop + 1]
-        terms = profiles.observed_terms[indptr[0] : indptr[-1]]
+        indptr, terms = csr.row_range(
+            profiles.observed_indptr, profiles.observed_terms, start, stop
+        )
         return self._score_csr(query, indptr, terms, _diseases_of(profiles, slice(start, stop)))
 
     def score_rows(
@@ -452,10 +454,8 @@ class PhenotypeScorer:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if rows.size and (rows.min() < 0 or rows.max() >= len(profiles)):
             raise IndexError(f"rows outside 0..{len(profiles) - 1}")
-        indptr, positions = _csr_positions(profiles.observed_indptr, rows)
-        return self._score_csr(
-            query, indptr, profiles.observed_terms[positions], _diseases_of(profiles, rows)
-        )
+        indptr, terms = csr.take_rows(profiles.observed_indptr, profiles.observed_terms, rows)
+        return self._score_csr(query, indptr, terms, _diseases_of(profiles, rows))
 
     def score_upper_bounds(
         self,
@@ -502,13 +502,11 @@ class PhenotypeScorer:
             return None
         if start == stop:
             return np.zeros(0, dtype=np.float32)
-        indptr = profiles.observed_indptr[start : stop + 1]
+        indptr, terms = csr.row_range(
+            profiles.observed_indptr, profiles.observed_terms, start, stop
+        )
         return self._bma_scores(
-            query,
-            indptr,
-            profiles.observed_terms[indptr[0] : indptr[-1]],
-            _diseases_of(profiles, slice(start, stop)),
-            upper_bound=True,
+            query, indptr, terms, _diseases_of(profiles, slice(start, stop)), upper_bound=True
         )
 
     def _check_query(self, query: PreparedQuery, profiles: CaseProfiles) -> None:
@@ -860,20 +858,6 @@ def _checked_range(profiles: CaseProfiles, start: int, stop: int | None) -> int:
     return stop
 
 
-def _csr_positions(
-    indptr: NDArray[np.int64], rows: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The CSR of ``rows`` alone: its indptr (from 0) and the positions of its values."""
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    new_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=new_indptr[1:])
-    positions = np.repeat(starts - new_indptr[:-1], lengths) + np.arange(
-        new_indptr[-1], dtype=np.int64
-    )
-    return new_indptr, positions
-
-
 def _conflicts(
     ontology: Ontology, observed: Sequence[int], excluded: Sequence[int], observed_in: str
 ) -> tuple[PhenotypeConflict, ...]:
@@ -881,7 +865,7 @@ def _conflicts(
     found = []
     indptr, indices = ontology.ancestor_indptr, ontology.ancestor_indices
     for term in observed:
-        for ancestor in indices[indptr[term] : indptr[term + 1]].tolist():
+        for ancestor in csr.row(indptr, indices, term).tolist():
             if ancestor in excluded_set:
                 found.append(
                     PhenotypeConflict(
@@ -898,15 +882,6 @@ def _required(array: NDArray[Any] | None) -> NDArray[Any]:
     if array is None:
         raise ValueError("the query was not prepared for this method")
     return array
-
-
-def _csr(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.int16]]:
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum([len(row) for row in rows], out=indptr[1:])
-    terms = np.fromiter(
-        (term for row in rows for term in row), dtype=np.int16, count=int(indptr[-1])
-    )
-    return indptr, terms
 
 
 __all__ = [
