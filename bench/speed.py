@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ontologies import case_index, csr
+from ontologies import csr
 from ontologies.case_index import (
     DISEASE_PROFILE_WIDTH,
     FLAG_SHAREABLE,
     FLAG_TEST,
     CaseIndex,
     IndexedCase,
+    ranking,
 )
 from ontologies.hpo import HpoSources, Ontology, load_ontology
 from ontologies.similarity import DiseaseProfile, DiseaseProfiler, PhenotypeScorer, combine_scores
@@ -253,7 +254,7 @@ def _percentile(values: list[float], percent: float) -> float:
 
 def _score_in_blocks(scorer: PhenotypeScorer, query: Any, main: Any) -> NDArray[np.float32]:
     """Every row, in the blocks search hands the scorer."""
-    block = case_index._SCORE_BLOCK_ROWS
+    block = ranking.SCORE_BLOCK_ROWS
     return np.concatenate(
         [
             scorer.score(query, main.profiles, start, min(start + block, len(main)))
@@ -282,7 +283,7 @@ def _breakdown(
         wanted = np.zeros(len(vocabulary), dtype=np.bool_)
         wanted[[vocabulary[gene]] if gene in vocabulary else []] = True
         genotype, seconds = _timed(
-            lambda wanted=wanted: case_index._genotype(main, 0, rows, wanted)
+            lambda wanted=wanted: ranking.genotype_scores(main, 0, rows, wanted)
         )
         stages["genotype"].append(seconds)
         patient, seconds = _timed(
@@ -290,7 +291,7 @@ def _breakdown(
         )
         stages["combine"].append(seconds)
         _, seconds = _timed(
-            lambda patient=patient: case_index._best_rows(
+            lambda patient=patient: ranking.best_rows(
                 np.where(snapshot.main_alive, patient, np.float32(-1)), main.keys, True, 0.0, 50
             )
         )
