@@ -47,6 +47,15 @@ from numpy.typing import NDArray
 from ontologies import csr
 from ontologies.hpo import Ontology
 from ontologies.similarity.diseases import DiseaseProfiler, shared_disease_profiler
+from ontologies.similarity.explanation import (
+    PhenotypeConflict,
+    PhenotypeExplanation,
+    SharedDiseaseExplanation,
+    TermMatchExplanation,
+    conflicting_pairs,
+    is_close_ancestor,
+    pair_term,
+)
 from ontologies.similarity.kernels import (
     LIN,
     RESNIK,
@@ -196,74 +205,6 @@ class PreparedQuery:
     # term, the weight of each bit by byte (8, 256), and the bound's constant part; all in
     # quanta. Built on first use (~2.5 ms): a search that needs no bounds never pays for them.
     level_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class TermMatchExplanation:
-    query_hpo_id: str
-    # The best-matching case term; None when the case has none, or when it meets the query term
-    # only at a general ancestor (see ``is_close_ancestor``).
-    case_hpo_id: str | None
-    common_ancestor_hpo_id: str | None  # their most informative common ancestor
-    common_ancestor_ic: float  # nats
-    similarity: float  # the method's term similarity (Resnik in nats incl. bonus, Lin 0..1)
-
-
-# When a query term's best counterpart in a case meets it only at a very general ancestor,
-# the pair explains nothing a geneticist would accept ("Hypotonia met Brachycephaly via
-# Abnormality of the musculoskeletal system"): the explanation lists the term as having no close
-# counterpart. Close means the most informative common ancestor lies below the organ-system level
-# (depth >= 3: the root is 0, Phenotypic abnormality 1, its organ-system children 2) and carries
-# at least 9.5% of the largest information content (the IC of a term annotating one disease):
-# 0.90 nats on the real HPO, where the largest is 9.45. Both read off the real HPO (see
-# docs/matching.md, "Explanation"): organ-system terms reach 1.69 nats (blood), so IC alone does
-# not rule them out; below them, the general groupings ("Abnormal nervous system physiology"
-# 0.53, "Abnormality of the head" 0.68, "Abnormality of the musculature" 0.87) fall under the
-# line, while "Neurodevelopmental abnormality" (0.94, where global developmental delay meets
-# intellectual disability) stays above it. A share rather than nats, because the IC scale grows
-# with the number of annotated diseases. Only the explanation changes; the score does not.
-MIN_CLOSE_ANCESTOR_IC_SHARE: Final = 0.095  # of the largest IC in the vector
-MIN_CLOSE_ANCESTOR_DEPTH: Final = 3  # is_a steps from the root
-
-
-def is_close_ancestor(
-    ontology: Ontology, information_content: NDArray[np.float64], index: int
-) -> bool:
-    """Is a common ancestor (term index) specific enough to explain a pair of terms?
-
-    True when it is at least ``MIN_CLOSE_ANCESTOR_DEPTH`` below the root and its IC is at least
-    ``MIN_CLOSE_ANCESTOR_IC_SHARE`` of the largest IC. O(number of terms) for the maximum.
-    """
-    floor = MIN_CLOSE_ANCESTOR_IC_SHARE * float(information_content.max(initial=0.0))
-    return bool(
-        ontology.depth[index] >= MIN_CLOSE_ANCESTOR_DEPTH and information_content[index] >= floor
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class PhenotypeConflict:
-    observed_hpo_id: str
-    excluded_hpo_id: str  # the observed term itself or one of its ancestors
-    observed_in: str  # "query" (the case excludes it) or "case" (the query excludes it)
-
-
-@dataclass(frozen=True, slots=True)
-class SharedDiseaseExplanation:
-    """A known disease both phenotypes resemble: its part of the disease bridge."""
-
-    disease_id: str  # "OMIM:619340"
-    disease_name: str
-    contribution: float  # its two weights multiplied; they sum to the bridge (before its cap)
-
-
-@dataclass(frozen=True, slots=True)
-class PhenotypeExplanation:
-    score: float  # 0..1, what ``score`` returns for this pair
-    matches: tuple[TermMatchExplanation, ...]  # one per query term, in query order
-    conflicts: tuple[PhenotypeConflict, ...]
-    # Methods with a disease bridge: the diseases of the case's profile with their part of the
-    # bridge (the query's weight times the case's), largest first.
-    shared_diseases: tuple[SharedDiseaseExplanation, ...] = ()
 
 
 class PhenotypeScorer:
@@ -638,17 +579,9 @@ class PhenotypeScorer:
                 matches.append(TermMatchExplanation(ontology.term_ids[term], None, None, 0.0, 0.0))
                 continue
             row = rows[position] + bonus * (case == term)
-            best = int(case[int(np.argmax(row))])
-            common = np.flatnonzero(
-                ancestor_mask(ontology, np.array([term]))
-                & ancestor_mask(ontology, np.array([best]))
-            )
-            # Ties in IC (terms annotating the same diseases) go to the deepest, most specific.
-            tied = common[ic[common] == ic[common].max()]
-            ancestor = int(tied[np.argmax(ontology.depth[tied])])
-            if best != term and not is_close_ancestor(ontology, ic, ancestor):
-                # No close counterpart: listed as meeting nothing, never as a match. (The same
-                # term on both sides is always a match, however general.)
+            pair = pair_term(ontology, ic, term, case, row)
+            if pair is None:
+                # No close counterpart: listed as meeting nothing, never as a match.
                 matches.append(
                     TermMatchExplanation(ontology.term_ids[term], None, None, 0.0, float(row.max()))
                 )
@@ -656,9 +589,9 @@ class PhenotypeScorer:
             matches.append(
                 TermMatchExplanation(
                     query_hpo_id=ontology.term_ids[term],
-                    case_hpo_id=ontology.term_ids[best],
-                    common_ancestor_hpo_id=ontology.term_ids[ancestor],
-                    common_ancestor_ic=float(ic[ancestor]),
+                    case_hpo_id=ontology.term_ids[int(case[pair.position])],
+                    common_ancestor_hpo_id=ontology.term_ids[pair.common_ancestor],
+                    common_ancestor_ic=float(ic[pair.common_ancestor]),
                     similarity=float(row.max()),
                 )
             )
@@ -861,20 +794,14 @@ def _checked_range(profiles: CaseProfiles, start: int, stop: int | None) -> int:
 def _conflicts(
     ontology: Ontology, observed: Sequence[int], excluded: Sequence[int], observed_in: str
 ) -> tuple[PhenotypeConflict, ...]:
-    excluded_set = {int(term) for term in excluded}
-    found = []
-    indptr, indices = ontology.ancestor_indptr, ontology.ancestor_indices
-    for term in observed:
-        for ancestor in csr.row(indptr, indices, term).tolist():
-            if ancestor in excluded_set:
-                found.append(
-                    PhenotypeConflict(
-                        observed_hpo_id=ontology.term_ids[term],
-                        excluded_hpo_id=ontology.term_ids[ancestor],
-                        observed_in=observed_in,
-                    )
-                )
-    return tuple(found)
+    return tuple(
+        PhenotypeConflict(
+            observed_hpo_id=ontology.term_ids[term],
+            excluded_hpo_id=ontology.term_ids[ancestor],
+            observed_in=observed_in,
+        )
+        for term, ancestor in conflicting_pairs(ontology, observed, excluded)
+    )
 
 
 def _required(array: NDArray[Any] | None) -> NDArray[Any]:
@@ -898,4 +825,5 @@ __all__ = [
     "SharedDiseaseExplanation",
     "TermMatchExplanation",
     "combine_scores",
+    "is_close_ancestor",
 ]
