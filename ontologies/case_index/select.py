@@ -17,16 +17,17 @@ def _filter_bits(masks: Sequence[NDArray[np.bool_]]) -> NDArray[np.unsignedinteg
     """One unsigned integer per term (or gene code): bit i set when ``masks[i]`` marks it."""
     if not masks:
         return None
-    dtype = next(
+    dtype: type[np.unsignedinteger[Any]] = next(
         d for d in (np.uint8, np.uint16, np.uint32, np.uint64) if np.iinfo(d).bits >= len(masks)
     )
-    bits = np.zeros(len(masks[0]), dtype=dtype)
+    bits: NDArray[np.unsignedinteger[Any]] = np.zeros(len(masks[0]), dtype=dtype)
     for position, mask in enumerate(masks):
         bits[np.asarray(mask, dtype=np.bool_)] |= dtype(1 << position)
     return bits
 
 
-def _all_bits(count: int, dtype: np.dtype[Any]) -> Any:
+def _all_bits(count: int, dtype: np.dtype[np.unsignedinteger[Any]]) -> np.unsignedinteger[Any]:
+    """The value with the low ``count`` bits set, in ``dtype``."""
     return dtype.type((1 << count) - 1)
 
 

@@ -254,7 +254,9 @@ def _pairing_row(
         measured = [cell.similarity for cell in row]
     else:
         measured = [cell.common_ancestor_ic for cell in row]
-    return np.array(measured, dtype=np.float64) + _PAIRING.exact_bonus * (columns == term)
+    similarity = np.array(measured, dtype=np.float64)
+    similarity[columns == term] += _PAIRING.exact_bonus
+    return similarity
 
 
 def _similarity(

@@ -66,9 +66,11 @@ def lin_to_all(ontology: Ontology, term: int, information_content: FloatArray) -
     """
     resnik = resnik_to_all(ontology, np.array([term]), information_content)
     denominator = information_content + information_content[term]
-    lin = np.divide(2.0 * resnik, denominator, out=np.zeros_like(resnik), where=denominator > 0)
+    lin = np.zeros_like(resnik)
+    np.divide(2.0 * resnik, denominator, out=lin, where=denominator > 0)
     lin[term] = 1.0
-    return np.minimum(lin, 1.0)
+    np.minimum(lin, 1.0, out=lin)
+    return lin
 
 
 def term_similarity_matrix(

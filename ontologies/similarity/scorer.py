@@ -175,6 +175,10 @@ class CaseProfiles:
         return len(self.observed_indptr) - 1
 
 
+# A query's level masks, per-byte bit weights and constant (see ``_level_masks``).
+_Levels = tuple[NDArray[np.uint64], NDArray[np.float64], float]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class PreparedQuery:
     """Per-query precomputation for ``PhenotypeScorer.score``; opaque and read-only."""
@@ -204,7 +208,7 @@ class PreparedQuery:
     # BMA methods, for score_upper_bounds (see _level_masks and _levels): one 64-bit mask per
     # term, the weight of each bit by byte (8, 256), and the bound's constant part; all in
     # quanta. Built on first use (~2.5 ms): a search that needs no bounds never pays for them.
-    level_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    level_cache: dict[str, _Levels] = field(default_factory=dict, compare=False, repr=False)
 
 
 class PhenotypeScorer:
@@ -510,16 +514,16 @@ class PhenotypeScorer:
         if rows == 0 or not query.observed or (query.self_similarity <= 0 and not jaccard_weight):
             return np.zeros(rows, dtype=np.float32)
         # One conversion to intp instead of one per gather below (int16 gathers are slower).
-        terms = terms.astype(np.intp)
+        term_indices = terms.astype(np.intp)
         counts = np.diff(indptr)
-        case_to_query, shared = _case_to_query_and_shared(query, indptr, terms, counts)
+        case_to_query, shared = _case_to_query_and_shared(query, indptr, term_indices, counts)
         bma = np.zeros(rows, dtype=np.float64)
         if query.self_similarity > 0:
             similarity = _required(query.similarity)
             if upper_bound:
-                query_to_case = _capped_query_to_case_sums(query, indptr, terms)
+                query_to_case = _capped_query_to_case_sums(query, indptr, term_indices)
             else:
-                query_to_case = best_match_sums(similarity, indptr, terms)
+                query_to_case = best_match_sums(similarity, indptr, term_indices)
             query_to_case /= similarity.shape[0]
             weight = query.query_weight
             mixed = weight * query_to_case + (1.0 - weight) * case_to_query
@@ -648,7 +652,9 @@ def combine_scores(
     if genotype is None:
         return np.clip(phenotype, 0.0, 1.0).astype(np.float32)
     genotype = np.asarray(genotype, dtype=np.float32)
-    return np.clip((phenotype + genotype) * np.float32(0.5), 0.0, 1.0).astype(np.float32)
+    # numpy's stubs lose the float32 of array arithmetic (its dtype becomes Any).
+    halved: NDArray[np.float32] = (phenotype + genotype) * np.float32(0.5)
+    return np.clip(halved, 0.0, 1.0).astype(np.float32)
 
 
 def _gate(spread: float, low: float, high: float) -> float:
@@ -660,9 +666,7 @@ def _gate(spread: float, low: float, high: float) -> float:
     return math.log(high / spread) / math.log(high / low)
 
 
-def _levels(
-    query: PreparedQuery,
-) -> tuple[NDArray[np.uint64], NDArray[np.float64], float]:
+def _levels(query: PreparedQuery) -> _Levels:
     """The query's level masks, bit weights and constant, built once per prepared query.
 
     Threads racing on the first call both build the same read-only arrays; either is kept.
@@ -676,9 +680,7 @@ def _levels(
     return levels
 
 
-def _level_masks(
-    similarity: NDArray[Any], *, integral: bool
-) -> tuple[NDArray[np.uint64], NDArray[np.float64], float]:
+def _level_masks(similarity: NDArray[Any], *, integral: bool) -> _Levels:
     """The per-term level masks, per-byte bit weights and constant of ``score_upper_bounds``.
 
     K = 64 // Q levels per query term (at least 1; with more than 64 query terms only the
@@ -780,7 +782,10 @@ def _disease_bridge(
     # int16 indices: one conversion to intp first; np.take on int16 held the GIL and ran up to
     # three times slower (measured with numpy 2.4), which the second search thread felt.
     gathered = np.take(vector, disease_rows.astype(np.intp))
-    bridge = np.einsum("ij,ij->i", gathered, weights.astype(np.float32, copy=False))
+    # numpy's stubs type einsum's result as Any; float32 inputs give float32 sums.
+    bridge: NDArray[np.float32] = np.einsum(
+        "ij,ij->i", gathered, weights.astype(np.float32, copy=False)
+    )
     return np.minimum(bridge, np.float32(1.0)).astype(np.float64)
 
 
