@@ -96,11 +96,12 @@ class DiseaseProfiler:
         self.exact_bonus = float(exact_bonus)
         indptr, indices = ontology.disease_term_indptr, ontology.disease_term_indices
         excluded = frozenset(excluded_diseases)
+        annotated = (np.diff(indptr) > 0).tolist()
         rows = [
             row
             for row, disease_id in enumerate(ontology.disease_ids)
             if disease_id.startswith(disease_prefix)
-            and indptr[row + 1] > indptr[row]
+            and annotated[row]
             and disease_id not in excluded
         ]
         if not rows:
