@@ -30,13 +30,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ontologies import case_index
+from ontologies import csr
 from ontologies.case_index import (
     DISEASE_PROFILE_WIDTH,
     FLAG_SHAREABLE,
     FLAG_TEST,
     CaseIndex,
     IndexedCase,
+    ranking,
 )
 from ontologies.hpo import HpoSources, Ontology, load_ontology
 from ontologies.similarity import DiseaseProfile, DiseaseProfiler, PhenotypeScorer, combine_scores
@@ -77,7 +78,7 @@ class SyntheticCases:
 
     def case(self, row: int) -> IndexedCase:
         def cells(indptr: NDArray[np.int64], values: NDArray[Any]) -> list[int]:
-            return values[indptr[row] : indptr[row + 1]].tolist()  # type: ignore[no-any-return]
+            return csr.row(indptr, values, row).tolist()  # type: ignore[no-any-return]
 
         return IndexedCase(
             key=int(self.keys[row]),
@@ -123,22 +124,12 @@ _PROFILE_STATE: dict[str, Any] = {}
 def _profile_range(bounds: tuple[int, int]) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
     profiler, indptr, terms = (_PROFILE_STATE[k] for k in ("profiler", "indptr", "terms"))
     start, stop = bounds
-    phenotypes = [terms[indptr[row] : indptr[row + 1]].tolist() for row in range(start, stop)]
+    phenotypes = [csr.row(indptr, terms, row).tolist() for row in range(start, stop)]
     return profiler.profiles(phenotypes)  # type: ignore[no-any-return]
 
 
 def _fields(cases: SyntheticCases) -> dict[str, Any]:
     return {name: getattr(cases, name) for name in SyntheticCases.__slots__}
-
-
-def _indptr(lengths: NDArray[np.int64]) -> NDArray[np.int64]:
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=indptr[1:])
-    return indptr
-
-
-def _segment_ids(indptr: NDArray[np.int64]) -> NDArray[np.int64]:
-    return np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
 
 
 def sample_cases(
@@ -161,8 +152,8 @@ def sample_cases(
     # Every annotation of every case's disease, then a weighted draw without replacement per case
     # with the Gumbel top-k trick: sort each case's annotations by log(weight) + Gumbel noise.
     offered = annotation_counts[diseases]
-    offer_indptr = _indptr(offered)
-    offer_case = _segment_ids(offer_indptr)
+    offer_indptr = csr.indptr_from_lengths(offered, np.int64)
+    offer_case = csr.row_ids(offer_indptr)
     offer_annotation = (
         np.arange(offer_indptr[-1])
         - offer_indptr[offer_case]
@@ -208,14 +199,14 @@ def sample_cases(
     causal = (disease_gene >= 0) & (rng.random(count) < 0.8)
     others = rng.integers(0, 3, size=count)
     gene_lengths = causal.astype(np.int64) + others
-    gene_indptr = _indptr(gene_lengths)
+    gene_indptr = csr.indptr_from_lengths(gene_lengths, np.int64)
     gene_codes = rng.integers(0, len(gene_ids), size=int(gene_indptr[-1]))
     gene_codes[gene_indptr[:-1][causal]] = disease_gene[causal]
 
     flags = np.where(rng.random(count) < 0.7, FLAG_SHAREABLE, 0) | np.where(
         rng.random(count) < 0.02, FLAG_TEST, 0
     )
-    observed_indptr = _indptr(observed_lengths)
+    observed_indptr = csr.indptr_from_lengths(observed_lengths, np.int64)
     disease_rows, disease_weights = disease_profiles(
         profiler, observed_indptr, terms.astype(np.int16)
     )
@@ -223,7 +214,7 @@ def sample_cases(
         keys=np.arange(first_key, first_key + count, dtype=np.int64),
         observed_indptr=observed_indptr,
         observed_terms=terms.astype(np.int16),
-        excluded_indptr=_indptr(excluded_lengths),
+        excluded_indptr=csr.indptr_from_lengths(excluded_lengths, np.int64),
         excluded_terms=excluded_terms.astype(np.int16),
         gene_indptr=gene_indptr,
         gene_codes=gene_codes.astype(np.int32),
@@ -263,7 +254,7 @@ def _percentile(values: list[float], percent: float) -> float:
 
 def _score_in_blocks(scorer: PhenotypeScorer, query: Any, main: Any) -> NDArray[np.float32]:
     """Every row, in the blocks search hands the scorer."""
-    block = case_index._SCORE_BLOCK_ROWS
+    block = ranking.SCORE_BLOCK_ROWS
     return np.concatenate(
         [
             scorer.score(query, main.profiles, start, min(start + block, len(main)))
@@ -292,7 +283,7 @@ def _breakdown(
         wanted = np.zeros(len(vocabulary), dtype=np.bool_)
         wanted[[vocabulary[gene]] if gene in vocabulary else []] = True
         genotype, seconds = _timed(
-            lambda wanted=wanted: case_index._genotype(main, 0, rows, wanted)
+            lambda wanted=wanted: ranking.genotype_scores(main, 0, rows, wanted)
         )
         stages["genotype"].append(seconds)
         patient, seconds = _timed(
@@ -300,7 +291,7 @@ def _breakdown(
         )
         stages["combine"].append(seconds)
         _, seconds = _timed(
-            lambda patient=patient: case_index._best_rows(
+            lambda patient=patient: ranking.best_rows(
                 np.where(snapshot.main_alive, patient, np.float32(-1)), main.keys, True, 0.0, 50
             )
         )

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from ontologies import csr
+
 # The HPO "Frequency" subtree (HP:0040279). Each term stands for a range; these are the
 # representative values we score with (the midpoint of the range, 1.0 and 0.0 at the ends).
 FREQUENCY_TERM_VALUES: dict[str, float] = {
@@ -150,10 +152,10 @@ def read_disease_annotations(
     return DiseaseAnnotations(
         disease_ids=disease_ids,
         disease_names=tuple(names[disease_id] for disease_id in disease_ids),
-        term_indptr=_indptr(term_lengths),
+        term_indptr=csr.indptr_from_lengths(term_lengths, np.int32),
         term_indices=np.array(term_indices, dtype=np.int32),
         term_frequency=np.array(term_frequency, dtype=np.float64),
-        excluded_indptr=_indptr(excluded_lengths),
+        excluded_indptr=csr.indptr_from_lengths(excluded_lengths, np.int32),
         excluded_indices=np.array(excluded_indices, dtype=np.int32),
         skipped_count=skipped,
     )
@@ -180,9 +182,3 @@ def read_disease_genes(path: Path) -> dict[str, tuple[tuple[str, str], ...]]:
         disease_id: tuple(sorted(pairs, key=lambda pair: (pair[1], pair[0])))
         for disease_id, pairs in sorted(genes.items())
     }
-
-
-def _indptr(lengths: list[int]) -> NDArray[np.int32]:
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=indptr[1:])
-    return indptr

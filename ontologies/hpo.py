@@ -28,6 +28,7 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from ontologies import csr
 from ontologies.annotations import read_disease_annotations, read_disease_genes
 from ontologies.npz_files import read_npz, write_npz_atomically
 from ontologies.term_search import TermSearchIndex, normalise
@@ -121,26 +122,6 @@ class TermMatch:
     label: str
     matched_text: str  # the label or synonym that matched, as the ontology spells it
     is_synonym: bool
-
-
-def transpose_csr(
-    indptr: IntArray, indices: IntArray, n_columns: int | None = None
-) -> tuple[IntArray, IntArray]:
-    """A CSR of rows -> columns turned into columns -> rows (rows ascending within each column).
-
-    E.g. term -> ancestors into ancestor -> terms; ``n_columns`` defaults to the number of rows
-    (a square relation). The result is read-only.
-    """
-    n_rows = len(indptr) - 1
-    n_columns = n_rows if n_columns is None else n_columns
-    rows = np.repeat(np.arange(n_rows, dtype=indices.dtype), np.diff(indptr))
-    order = np.argsort(indices, kind="stable")  # stable: each column's rows stay ascending
-    transposed_indptr = np.zeros(n_columns + 1, dtype=indptr.dtype)
-    np.cumsum(np.bincount(indices, minlength=n_columns), out=transposed_indptr[1:])
-    transposed_indices = rows[order]
-    transposed_indptr.flags.writeable = False
-    transposed_indices.flags.writeable = False
-    return transposed_indptr, transposed_indices
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -256,26 +237,26 @@ class Ontology:
     def parents(self, hpo_id: str) -> frozenset[str]:
         """The direct is_a parents of a current term."""
         index = self.index_of(hpo_id)
-        row = self.parent_indices[self.parent_indptr[index] : self.parent_indptr[index + 1]]
+        row = csr.row(self.parent_indptr, self.parent_indices, index)
         return frozenset(self.term_ids[i] for i in row.tolist())
 
     def children(self, hpo_id: str) -> frozenset[str]:
         """The terms whose direct is_a parents include a current term."""
         index = self.index_of(hpo_id)
         indptr, indices = self._child_lists()
-        return frozenset(self.term_ids[i] for i in indices[indptr[index] : indptr[index + 1]])
+        return frozenset(self.term_ids[i] for i in csr.row(indptr, indices, index).tolist())
 
     def ancestors(self, hpo_id: str) -> frozenset[str]:
         """All is_a ancestors of a current term, the term itself included."""
         index = self.index_of(hpo_id)
-        row = self.ancestor_indices[self.ancestor_indptr[index] : self.ancestor_indptr[index + 1]]
+        row = csr.row(self.ancestor_indptr, self.ancestor_indices, index)
         return frozenset(self.term_ids[i] for i in row.tolist())
 
     def descendants(self, hpo_id: str) -> frozenset[str]:
         """All terms below a current term, the term itself included."""
         index = self.index_of(hpo_id)
         indptr, indices = self.descendant_closure()
-        return frozenset(self.term_ids[i] for i in indices[indptr[index] : indptr[index + 1]])
+        return frozenset(self.term_ids[i] for i in csr.row(indptr, indices, index).tolist())
 
     def descendant_closure(self) -> tuple[IntArray, IntArray]:
         """The is-a closure the other way round, as CSR: ``indices[indptr[a] : indptr[a + 1]]``
@@ -288,7 +269,7 @@ class Ontology:
             with self._build_lock:
                 closure = self._descendant_closure
                 if closure is None:
-                    closure = transpose_csr(self.ancestor_indptr, self.ancestor_indices)
+                    closure = csr.transpose(self.ancestor_indptr, self.ancestor_indices)
                     object.__setattr__(self, "_descendant_closure", closure)
         return closure
 
@@ -298,14 +279,14 @@ class Ontology:
             with self._build_lock:
                 children = self._children
                 if children is None:
-                    children = transpose_csr(self.parent_indptr, self.parent_indices)
+                    children = csr.transpose(self.parent_indptr, self.parent_indices)
                     object.__setattr__(self, "_children", children)
         return children
 
     def is_a(self, hpo_id: str, ancestor_id: str) -> bool:
         """Whether ``ancestor_id`` is ``hpo_id`` or one of its is_a ancestors."""
         index, ancestor = self.index_of(hpo_id), self.index_of(ancestor_id)
-        row = self.ancestor_indices[self.ancestor_indptr[index] : self.ancestor_indptr[index + 1]]
+        row = csr.row(self.ancestor_indptr, self.ancestor_indices, index)
         position = int(np.searchsorted(row, ancestor))
         return position < len(row) and int(row[position]) == ancestor
 
@@ -426,8 +407,9 @@ def count_term_documents(
         terms: set[int] = set()
         for hpo_id in document:
             index = ontology.index_of(ontology.resolve(hpo_id).hpo_id)
-            start, end = ontology.ancestor_indptr[index], ontology.ancestor_indptr[index + 1]
-            terms.update(ontology.ancestor_indices[start:end].tolist())
+            terms.update(
+                csr.row(ontology.ancestor_indptr, ontology.ancestor_indices, index).tolist()
+            )
         counts[list(terms)] += 1
     return counts
 
@@ -439,7 +421,7 @@ def _check_propagated_counts(ontology: Ontology, counts: NDArray[np.int64]) -> N
         )
     if (counts < 0).any():
         raise ValueError("extra_term_counts must not be negative")
-    children = np.repeat(np.arange(len(ontology)), np.diff(ontology.parent_indptr))
+    children = csr.row_ids(ontology.parent_indptr)
     if (counts[children] > counts[ontology.parent_indices]).any():
         raise ValueError("extra_term_counts must be propagated: a term outnumbers its parent")
 
@@ -456,7 +438,7 @@ def _information_content(
 ) -> FloatArray:
     n_terms = len(ancestor_indptr) - 1
     n_diseases = len(disease_term_indptr) - 1
-    row_diseases = np.repeat(np.arange(n_diseases, dtype=np.int64), np.diff(disease_term_indptr))
+    row_diseases = csr.row_ids(disease_term_indptr)
     row_terms = disease_term_indices
     if disease_mask is not None:
         mask = np.asarray(disease_mask, dtype=np.bool_)
@@ -466,13 +448,8 @@ def _information_content(
         row_diseases, row_terms = row_diseases[keep], row_terms[keep]
     # Expand every (disease, term) row into (disease, ancestor) pairs, then drop duplicates so
     # a disease counts once per term however many of its terms share that ancestor.
-    starts = ancestor_indptr[row_terms].astype(np.int64)
-    lengths = ancestor_indptr[row_terms + 1].astype(np.int64) - starts
-    row_offsets = np.cumsum(lengths) - lengths
-    positions = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(
-        starts - row_offsets, lengths
-    )
-    pairs = np.repeat(row_diseases, lengths) * n_terms + ancestor_indices[positions]
+    expanded_indptr, expanded_terms = csr.take_rows(ancestor_indptr, ancestor_indices, row_terms)
+    pairs = np.repeat(row_diseases, np.diff(expanded_indptr)) * n_terms + expanded_terms
     counts = np.bincount(np.unique(pairs) % n_terms, minlength=n_terms).astype(np.int64)
     n_documents = len(np.unique(row_diseases))
     if extra_term_counts is not None:
@@ -584,9 +561,11 @@ def compile_ontology(sources: HpoSources) -> Ontology:
 
     annotations = read_disease_annotations(sources.annotations_path, resolve_index)
     disease_genes = read_disease_genes(sources.genes_path) if sources.genes_path else {}
-    parent_indptr, parent_indices = _csr(parent_lists)
-    ancestor_indptr, ancestor_indices = _csr(ancestor_lists)
-    synonym_indptr = _indptr([len(synonyms) for synonyms in synonym_lists])
+    parent_indptr, parent_indices = csr.from_lists(parent_lists, np.int32, np.int32)
+    ancestor_indptr, ancestor_indices = csr.from_lists(ancestor_lists, np.int32, np.int32)
+    synonym_indptr = csr.indptr_from_lengths(
+        [len(synonyms) for synonyms in synonym_lists], np.int32
+    )
     information_content = _information_content(
         root=index[ROOT_ID],
         ancestor_indptr=ancestor_indptr,
@@ -687,17 +666,6 @@ def _depth_from_root(parent_lists: list[list[int]], root: int) -> IntArray:
                 depth[child] = depth[term] + 1
                 queue.append(child)
     return depth
-
-
-def _indptr(lengths: list[int]) -> IntArray:
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=indptr[1:])
-    return indptr
-
-
-def _csr(rows: list[list[int]]) -> tuple[IntArray, IntArray]:
-    indices = np.fromiter((i for row in rows for i in row), dtype=np.int32)
-    return _indptr([len(row) for row in rows]), indices
 
 
 def read_obo_release(obo_path: Path) -> str:

@@ -34,7 +34,11 @@ def write_npz_atomically(
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            np.savez(file, meta=np.frombuffer(meta_bytes, dtype=np.uint8), **arrays)
+            # No pickles, as read_npz refuses them: an object array fails here, not on reading.
+            # (Named, allow_pickle also keeps it from being taken for an array name.)
+            np.savez(
+                file, allow_pickle=False, meta=np.frombuffer(meta_bytes, dtype=np.uint8), **arrays
+            )
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:

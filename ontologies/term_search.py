@@ -41,6 +41,8 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
+from ontologies import csr
+
 _WORD_PATTERN: Final = re.compile(r"[^\W_]+")
 STOP_WORDS: Final = frozenset(
     {"a", "an", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to", "with"}
@@ -153,9 +155,7 @@ class TermSearchIndex:
         n_terms = len(labels)
         self.n_terms = n_terms
         self.texts: tuple[str, ...] = tuple(labels) + tuple(synonym_texts)
-        entry_terms = np.concatenate(
-            [np.arange(n_terms), np.repeat(np.arange(n_terms), np.diff(synonym_indptr))]
-        )
+        entry_terms = np.concatenate([np.arange(n_terms), csr.row_ids(synonym_indptr)])
         self.entry_terms: list[int] = entry_terms.tolist()
         self.normalised = [normalise(text) for text in self.texts]
         word_keys: dict[str, str] = {}  # spelling_key memo: words repeat across entries

@@ -1,22 +1,17 @@
-"""The two patients of a match side by side: which term met which, through which common ancestor.
+"""The two patients of a match, read for the matches pages: their profiles, contacts and genes.
 
-The matches pages show a term-by-term grid: rows are our case's observed terms, columns the other
-patient's, each cell the Lin similarity of the two terms (0..1) and their most informative common
-ancestor (MICA). The outlined cell of a row is the term the scorer pairs it with: the column whose
-MICA has the highest information content, an identical term winning ties, then the first column
-(the rule of `PhenotypeScorer.explain`, so the picture agrees with the stored explanation).
-
-The phenotype functions are pure: they take the ontology and the information content vector
-(the node's scorer's) and plain term lists, so they are tested without a database. The readers
-at the end turn a `Match` (with its cases' children prefetched) into those lists; a peer's
-patient is JSON we did not write, so they never trust its shape.
+The term-by-term grid itself (which term met which, through which common ancestor) is computed in
+``ontologies.similarity.grid`` by the rules the scorer's explanations follow; this module only
+reads a `Match` (with its cases' children prefetched) into the plain profiles the grid takes, and
+the rest of the match into what the templates show. A peer's patient is JSON we did not write, so
+the readers never trust its shape.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeGuard
 
 import numpy as np
@@ -24,327 +19,29 @@ from numpy.typing import NDArray
 
 from matchmaker.lib.variants import describe_variant
 from ontologies.hpo import Ontology
-from ontologies.similarity.scorer import is_close_ancestor
+from ontologies.similarity.explanation import stored_pair_is_close
+from ontologies.similarity.grid import (
+    MAX_GRID_TERMS,
+    SHADES,
+    Conflict,
+    ExcludedTerm,
+    GridCell,
+    GridColumn,
+    GridRow,
+    Profile,
+    ProfileComparison,
+    Term,
+    TermSimilarity,
+    compare_profiles,
+    term_similarity,
+)
 
 if TYPE_CHECKING:
     from matchmaker.cases.models import Case
     from matchmaker.cases.models import GenomicFeature as GenomicFeatureRow
     from matchmaker.casework.models import Match
 
-# Wider grids stop being readable on a 1280px screen; the note under the grid says what was left.
-MAX_GRID_TERMS = 40
-# Cells are shaded in this many steps (CSS classes sim-0 .. sim-10), never by colour alone: the
-# similarity is printed in every cell too.
-SHADES = 10
 _SAFE_HREF = re.compile(r"^(https?://|mailto:)\S+$", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class Term:
-    """A term as shown: the current id and label, or the id as sent when our release lacks it."""
-
-    hpo_id: str
-    label: str
-    known: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Profile:
-    """One patient's phenotype as submitted: HPO ids (any release), observed and excluded.
-
-    `labels` are the labels the sender gave, shown for ids our release does not know.
-    """
-
-    observed: tuple[str, ...]
-    excluded: tuple[str, ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class TermSimilarity:
-    similarity: float  # Lin, 0..1, 1 = the same term
-    common_ancestor: Term  # the most informative common ancestor
-    common_ancestor_ic: float  # nats
-
-
-@dataclass(frozen=True, slots=True)
-class GridCell:
-    column: Term
-    similarity: float  # Lin, 0..1, higher = closer
-    common_ancestor: Term
-    common_ancestor_ic: float  # nats
-    is_best: bool  # the term the scorer pairs this row's term with
-
-    @property
-    def shade(self) -> int:
-        """0..SHADES, for the cell's CSS class."""
-        return round(self.similarity * SHADES)
-
-
-@dataclass(frozen=True, slots=True)
-class GridRow:
-    term: Term
-    cells: tuple[GridCell, ...]
-    # None when the other side has no known observed term, or none close to this one (met only
-    # at a general ancestor: see ontologies.similarity.scorer.is_close_ancestor).
-    best: GridCell | None
-    in_conflict: bool  # observed here, but the other patient excludes it or an ancestor
-
-
-@dataclass(frozen=True, slots=True)
-class GridColumn:
-    term: Term
-    in_conflict: bool  # observed there, but our case excludes it or an ancestor
-
-
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    """A term one side observes while the other excludes it or one of its ancestors."""
-
-    observed: Term
-    excluded: Term
-    observed_in: str  # "own" (our case observes it) or "other"
-
-
-@dataclass(frozen=True, slots=True)
-class ExcludedTerm:
-    term: Term
-    conflicts_with: tuple[Term, ...]  # the other side's observed terms this exclusion contradicts
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileComparison:
-    rows: tuple[GridRow, ...]
-    columns: tuple[GridColumn, ...]
-    hidden_rows: int  # observed terms of our case left out of the grid (over MAX_GRID_TERMS)
-    hidden_columns: int
-    own_excluded: tuple[ExcludedTerm, ...]
-    other_excluded: tuple[ExcludedTerm, ...]
-    conflicts: tuple[Conflict, ...]
-    own_unknown: tuple[Term, ...]  # ids our HPO release does not know (not in the grid)
-    other_unknown: tuple[Term, ...]
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.rows or not self.columns
-
-
-@dataclass(frozen=True, slots=True)
-class _Resolved:
-    observed: list[tuple[Term, int]]  # (term, index in the ontology)
-    excluded: list[tuple[Term, int]]
-    unknown: list[Term]
-
-
-def term_similarity(
-    ontology: Ontology, information_content: NDArray[np.float64], first: str, second: str
-) -> TermSimilarity:
-    """Lin similarity of two current terms and their most informative common ancestor.
-
-    Raises LookupError for an id the ontology does not hold. Ties in IC go to the deepest
-    ancestor, as in the scorer's explanations.
-    """
-    first_index, second_index = ontology.index_of(first), ontology.index_of(second)
-    mask = np.zeros(len(ontology.term_ids), dtype=np.bool_)
-    mask[_ancestors(ontology, first_index)] = True
-    return _similarity(ontology, information_content, mask, first_index, second_index)
-
-
-def compare_profiles(
-    ontology: Ontology,
-    information_content: NDArray[np.float64],
-    own: Profile,
-    other: Profile,
-    *,
-    max_terms: int = MAX_GRID_TERMS,
-) -> ProfileComparison:
-    """The term-by-term grid of two profiles, their exclusions and the conflicts between them.
-
-    Ids are mapped to current terms (alt and obsolete ids with a replacement); ids the release
-    does not know are listed apart, never in the grid. When a side has more than `max_terms`
-    observed terms, the grid keeps our first `max_terms` and, of the other side, first the
-    columns that are some kept row's best match. Columns are ordered by the first row they are
-    the best match of, so the outlined cells run down the diagonal. Cost: one small gather per
-    cell, a few milliseconds for 40 x 40.
-    """
-    mine = _resolve(ontology, own)
-    theirs = _resolve(ontology, other)
-    rows_kept = mine.observed[:max_terms]
-    ic = information_content
-
-    # Similarities of every kept row against every column (the best match may be any of them).
-    cells: list[list[tuple[TermSimilarity, bool]]] = []
-    best_columns: list[int | None] = []
-    for _, row_index in rows_kept:
-        mask = np.zeros(len(ontology.term_ids), dtype=np.bool_)
-        mask[_ancestors(ontology, row_index)] = True
-        row = [
-            (_similarity(ontology, ic, mask, row_index, column_index), row_index == column_index)
-            for _, column_index in theirs.observed
-        ]
-        cells.append(row)
-        best = _best_column(row)
-        # The scorer's rule (PhenotypeScorer.explain): a best counterpart met only at a general
-        # ancestor is no match, so no cell of the row is outlined.
-        if best is not None:
-            similarity, exact = row[best]
-            ancestor = ontology.index_of(similarity.common_ancestor.hpo_id)
-            if not exact and not is_close_ancestor(ontology, ic, ancestor):
-                best = None
-        best_columns.append(best)
-
-    first_best_row: dict[int, int] = {}
-    for row_position, column in enumerate(best_columns):
-        if column is not None:
-            first_best_row.setdefault(column, row_position)
-    order = sorted(
-        range(len(theirs.observed)),
-        key=lambda column: (first_best_row.get(column, len(rows_kept)), column),
-    )
-    shown_columns = order[:max_terms]
-
-    conflicts = _conflicts(ontology, mine.observed, theirs.excluded, "own") + _conflicts(
-        ontology, theirs.observed, mine.excluded, "other"
-    )
-    own_in_conflict = {c.observed.hpo_id for c in conflicts if c.observed_in == "own"}
-    other_in_conflict = {c.observed.hpo_id for c in conflicts if c.observed_in == "other"}
-
-    rows = []
-    for row_position, (term, _) in enumerate(rows_kept):
-        grid_cells = []
-        best_cell = None
-        for column in shown_columns:
-            similarity, _ = cells[row_position][column]
-            cell = GridCell(
-                column=theirs.observed[column][0],
-                similarity=similarity.similarity,
-                common_ancestor=similarity.common_ancestor,
-                common_ancestor_ic=similarity.common_ancestor_ic,
-                is_best=column == best_columns[row_position],
-            )
-            if cell.is_best:
-                best_cell = cell
-            grid_cells.append(cell)
-        rows.append(
-            GridRow(
-                term=term,
-                cells=tuple(grid_cells),
-                best=best_cell,
-                in_conflict=term.hpo_id in own_in_conflict,
-            )
-        )
-    return ProfileComparison(
-        rows=tuple(rows),
-        columns=tuple(
-            GridColumn(
-                term=theirs.observed[column][0],
-                in_conflict=theirs.observed[column][0].hpo_id in other_in_conflict,
-            )
-            for column in shown_columns
-        ),
-        hidden_rows=len(mine.observed) - len(rows_kept),
-        hidden_columns=len(theirs.observed) - len(shown_columns),
-        own_excluded=_excluded_terms(mine.excluded, conflicts, "other"),
-        other_excluded=_excluded_terms(theirs.excluded, conflicts, "own"),
-        conflicts=conflicts,
-        own_unknown=tuple(mine.unknown),
-        other_unknown=tuple(theirs.unknown),
-    )
-
-
-def _ancestors(ontology: Ontology, index: int) -> NDArray[np.int64]:
-    indptr = ontology.ancestor_indptr
-    return ontology.ancestor_indices[indptr[index] : indptr[index + 1]]
-
-
-def _similarity(
-    ontology: Ontology,
-    ic: NDArray[np.float64],
-    first_ancestors: NDArray[np.bool_],
-    first: int,
-    second: int,
-) -> TermSimilarity:
-    """`first_ancestors`: a mask over all terms of the ancestors of `first` (itself included)."""
-    candidates = _ancestors(ontology, second)
-    common = candidates[first_ancestors[candidates]]
-    # Every term descends from the root, so `common` is never empty.
-    tied = common[ic[common] == ic[common].max()]
-    ancestor = int(tied[np.argmax(ontology.depth[tied])])
-    ancestor_ic = float(ic[ancestor])
-    denominator = float(ic[first] + ic[second])
-    if first == second:
-        lin = 1.0
-    elif denominator > 0:
-        lin = min(1.0, 2.0 * ancestor_ic / denominator)
-    else:
-        lin = 0.0
-    return TermSimilarity(
-        similarity=lin,
-        common_ancestor=Term(ontology.term_ids[ancestor], ontology.labels[ancestor]),
-        common_ancestor_ic=ancestor_ic,
-    )
-
-
-def _best_column(row: Sequence[tuple[TermSimilarity, bool]]) -> int | None:
-    best, best_key = None, (-1.0, False)
-    for column, (similarity, exact) in enumerate(row):
-        key = (similarity.common_ancestor_ic, exact)
-        if key > best_key:
-            best, best_key = column, key
-    return best
-
-
-def _resolve(ontology: Ontology, profile: Profile) -> _Resolved:
-    observed: list[tuple[Term, int]] = []
-    excluded: list[tuple[Term, int]] = []
-    unknown: list[Term] = []
-    seen: set[int] = set()
-    for hpo_ids, target in ((profile.observed, observed), (profile.excluded, excluded)):
-        for hpo_id in hpo_ids:
-            try:
-                current = ontology.resolve(hpo_id).hpo_id
-            except LookupError:
-                unknown.append(Term(hpo_id, profile.labels.get(hpo_id, ""), known=False))
-                continue
-            index = ontology.index_of(current)
-            # A term given twice (or as an old id and its replacement) counts once; observed wins.
-            if index in seen:
-                continue
-            seen.add(index)
-            target.append((Term(current, ontology.labels[index]), index))
-    return _Resolved(observed, excluded, unknown)
-
-
-def _conflicts(
-    ontology: Ontology,
-    observed: Iterable[tuple[Term, int]],
-    excluded: Iterable[tuple[Term, int]],
-    observed_in: str,
-) -> tuple[Conflict, ...]:
-    excluded_by_index = {index: term for term, index in excluded}
-    found = []
-    for term, index in observed:
-        for ancestor in _ancestors(ontology, index).tolist():
-            if ancestor in excluded_by_index:
-                found.append(Conflict(term, excluded_by_index[ancestor], observed_in))
-    return tuple(found)
-
-
-def _excluded_terms(
-    excluded: Iterable[tuple[Term, int]], conflicts: Iterable[Conflict], observed_in: str
-) -> tuple[ExcludedTerm, ...]:
-    conflicts = list(conflicts)
-    return tuple(
-        ExcludedTerm(
-            term=term,
-            conflicts_with=tuple(
-                c.observed
-                for c in conflicts
-                if c.observed_in == observed_in and c.excluded.hpo_id == term.hpo_id
-            ),
-        )
-        for term, _ in excluded
-    )
 
 
 # Reading the two sides of a stored match.
@@ -401,17 +98,14 @@ def stored_term_pairs(
         if not isinstance(pair, Mapping):
             continue
         pair = dict(pair)
-        ancestor = pair.get("common_ancestor")
-        if pair.get("case_term") and pair.get("case_term") != pair.get("query_term"):
-            try:
-                close = isinstance(ancestor, str) and is_close_ancestor(
-                    ontology, information_content, ontology.index_of(ancestor)
-                )
-            except LookupError:
-                close = True  # a term of a newer release: keep what was stored
-            if not close:
-                for key in ("case_term", "case_label", "common_ancestor", "common_ancestor_label"):
-                    pair[key] = None
+        stored_case_term = pair.get("case_term")
+        if (
+            stored_case_term
+            and stored_case_term != pair.get("query_term")
+            and not stored_pair_is_close(ontology, information_content, pair.get("common_ancestor"))
+        ):
+            for key in ("case_term", "case_label", "common_ancestor", "common_ancestor_label"):
+                pair[key] = None
         pairs.append(pair)
     return pairs
 
@@ -643,3 +337,32 @@ def _text(value: object) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return ""
+
+
+__all__ = [
+    "MAX_GRID_TERMS",
+    "SHADES",
+    "Conflict",
+    "Contact",
+    "ExcludedTerm",
+    "GenomicFeature",
+    "GridCell",
+    "GridColumn",
+    "GridRow",
+    "OtherPatient",
+    "Profile",
+    "ProfileComparison",
+    "SharedGene",
+    "Term",
+    "TermSimilarity",
+    "compare_profiles",
+    "other_contact_of",
+    "other_patient_of",
+    "other_profile_of",
+    "profile_of_case",
+    "profile_of_mme_patient",
+    "safe_href",
+    "shared_genes_of",
+    "stored_term_pairs",
+    "term_similarity",
+]

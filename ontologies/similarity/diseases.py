@@ -36,7 +36,8 @@ from typing import Final
 import numpy as np
 from numpy.typing import NDArray
 
-from ontologies.hpo import Ontology, transpose_csr
+from ontologies import csr
+from ontologies.hpo import Ontology
 from ontologies.similarity.kernels import case_closures
 
 DEFAULT_DISEASE_PREFIX: Final = "OMIM:"
@@ -95,11 +96,12 @@ class DiseaseProfiler:
         self.exact_bonus = float(exact_bonus)
         indptr, indices = ontology.disease_term_indptr, ontology.disease_term_indices
         excluded = frozenset(excluded_diseases)
+        annotated = (np.diff(indptr) > 0).tolist()
         rows = [
             row
             for row, disease_id in enumerate(ontology.disease_ids)
             if disease_id.startswith(disease_prefix)
-            and indptr[row + 1] > indptr[row]
+            and annotated[row]
             and disease_id not in excluded
         ]
         if not rows:
@@ -119,16 +121,11 @@ class DiseaseProfiler:
         n_terms = len(ontology.term_ids)
         # The chosen diseases' annotated terms as CSR, and their ancestor closures; both turned
         # into term -> diseases lists (diseases ascending).
-        disease_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(
-            indptr[self.ontology_rows + 1] - indptr[self.ontology_rows], out=disease_indptr[1:]
-        )
-        disease_terms = np.concatenate([indices[indptr[r] : indptr[r + 1]] for r in rows]).astype(
-            np.int64
-        )
-        self._annotated = transpose_csr(disease_indptr, disease_terms, n_terms)
+        disease_indptr, disease_terms = csr.take_rows(indptr, indices, self.ontology_rows)
+        disease_terms = disease_terms.astype(np.int64)
+        self._annotated = csr.transpose(disease_indptr, disease_terms, n_terms)
         closure_indptr, closure_terms = case_closures(ontology, disease_indptr, disease_terms)
-        self._closure = transpose_csr(closure_indptr, closure_terms, n_terms)
+        self._closure = csr.transpose(closure_indptr, closure_terms, n_terms)
         self._row_cache: dict[int, NDArray[np.float32]] = {}
         self._cache_lock = threading.Lock()
 
@@ -160,17 +157,13 @@ class DiseaseProfiler:
         ic = self.information_content
         values = np.zeros(len(self.disease_ids), dtype=np.float64)
         closure_indptr, closure = self._closure
-        ancestors = self.ontology.ancestor_indices[
-            self.ontology.ancestor_indptr[term] : self.ontology.ancestor_indptr[term + 1]
-        ]
+        ancestors = csr.row(self.ontology.ancestor_indptr, self.ontology.ancestor_indices, term)
         ancestors = ancestors[ic[ancestors] > 0]
         # Ascending IC: the last write to a disease is its most informative common ancestor.
         for ancestor in ancestors[np.argsort(ic[ancestors], kind="stable")].tolist():
-            values[closure[closure_indptr[ancestor] : closure_indptr[ancestor + 1]]] = ic[ancestor]
+            values[csr.row(closure_indptr, closure, ancestor)] = ic[ancestor]
         annotated_indptr, annotated = self._annotated
-        values[annotated[annotated_indptr[term] : annotated_indptr[term + 1]]] = (
-            ic[term] + self.exact_bonus
-        )
+        values[csr.row(annotated_indptr, annotated, term)] = ic[term] + self.exact_bonus
         row = values.astype(np.float32)
         row.flags.writeable = False
         if shared:

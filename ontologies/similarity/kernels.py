@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ontologies import csr
 from ontologies.hpo import Ontology
 
 FloatArray = NDArray[np.float64]
@@ -31,7 +32,7 @@ def ancestor_mask(ontology: Ontology, terms: IndexArray) -> NDArray[np.bool_]:
     mask = np.zeros(len(ontology.term_ids), dtype=np.bool_)
     indptr, indices = ontology.ancestor_indptr, ontology.ancestor_indices
     for term in np.asarray(terms, dtype=np.int64).tolist():
-        mask[indices[indptr[term] : indptr[term + 1]]] = True
+        mask[csr.row(indptr, indices, term)] = True
     return mask
 
 
@@ -53,9 +54,7 @@ def resnik_to_all(
     below_indptr, below = ontology.descendant_closure()
     row = np.zeros(len(ontology.term_ids), dtype=np.float64)
     for ancestor in ancestors.tolist():
-        row[below[below_indptr[ancestor] : below_indptr[ancestor + 1]]] = information_content[
-            ancestor
-        ]
+        row[csr.row(below_indptr, below, ancestor)] = information_content[ancestor]
     return row
 
 
@@ -67,9 +66,11 @@ def lin_to_all(ontology: Ontology, term: int, information_content: FloatArray) -
     """
     resnik = resnik_to_all(ontology, np.array([term]), information_content)
     denominator = information_content + information_content[term]
-    lin = np.divide(2.0 * resnik, denominator, out=np.zeros_like(resnik), where=denominator > 0)
+    lin = np.zeros_like(resnik)
+    np.divide(2.0 * resnik, denominator, out=lin, where=denominator > 0)
     lin[term] = 1.0
-    return np.minimum(lin, 1.0)
+    np.minimum(lin, 1.0, out=lin)
+    return lin
 
 
 def term_similarity_matrix(
@@ -90,12 +91,6 @@ def term_similarity_matrix(
     return rows
 
 
-def _nonempty(indptr: NDArray[np.int64]) -> tuple[NDArray[np.bool_], NDArray[np.int64]]:
-    counts = np.diff(indptr)
-    nonempty = counts > 0
-    return nonempty, (indptr[:-1] - indptr[0])[nonempty]
-
-
 def best_match_query_to_cases(
     similarity: NDArray[Any], indptr: NDArray[np.int64], terms: IndexArray
 ) -> NDArray[Any]:
@@ -108,7 +103,7 @@ def best_match_query_to_cases(
     """
     n_cases = len(indptr) - 1
     out = np.zeros((n_cases, similarity.shape[0]), dtype=similarity.dtype)
-    nonempty, starts = _nonempty(indptr)
+    nonempty, starts = csr.nonempty_starts(indptr)
     if len(starts) == 0:
         return out
     # (Q, M) layout keeps each reduceat run contiguous in memory, which is ~3x faster than
@@ -124,7 +119,7 @@ def average_over_cases(
     """Mean of ``values[t]`` over each case's terms (0 for empty cases), float64."""
     n_cases = len(indptr) - 1
     out = np.zeros(n_cases, dtype=np.float64)
-    nonempty, starts = _nonempty(indptr)
+    nonempty, starts = csr.nonempty_starts(indptr)
     if len(starts) == 0:
         return out
     # Integer quanta are summed in uint64 (exact, and no float conversion of every entry).
@@ -140,7 +135,7 @@ def sum_over_cases(
 ) -> FloatArray:
     """Sum of ``values[t]`` over each case's terms (0 for empty cases), float64."""
     out = np.zeros(len(indptr) - 1, dtype=np.float64)
-    nonempty, starts = _nonempty(indptr)
+    nonempty, starts = csr.nonempty_starts(indptr)
     if len(starts) == 0:
         return out
     out[nonempty] = np.add.reduceat(values[terms].astype(np.float64), starts)
@@ -157,19 +152,15 @@ def case_closures(
     n_cases = len(indptr) - 1
     n_terms = len(ontology.term_ids)
     terms = np.asarray(terms, dtype=np.int64)
-    counts = np.diff(indptr)
-    case_of_row = np.repeat(np.arange(n_cases, dtype=np.int64), counts)
-    anc_indptr = ontology.ancestor_indptr.astype(np.int64)
-    starts = anc_indptr[terms]
-    lengths = anc_indptr[terms + 1] - starts
-    offsets = np.cumsum(lengths) - lengths
-    positions = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - offsets, lengths)
-    pairs = np.unique(
-        np.repeat(case_of_row, lengths) * n_terms + ontology.ancestor_indices[positions]
+    case_of_row = csr.row_ids(indptr)
+    expanded_indptr, ancestors = csr.take_rows(
+        ontology.ancestor_indptr, ontology.ancestor_indices, terms
     )
+    pairs = np.unique(np.repeat(case_of_row, np.diff(expanded_indptr)) * n_terms + ancestors)
     closure_cases, closure_terms = np.divmod(pairs, n_terms)
-    closure_indptr = np.zeros(n_cases + 1, dtype=np.int64)
-    np.cumsum(np.bincount(closure_cases, minlength=n_cases), out=closure_indptr[1:])
+    closure_indptr = csr.indptr_from_lengths(
+        np.bincount(closure_cases, minlength=n_cases), np.int64
+    )
     return closure_indptr, closure_terms
 
 
@@ -183,7 +174,7 @@ def best_match_sums(
     same value bit for bit whichever other cases share the call (integer quanta sum exactly).
     """
     out = np.zeros(len(indptr) - 1, dtype=np.float64)
-    nonempty, starts = _nonempty(indptr)
+    nonempty, starts = csr.nonempty_starts(indptr)
     if len(starts) == 0 or similarity.shape[0] == 0:
         return out
     maxima = np.maximum.reduceat(similarity[:, terms], starts, axis=1)
@@ -197,7 +188,7 @@ def bitwise_or_over_cases(
 ) -> NDArray[np.unsignedinteger[Any]]:
     """Bitwise OR of ``values[t]`` over each case's terms (0 for empty cases), same dtype."""
     out = np.zeros(len(indptr) - 1, dtype=values.dtype)
-    nonempty, starts = _nonempty(indptr)
+    nonempty, starts = csr.nonempty_starts(indptr)
     if len(starts) == 0:
         return out
     out[nonempty] = np.bitwise_or.reduceat(values[terms], starts)
@@ -228,7 +219,7 @@ def sum_pairs_over_cases(
     n_cases = len(indptr) - 1
     low_sums = np.zeros(n_cases, dtype=np.float64)
     high_sums = np.zeros(n_cases, dtype=np.float64)
-    nonempty, starts = _nonempty(indptr)
+    nonempty, starts = csr.nonempty_starts(indptr)
     if len(starts) == 0:
         return low_sums, high_sums
     gathered = packed[terms]

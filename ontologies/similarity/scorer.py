@@ -44,8 +44,18 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from ontologies import csr
 from ontologies.hpo import Ontology
 from ontologies.similarity.diseases import DiseaseProfiler, shared_disease_profiler
+from ontologies.similarity.explanation import (
+    PhenotypeConflict,
+    PhenotypeExplanation,
+    SharedDiseaseExplanation,
+    TermMatchExplanation,
+    conflicting_pairs,
+    is_close_ancestor,
+    pair_term,
+)
 from ontologies.similarity.kernels import (
     LIN,
     RESNIK,
@@ -154,8 +164,8 @@ class CaseProfiles:
         excluded = excluded if excluded is not None else [()] * len(observed)
         if len(excluded) != len(observed):
             raise ValueError("observed and excluded must list the same number of cases")
-        observed_indptr, observed_terms = _csr(observed)
-        excluded_indptr, excluded_terms = _csr(excluded)
+        observed_indptr, observed_terms = csr.from_lists(observed, np.int64, np.int16)
+        excluded_indptr, excluded_terms = csr.from_lists(excluded, np.int64, np.int16)
         rows = weights = None
         if disease_profiler is not None:
             rows, weights = disease_profiler.profiles(observed)
@@ -163,6 +173,10 @@ class CaseProfiles:
 
     def __len__(self) -> int:
         return len(self.observed_indptr) - 1
+
+
+# A query's level masks, per-byte bit weights and constant (see ``_level_masks``).
+_Levels = tuple[NDArray[np.uint64], NDArray[np.float64], float]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -194,75 +208,7 @@ class PreparedQuery:
     # BMA methods, for score_upper_bounds (see _level_masks and _levels): one 64-bit mask per
     # term, the weight of each bit by byte (8, 256), and the bound's constant part; all in
     # quanta. Built on first use (~2.5 ms): a search that needs no bounds never pays for them.
-    level_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class TermMatchExplanation:
-    query_hpo_id: str
-    # The best-matching case term; None when the case has none, or when it meets the query term
-    # only at a general ancestor (see ``is_close_ancestor``).
-    case_hpo_id: str | None
-    common_ancestor_hpo_id: str | None  # their most informative common ancestor
-    common_ancestor_ic: float  # nats
-    similarity: float  # the method's term similarity (Resnik in nats incl. bonus, Lin 0..1)
-
-
-# When a query term's best counterpart in a case meets it only at a very general ancestor,
-# the pair explains nothing a geneticist would accept ("Hypotonia met Brachycephaly via
-# Abnormality of the musculoskeletal system"): the explanation lists the term as having no close
-# counterpart. Close means the most informative common ancestor lies below the organ-system level
-# (depth >= 3: the root is 0, Phenotypic abnormality 1, its organ-system children 2) and carries
-# at least 9.5% of the largest information content (the IC of a term annotating one disease):
-# 0.90 nats on the real HPO, where the largest is 9.45. Both read off the real HPO (see
-# docs/matching.md, "Explanation"): organ-system terms reach 1.69 nats (blood), so IC alone does
-# not rule them out; below them, the general groupings ("Abnormal nervous system physiology"
-# 0.53, "Abnormality of the head" 0.68, "Abnormality of the musculature" 0.87) fall under the
-# line, while "Neurodevelopmental abnormality" (0.94, where global developmental delay meets
-# intellectual disability) stays above it. A share rather than nats, because the IC scale grows
-# with the number of annotated diseases. Only the explanation changes; the score does not.
-MIN_CLOSE_ANCESTOR_IC_SHARE: Final = 0.095  # of the largest IC in the vector
-MIN_CLOSE_ANCESTOR_DEPTH: Final = 3  # is_a steps from the root
-
-
-def is_close_ancestor(
-    ontology: Ontology, information_content: NDArray[np.float64], index: int
-) -> bool:
-    """Is a common ancestor (term index) specific enough to explain a pair of terms?
-
-    True when it is at least ``MIN_CLOSE_ANCESTOR_DEPTH`` below the root and its IC is at least
-    ``MIN_CLOSE_ANCESTOR_IC_SHARE`` of the largest IC. O(number of terms) for the maximum.
-    """
-    floor = MIN_CLOSE_ANCESTOR_IC_SHARE * float(information_content.max(initial=0.0))
-    return bool(
-        ontology.depth[index] >= MIN_CLOSE_ANCESTOR_DEPTH and information_content[index] >= floor
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class PhenotypeConflict:
-    observed_hpo_id: str
-    excluded_hpo_id: str  # the observed term itself or one of its ancestors
-    observed_in: str  # "query" (the case excludes it) or "case" (the query excludes it)
-
-
-@dataclass(frozen=True, slots=True)
-class SharedDiseaseExplanation:
-    """A known disease both phenotypes resemble: its part of the disease bridge."""
-
-    disease_id: str  # "OMIM:619340"
-    disease_name: str
-    contribution: float  # its two weights multiplied; they sum to the bridge (before its cap)
-
-
-@dataclass(frozen=True, slots=True)
-class PhenotypeExplanation:
-    score: float  # 0..1, what ``score`` returns for this pair
-    matches: tuple[TermMatchExplanation, ...]  # one per query term, in query order
-    conflicts: tuple[PhenotypeConflict, ...]
-    # Methods with a disease bridge: the diseases of the case's profile with their part of the
-    # bridge (the query's weight times the case's), largest first.
-    shared_diseases: tuple[SharedDiseaseExplanation, ...] = ()
+    level_cache: dict[str, _Levels] = field(default_factory=dict, compare=False, repr=False)
 
 
 class PhenotypeScorer:
@@ -436,8 +382,9 @@ class PhenotypeScorer:
         """
         self._check_query(query, profiles)
         stop = _checked_range(profiles, start, stop)
-        indptr = profiles.observed_indptr[start : stop + 1]
-        terms = profiles.observed_terms[indptr[0] : indptr[-1]]
+        indptr, terms = csr.row_range(
+            profiles.observed_indptr, profiles.observed_terms, start, stop
+        )
         return self._score_csr(query, indptr, terms, _diseases_of(profiles, slice(start, stop)))
 
     def score_rows(
@@ -452,10 +399,8 @@ class PhenotypeScorer:
         rows = np.asarray(rows, dtype=np.int64).reshape(-1)
         if rows.size and (rows.min() < 0 or rows.max() >= len(profiles)):
             raise IndexError(f"rows outside 0..{len(profiles) - 1}")
-        indptr, positions = _csr_positions(profiles.observed_indptr, rows)
-        return self._score_csr(
-            query, indptr, profiles.observed_terms[positions], _diseases_of(profiles, rows)
-        )
+        indptr, terms = csr.take_rows(profiles.observed_indptr, profiles.observed_terms, rows)
+        return self._score_csr(query, indptr, terms, _diseases_of(profiles, rows))
 
     def score_upper_bounds(
         self,
@@ -502,13 +447,11 @@ class PhenotypeScorer:
             return None
         if start == stop:
             return np.zeros(0, dtype=np.float32)
-        indptr = profiles.observed_indptr[start : stop + 1]
+        indptr, terms = csr.row_range(
+            profiles.observed_indptr, profiles.observed_terms, start, stop
+        )
         return self._bma_scores(
-            query,
-            indptr,
-            profiles.observed_terms[indptr[0] : indptr[-1]],
-            _diseases_of(profiles, slice(start, stop)),
-            upper_bound=True,
+            query, indptr, terms, _diseases_of(profiles, slice(start, stop)), upper_bound=True
         )
 
     def _check_query(self, query: PreparedQuery, profiles: CaseProfiles) -> None:
@@ -571,16 +514,16 @@ class PhenotypeScorer:
         if rows == 0 or not query.observed or (query.self_similarity <= 0 and not jaccard_weight):
             return np.zeros(rows, dtype=np.float32)
         # One conversion to intp instead of one per gather below (int16 gathers are slower).
-        terms = terms.astype(np.intp)
+        term_indices = terms.astype(np.intp)
         counts = np.diff(indptr)
-        case_to_query, shared = _case_to_query_and_shared(query, indptr, terms, counts)
+        case_to_query, shared = _case_to_query_and_shared(query, indptr, term_indices, counts)
         bma = np.zeros(rows, dtype=np.float64)
         if query.self_similarity > 0:
             similarity = _required(query.similarity)
             if upper_bound:
-                query_to_case = _capped_query_to_case_sums(query, indptr, terms)
+                query_to_case = _capped_query_to_case_sums(query, indptr, term_indices)
             else:
-                query_to_case = best_match_sums(similarity, indptr, terms)
+                query_to_case = best_match_sums(similarity, indptr, term_indices)
             query_to_case /= similarity.shape[0]
             weight = query.query_weight
             mixed = weight * query_to_case + (1.0 - weight) * case_to_query
@@ -640,17 +583,9 @@ class PhenotypeScorer:
                 matches.append(TermMatchExplanation(ontology.term_ids[term], None, None, 0.0, 0.0))
                 continue
             row = rows[position] + bonus * (case == term)
-            best = int(case[int(np.argmax(row))])
-            common = np.flatnonzero(
-                ancestor_mask(ontology, np.array([term]))
-                & ancestor_mask(ontology, np.array([best]))
-            )
-            # Ties in IC (terms annotating the same diseases) go to the deepest, most specific.
-            tied = common[ic[common] == ic[common].max()]
-            ancestor = int(tied[np.argmax(ontology.depth[tied])])
-            if best != term and not is_close_ancestor(ontology, ic, ancestor):
-                # No close counterpart: listed as meeting nothing, never as a match. (The same
-                # term on both sides is always a match, however general.)
+            pair = pair_term(ontology, ic, term, case, row)
+            if pair is None:
+                # No close counterpart: listed as meeting nothing, never as a match.
                 matches.append(
                     TermMatchExplanation(ontology.term_ids[term], None, None, 0.0, float(row.max()))
                 )
@@ -658,9 +593,9 @@ class PhenotypeScorer:
             matches.append(
                 TermMatchExplanation(
                     query_hpo_id=ontology.term_ids[term],
-                    case_hpo_id=ontology.term_ids[best],
-                    common_ancestor_hpo_id=ontology.term_ids[ancestor],
-                    common_ancestor_ic=float(ic[ancestor]),
+                    case_hpo_id=ontology.term_ids[int(case[pair.position])],
+                    common_ancestor_hpo_id=ontology.term_ids[pair.common_ancestor],
+                    common_ancestor_ic=float(ic[pair.common_ancestor]),
                     similarity=float(row.max()),
                 )
             )
@@ -717,7 +652,9 @@ def combine_scores(
     if genotype is None:
         return np.clip(phenotype, 0.0, 1.0).astype(np.float32)
     genotype = np.asarray(genotype, dtype=np.float32)
-    return np.clip((phenotype + genotype) * np.float32(0.5), 0.0, 1.0).astype(np.float32)
+    # numpy's stubs lose the float32 of array arithmetic (its dtype becomes Any).
+    halved: NDArray[np.float32] = (phenotype + genotype) * np.float32(0.5)
+    return np.clip(halved, 0.0, 1.0).astype(np.float32)
 
 
 def _gate(spread: float, low: float, high: float) -> float:
@@ -729,9 +666,7 @@ def _gate(spread: float, low: float, high: float) -> float:
     return math.log(high / spread) / math.log(high / low)
 
 
-def _levels(
-    query: PreparedQuery,
-) -> tuple[NDArray[np.uint64], NDArray[np.float64], float]:
+def _levels(query: PreparedQuery) -> _Levels:
     """The query's level masks, bit weights and constant, built once per prepared query.
 
     Threads racing on the first call both build the same read-only arrays; either is kept.
@@ -745,9 +680,7 @@ def _levels(
     return levels
 
 
-def _level_masks(
-    similarity: NDArray[Any], *, integral: bool
-) -> tuple[NDArray[np.uint64], NDArray[np.float64], float]:
+def _level_masks(similarity: NDArray[Any], *, integral: bool) -> _Levels:
     """The per-term level masks, per-byte bit weights and constant of ``score_upper_bounds``.
 
     K = 64 // Q levels per query term (at least 1; with more than 64 query terms only the
@@ -849,7 +782,10 @@ def _disease_bridge(
     # int16 indices: one conversion to intp first; np.take on int16 held the GIL and ran up to
     # three times slower (measured with numpy 2.4), which the second search thread felt.
     gathered = np.take(vector, disease_rows.astype(np.intp))
-    bridge = np.einsum("ij,ij->i", gathered, weights.astype(np.float32, copy=False))
+    # numpy's stubs type einsum's result as Any; float32 inputs give float32 sums.
+    bridge: NDArray[np.float32] = np.einsum(
+        "ij,ij->i", gathered, weights.astype(np.float32, copy=False)
+    )
     return np.minimum(bridge, np.float32(1.0)).astype(np.float64)
 
 
@@ -860,37 +796,17 @@ def _checked_range(profiles: CaseProfiles, start: int, stop: int | None) -> int:
     return stop
 
 
-def _csr_positions(
-    indptr: NDArray[np.int64], rows: NDArray[np.int64]
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """The CSR of ``rows`` alone: its indptr (from 0) and the positions of its values."""
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    new_indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=new_indptr[1:])
-    positions = np.repeat(starts - new_indptr[:-1], lengths) + np.arange(
-        new_indptr[-1], dtype=np.int64
-    )
-    return new_indptr, positions
-
-
 def _conflicts(
     ontology: Ontology, observed: Sequence[int], excluded: Sequence[int], observed_in: str
 ) -> tuple[PhenotypeConflict, ...]:
-    excluded_set = {int(term) for term in excluded}
-    found = []
-    indptr, indices = ontology.ancestor_indptr, ontology.ancestor_indices
-    for term in observed:
-        for ancestor in indices[indptr[term] : indptr[term + 1]].tolist():
-            if ancestor in excluded_set:
-                found.append(
-                    PhenotypeConflict(
-                        observed_hpo_id=ontology.term_ids[term],
-                        excluded_hpo_id=ontology.term_ids[ancestor],
-                        observed_in=observed_in,
-                    )
-                )
-    return tuple(found)
+    return tuple(
+        PhenotypeConflict(
+            observed_hpo_id=ontology.term_ids[term],
+            excluded_hpo_id=ontology.term_ids[ancestor],
+            observed_in=observed_in,
+        )
+        for term, ancestor in conflicting_pairs(ontology, observed, excluded)
+    )
 
 
 def _required(array: NDArray[Any] | None) -> NDArray[Any]:
@@ -898,15 +814,6 @@ def _required(array: NDArray[Any] | None) -> NDArray[Any]:
     if array is None:
         raise ValueError("the query was not prepared for this method")
     return array
-
-
-def _csr(rows: Sequence[Sequence[int]]) -> tuple[NDArray[np.int64], NDArray[np.int16]]:
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum([len(row) for row in rows], out=indptr[1:])
-    terms = np.fromiter(
-        (term for row in rows for term in row), dtype=np.int16, count=int(indptr[-1])
-    )
-    return indptr, terms
 
 
 __all__ = [
@@ -923,4 +830,5 @@ __all__ = [
     "SharedDiseaseExplanation",
     "TermMatchExplanation",
     "combine_scores",
+    "is_close_ancestor",
 ]

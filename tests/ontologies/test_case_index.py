@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from ontologies import case_index
 from ontologies.case_index import (
     FLAG_SHAREABLE,
     FLAG_TEST,
     CaseIndex,
     Hit,
     IndexedCase,
+    pruning,
+    ranking,
+    storage,
+    threads,
 )
 from ontologies.hpo import Ontology
 from ontologies.similarity import (
@@ -185,8 +188,8 @@ def test_search_ranks_like_a_brute_force_ranking(
 def test_search_splits_the_rows_across_threads_with_the_same_result(
     index: CaseIndex, cases: dict[int, IndexedCase], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(case_index, "_PARALLEL_MIN_ROWS", 10)
-    monkeypatch.setattr(case_index, "_WORKERS", 4)
+    monkeypatch.setattr(ranking, "_PARALLEL_MIN_ROWS", 10)
+    monkeypatch.setattr(threads, "WORKERS", 4)
     check_against_brute_force(index, cases)
     for case in random_cases(20, seed=5, first_key=10_000):
         index.upsert(case)
@@ -479,7 +482,7 @@ def test_load_refuses_another_format_version(index: CaseIndex, tmp_path: Path) -
     with np.load(path) as data:
         arrays = {name: data[name] for name in data.files}
     meta = json.loads(arrays["meta"].tobytes())
-    meta["version"] = case_index.FORMAT_VERSION + 1
+    meta["version"] = storage.FORMAT_VERSION + 1
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match="format version"):
@@ -509,7 +512,7 @@ def test_saved_file_holds_no_pickles(index: CaseIndex, tmp_path: Path) -> None:
 
 
 def test_searches_during_changes_never_see_a_removed_case(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(case_index, "_PARALLEL_MIN_ROWS", 50)
+    monkeypatch.setattr(ranking, "_PARALLEL_MIN_ROWS", 50)
     cases = random_cases(2_000, seed=9)
     index = CaseIndex.build(cases, hpo_release=RELEASE, compact_threshold=100)
     scorer = OverlapScorer()
@@ -583,7 +586,7 @@ def real_cases(ontology: Ontology, count: int, seed: int) -> list[IndexedCase]:
 
 def one_case_profiles(case: IndexedCase) -> CaseProfiles:
     # The zero-padded row the index stores for the profile.
-    disease_rows, disease_weights = case_index._profile_row(case.disease_profile)
+    disease_rows, disease_weights = storage.profile_row(case.disease_profile)
     return CaseProfiles(
         observed_indptr=np.array([0, len(case.observed)], dtype=np.int64),
         observed_terms=np.array(case.observed, dtype=np.int16),
@@ -667,7 +670,7 @@ def test_pruned_search_returns_exactly_the_full_ranking(
     real_hpo: Ontology, method: str, quantise: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A tiny first batch forces several exact-scoring rounds, each raising the threshold.
-    monkeypatch.setattr(case_index, "_FIRST_EXACT_BATCH", 16)
+    monkeypatch.setattr(pruning, "_FIRST_EXACT_BATCH", 16)
     index = pruning_index(real_hpo, 2000, seed=21)
     scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
     full = FullScoring(scorer)
