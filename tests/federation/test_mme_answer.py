@@ -15,6 +15,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from matchmaker.cases.models import Institution
 from matchmaker.cases.records import FeatureRecord
 from matchmaker.casework.services.inbound import query_of_mme_patient
 from matchmaker.federation.models import Peer
@@ -133,3 +134,41 @@ def test_building_the_answer_costs_the_same_queries_for_3_results_as_for_30(
     assert (few[0], many[0]) == (3, 30)
     # Peer, index changes, cases with their features, genes and disorders, the audit row.
     assert few[1] == many[1] <= 8
+
+
+def test_a_case_that_cannot_be_written_gives_its_place_to_the_next_best(
+    client, remote_node, institution, settings
+):
+    """A ranked case with no contact to write (its own or its institution's) is left out of
+    the answer; the answer still holds MME_MAX_RESULTS cases, the next best ones in order."""
+    settings.MME_MAX_RESULTS = 2
+    unreachable_team = Institution.objects.create(name="No Contact Hospital")
+    unreachable = make_case(institution=unreachable_team, consented=True, label="unreachable")
+    # Same phenotype, fewer terms in common: they rank below the unreachable twin.
+    answerable = [
+        make_case(
+            institution=institution,
+            consented=True,
+            label=f"partial-{index}",
+            features=(FeatureRecord("HP:0001250"), FeatureRecord(hpo_id)),
+        )
+        for index, hpo_id in enumerate(("HP:0001263", "HP:0001249", "HP:0001252"))
+    ]
+    ranked = matching.find_matches(
+        query_of_mme_patient(mme_patient()),
+        explain=False,
+        limit=4,
+        min_score=settings.MME_MIN_SCORE,
+        require_shared_gene=True,
+        shareable_only=True,
+    )
+    assert ranked[0].case == unreachable  # the best match, and the one that cannot go out
+
+    answered = [
+        result["patient"]["id"]
+        for result in _results(post_match(client, {"patient": mme_patient()}))
+    ]
+
+    next_best = [result.case.public_id for result in ranked[1:3]]
+    assert answered == next_best
+    assert set(next_best) <= {case.public_id for case in answerable}

@@ -60,36 +60,16 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
     report_identifiers_not_in_release(validated.unknown_terms, validated.unknown_genes)
     query = matching.query_of_validated_case(validated)
     is_test = patient.get("test") is True
-    results = matching.find_matches(
+    answered = _best_answerable(
         query,
-        # The answer carries scores, not explanations; owners get theirs after commit.
-        explain=False,
         limit=settings.MME_MAX_RESULTS,
-        min_score=settings.MME_MIN_SCORE,
         require_shared_gene=(
             settings.MME_REQUIRE_SHARED_GENE
             if peer.require_shared_gene is None
             else peer.require_shared_gene
         ),
-        shareable_only=True,
-        # A test query may see test cases (MME §1.9); real queries never do.
-        include_test=is_test,
+        is_test=is_test,
     )
-    # The index is current, but consent is the one rule that must never be broken: check the rows.
-    still_shareable = set(
-        shareable_cases(test_data=None if is_test else False)
-        .filter(pk__in=[result.case.pk for result in results])
-        .values_list("pk", flat=True)
-    )
-    results = [result for result in results if result.case.pk in still_shareable]
-
-    answered = []
-    for result in results:
-        written = mme_patient_of_case(result.case)
-        if written is None:
-            continue
-        answered.append((result, written))
-
     answer = MatchAnswer(
         body={
             "disclaimer": settings.MME_DISCLAIMER,
@@ -128,6 +108,54 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
         ]
         after_commit(_queue_recording, peer_id=peer.pk, patient=dict(patient), scored=scored)
     return answer
+
+
+def _best_answerable(
+    query: matching.MatchQuery, *, limit: int, require_shared_gene: bool, is_test: bool
+) -> list[tuple[matching.MatchResult, dict[str, Any]]]:
+    """The `limit` best shareable cases that can be written for a peer, best first, each with
+    its MME patient.
+
+    A case the index ranks but that cannot go out (consent withdrawn since the index caught up,
+    or no contact to write) gives its place to the next best: the search is repeated without
+    the cases already answered or left out, for the places still free.
+    """
+    answered: list[tuple[matching.MatchResult, dict[str, Any]]] = []
+    left_out: set[int] = set()
+    while len(answered) < limit:
+        wanted = limit - len(answered)
+        results = matching.find_matches(
+            query,
+            # The answer carries scores, not explanations; owners get theirs after commit.
+            explain=False,
+            limit=wanted,
+            min_score=settings.MME_MIN_SCORE,
+            require_shared_gene=require_shared_gene,
+            shareable_only=True,
+            # A test query may see test cases (MME §1.9); real queries never do.
+            include_test=is_test,
+            exclude_case_ids={*left_out, *(result.case.pk for result, _ in answered)},
+        )
+        # The index is current, but consent is the one rule that must never be broken: check
+        # the rows.
+        still_shareable = set(
+            shareable_cases(test_data=None if is_test else False)
+            .filter(pk__in=[result.case.pk for result in results])
+            .values_list("pk", flat=True)
+        )
+        for result in results:
+            written = (
+                mme_patient_of_case(result.case) if result.case.pk in still_shareable else None
+            )
+            if written is None:
+                left_out.add(result.case.pk)
+            else:
+                answered.append((result, written))
+        if len(results) < wanted or all(result.case.pk in left_out for result in results):
+            # No more candidates; or none of these could go out: stop rather than walk the
+            # whole ranking (a node whose cases all lack a contact answers what it can).
+            break
+    return answered
 
 
 def _queue_recording(*, peer_id: int, patient: dict[str, Any], scored: list[list[Any]]) -> None:
