@@ -1,4 +1,5 @@
-"""Bring the stored cases to the HPO release loaded by `load_hpo`.
+"""Bring the stored cases to the HPO release loaded by `load_hpo` (`remap_case_terms`), and to
+the gene catalogue loaded by `load_genes` (`remap_case_genes`).
 
 Cases keep the ids they were validated against. After a new release, an id that became an
 alternative id or an obsolete term is no longer a current term: the index cannot score it (the
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 
-from matchmaker.cases.models import Case, PhenotypeFeature
+from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
 from matchmaker.casework.services.matches import note_case_changed, queue_matching
+from ontologies.genes import CHROMOSOMES, Gene, GeneCatalogue, GeneLookupError
 from ontologies.hpo import ObsoleteTermError, Ontology, UnknownTermError
 
 
@@ -197,3 +199,86 @@ def _ranges(ids: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((case_id, case_id))
     return runs
+
+
+@dataclass(slots=True)
+class GeneRemapReport:
+    """What `remap_case_genes` changed, and what the catalogue still does not know."""
+
+    catalogue: str
+    # stored id -> (canonical id, symbol, number of rows rewritten)
+    resolved: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    # (public id, stored id): still unknown to the catalogue, left as submitted
+    still_unknown: list[tuple[str, str]] = field(default_factory=list)
+    changed_case_ids: set[int] = field(default_factory=set)
+
+
+def remap_case_genes(
+    genes: GeneCatalogue, *, dry_run: bool = False, rematch: bool = True
+) -> GeneRemapReport:
+    """Resolve the genes stored as submitted because an older catalogue did not know them.
+
+    A case (or a peer's query) naming a gene newer than the loaded catalogue keeps it as
+    submitted (`ontologies.genes.unresolved_gene`: the symbol in upper case, or the structured
+    id), so it matches only the same gene written the same way. After `load_genes` brought a
+    newer catalogue, each such gene is resolved again by the rules validation uses (the stored
+    id, then the submitted id, then the symbol, the variant's chromosome settling an alias) and
+    rewritten to its canonical id, approved symbol and Ensembl id; the submitted id is kept. The
+    changed cases are logged for every process's index and, unless `rematch` is off, matched
+    again. One transaction; with `dry_run` it is rolled back, and nothing is queued.
+    """
+    report = GeneRemapReport(catalogue=genes.source)
+    with transaction.atomic():
+        stale = [
+            row
+            for row in GenomicFeature.objects.select_related("case").order_by("case_id", "id")
+            if not _is_canonical(genes, row.gene_id)
+        ]
+        updated = []
+        for row in stale:
+            gene = _resolve_stored_gene(genes, row)
+            if gene is None:
+                report.still_unknown.append((row.case.public_id, row.gene_id))
+                continue
+            old_id = row.gene_id
+            row.gene_id, row.gene_symbol = gene.gene_id, gene.symbol
+            row.ensembl_gene_id = gene.ensembl_ids[0] if gene.ensembl_ids else ""
+            updated.append(row)
+            report.changed_case_ids.add(row.case_id)
+            _, _, count = report.resolved.get(old_id, ("", "", 0))
+            report.resolved[old_id] = (gene.gene_id, gene.symbol, count + 1)
+        GenomicFeature.objects.bulk_update(
+            updated, ["gene_id", "gene_symbol", "ensembl_gene_id"], batch_size=1000
+        )
+        if report.changed_case_ids:
+            for first, last in _ranges(sorted(report.changed_case_ids)):
+                note_case_changed(first, last, rematch=False)
+            if rematch:
+                queue_matching(
+                    Case.objects.filter(
+                        pk__in=report.changed_case_ids, status=Case.Status.ACTIVE
+                    ).values_list("pk", flat=True)
+                )
+        if dry_run:
+            transaction.set_rollback(True)
+    return report
+
+
+def _is_canonical(genes: GeneCatalogue, gene_id: str) -> bool:
+    """Whether the stored id is the canonical id of a gene this catalogue knows."""
+    try:
+        return genes.resolve(gene_id).gene_id == gene_id
+    except GeneLookupError:
+        return False
+
+
+def _resolve_stored_gene(genes: GeneCatalogue, row: GenomicFeature) -> Gene | None:
+    chromosome = row.reference_name if row.reference_name in CHROMOSOMES else None
+    for identifier in dict.fromkeys((row.gene_id, row.submitted_gene_id, row.gene_symbol)):
+        if not identifier:
+            continue
+        try:
+            return genes.resolve(identifier, chromosome=chromosome)
+        except GeneLookupError:
+            continue
+    return None
