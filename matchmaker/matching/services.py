@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 
 from matchmaker.cases.models import Case
+from matchmaker.cases.selectors import shareable_cases
 from matchmaker.matching.genotype import VariantCall, compare_genotypes
 from matchmaker.matching.index import get_case_index
 from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer
@@ -160,8 +161,17 @@ def find_matches(
             exclude_keys=excluded_ids,
         )
 
+    # The rows are read through the same rule the index applied: a case withdrawn, deleted or
+    # (for peers) no longer consented since the index last caught up is not returned, and the
+    # next candidates take its place. For peers this is the one consent rule, shareable_cases().
+    candidates = (
+        shareable_cases(test_data=None if include_test else False)
+        if shareable_only
+        else Case.objects.filter(status=Case.Status.ACTIVE)
+    )
+
     def fetch(hits: list[Hit]) -> dict[int, Case]:
-        cases = Case.objects.select_related("institution")
+        cases = candidates.select_related("institution")
         if query.variants:
             # Genes for every candidate (the variant check re-orders them).
             cases = cases.prefetch_related("genomic_features")
@@ -173,21 +183,19 @@ def find_matches(
         cases = fetch(hits)
     else:
         # Without a gene nothing re-orders the index's ranking: its first `limit` hits are the
-        # answer, unless some were deleted or withdrawn since the index last caught up; then the
-        # extra candidates fill their places, as they always do for a query with genes.
+        # answer, unless some were deleted, withdrawn or unshared since the index last caught up;
+        # then the extra candidates fill their places, as they always do for a query with genes.
         hits = search(limit)
         cases = fetch(hits)
-        if len(hits) == limit and any(
-            hit.key not in cases or cases[hit.key].status != Case.Status.ACTIVE for hit in hits
-        ):
+        if len(hits) == limit and any(hit.key not in cases for hit in hits):
             hits = search(limit * _RERANK_FACTOR)
             cases = fetch(hits)
 
     results = []
     for hit in hits:
         case = cases.get(hit.key)
-        if case is None or case.status != Case.Status.ACTIVE:
-            continue  # deleted or withdrawn since the index last caught up
+        if case is None:
+            continue  # deleted, withdrawn or no longer shared since the index last caught up
         if query.variants:
             genotype, comparisons = compare_genotypes(query.variants, variant_calls_of(case))
         else:

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from matchmaker.cases.models import Institution
+from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import FeatureRecord
 from matchmaker.casework.services.inbound import query_of_mme_patient
 from matchmaker.federation.models import Peer
@@ -172,3 +172,27 @@ def test_a_case_that_cannot_be_written_gives_its_place_to_the_next_best(
     next_best = [result.case.public_id for result in ranked[1:3]]
     assert answered == next_best
     assert set(next_best) <= {case.public_id for case in answerable}
+
+
+def test_a_case_unshared_behind_the_index_is_never_answered_and_its_place_is_filled(
+    client, remote_node, institution, settings
+):
+    """Consent withdrawn by a write the index has not caught up with (another process, a bulk
+    update): the index still ranks the case, the rows read through shareable_cases() do not
+    return it, and the next best case takes its place."""
+    settings.MME_MAX_RESULTS = 1
+    best = make_case(institution=institution, consented=True, label="best")
+    next_best = make_case(
+        institution=institution,
+        consented=True,
+        label="next",
+        features=(FeatureRecord("HP:0001250"), FeatureRecord("HP:0001249")),
+    )
+    first = _results(post_match(client, {"patient": mme_patient()}))
+    assert [result["patient"]["id"] for result in first] == [best.public_id]
+
+    # Behind the index's back: no IndexChange row, so the index still holds it as shareable.
+    Case.objects.filter(pk=best.pk).update(external_matching_consent=False)
+    second = _results(post_match(client, {"patient": mme_patient()}))
+
+    assert [result["patient"]["id"] for result in second] == [next_best.public_id]

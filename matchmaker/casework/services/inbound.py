@@ -12,7 +12,6 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from matchmaker.cases.selectors import shareable_cases
 from matchmaker.cases.signals import report_identifiers_not_in_release
 from matchmaker.casework.models import Match
 from matchmaker.casework.services import notifications
@@ -116,8 +115,9 @@ def _best_answerable(
     """The `limit` best shareable cases that can be written for a peer, best first, each with
     its MME patient.
 
-    A case the index ranks but that cannot go out (consent withdrawn since the index caught up,
-    or no contact to write) gives its place to the next best: the search is repeated without
+    A case that cannot go out gives its place to the next best: one whose consent or status
+    changed since the index caught up is replaced inside `find_matches` (it reads the rows
+    through `shareable_cases()`); one with no contact to write, here, by searching again without
     the cases already answered or left out, for the places still free.
     """
     answered: list[tuple[matching.MatchResult, dict[str, Any]]] = []
@@ -136,17 +136,9 @@ def _best_answerable(
             include_test=is_test,
             exclude_case_ids={*left_out, *(result.case.pk for result, _ in answered)},
         )
-        # The index is current, but consent is the one rule that must never be broken: check
-        # the rows.
-        still_shareable = set(
-            shareable_cases(test_data=None if is_test else False)
-            .filter(pk__in=[result.case.pk for result in results])
-            .values_list("pk", flat=True)
-        )
         for result in results:
-            written = (
-                mme_patient_of_case(result.case) if result.case.pk in still_shareable else None
-            )
+            # find_matches read the rows through shareable_cases(): consent holds for each.
+            written = mme_patient_of_case(result.case)
             if written is None:
                 left_out.add(result.case.pk)
             else:
