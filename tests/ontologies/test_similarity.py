@@ -582,3 +582,40 @@ def test_set_measures_offer_no_upper_bound(mini_hpo: Ontology, method: str) -> N
     assert (
         scorer.score_upper_bounds(scorer.prepare(_index(mini_hpo, "HP:0001250")), profiles) is None
     )
+
+
+def _level_masks_by_definition(similarity: NDArray[np.generic], *, integral: bool) -> list[int]:
+    """``_level_masks``' docstring, term by term: K = 64 // Q levels per query term, evenly
+    spaced in (0, R_i] (integer quanta: floor + 1), bit i * K + k set when S[i, t] >= L_ik."""
+    count, n_terms = similarity.shape
+    per_term = max(1, 64 // count)
+    masks = [0] * n_terms
+    for i in range(min(count, 64 // per_term)):
+        reach = float(similarity[i].max())
+        for k in range(per_term):
+            level = (k + 1) / (per_term + 1) * reach
+            level = np.asarray(np.floor(level) + 1.0 if integral else level).astype(
+                similarity.dtype
+            )
+            for t in np.flatnonzero(similarity[i] >= level):
+                masks[t] |= 1 << (i * per_term + k)
+    return masks
+
+
+@pytest.mark.parametrize("quantise", [True, False])
+@pytest.mark.parametrize("query_size", [1, 3, 20, 70])
+def test_level_masks_set_exactly_the_levels_each_term_reaches(
+    real_hpo: Ontology, annotated_terms: list[int], quantise: bool, query_size: int
+) -> None:
+    from ontologies.similarity.scorer import _level_masks
+
+    rng = np.random.default_rng(query_size)
+    scorer = PhenotypeScorer(real_hpo, quantise=quantise)
+    prepared = scorer.prepare(rng.choice(annotated_terms, query_size, replace=False).tolist())
+    similarity = prepared.similarity
+    assert similarity is not None
+    masks, _, _ = _level_masks(similarity, integral=quantise)
+
+    expected = _level_masks_by_definition(similarity, integral=quantise)
+    assert masks.dtype == np.dtype("<u8")
+    assert masks.tolist() == expected
