@@ -36,6 +36,7 @@ from matchmaker.security.scrubbing import SecretScrubbingFilter, scrub_text
 from matchmaker.web.services import create_api_token
 from tests.conftest import free_port
 from tests.federation.conftest import mme_patient
+from tests.web.two_factor_codes import clear_of_step_boundary
 
 PASSWORD = "correct horse battery staple"  # the fixtures' password
 TEMPLATES = Path(__file__).resolve().parents[2] / "matchmaker" / "web" / "templates"
@@ -442,6 +443,7 @@ def test_reset_requests_from_one_address_are_throttled_without_revealing_account
 def _next_code(device: TOTPDevice) -> str:
     """The next code the device accepts (later than the last one used), as an app shows it."""
     device.refresh_from_db()
+    clear_of_step_boundary(device)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     step = max(device.last_t + 1, totp.t() - device.tolerance)
     return f"{hotp(device.bin_key, step, digits=device.digits):0{device.digits}d}"

@@ -11,6 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
 from tests.web.browser.conftest import PASSWORD, screenshot
+from tests.web.two_factor_codes import clear_of_step_boundary
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _code(device: TOTPDevice, *, offset: int = 0) -> str:
     """The code the app shows now (offset 1: a wrong one), not yet used."""
     device.refresh_from_db()
+    clear_of_step_boundary(device, margin=10.0)
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     step = max(device.last_t + 1, totp.t() - device.tolerance)
     code = (hotp(device.bin_key, step, digits=device.digits) + offset) % 10**device.digits
