@@ -58,15 +58,7 @@ def remap_case_terms(
         replacements = _replacements_of_stale_ids(ontology, _stored_ids(), reasons)
         _remap_features(replacements, reasons, report)
         _remap_onsets(replacements, reasons, report)
-        if report.changed_case_ids:
-            for first, last in _ranges(sorted(report.changed_case_ids)):
-                note_case_changed(first, last, rematch=False)
-            if rematch:
-                queue_matching(
-                    Case.objects.filter(
-                        pk__in=report.changed_case_ids, status=Case.Status.ACTIVE
-                    ).values_list("pk", flat=True)
-                )
+        _note_changed_cases(report.changed_case_ids, rematch=rematch)
         problem_cases = {public_id for public_id, _, _ in report.not_remapped}
         report.cases_on_release = (
             Case.objects.exclude(hpo_release=ontology.release)
@@ -190,6 +182,19 @@ def _remap_onsets(
                 report.not_remapped.append((public_id, old, f"{place}: {reason}"))
 
 
+def _note_changed_cases(case_ids: set[int], *, rematch: bool) -> None:
+    """Log the rewritten cases for every process's index (one row per run of consecutive ids)
+    and, with `rematch`, queue the active ones for matching after commit."""
+    for first, last in _ranges(sorted(case_ids)):
+        note_case_changed(first, last, rematch=False)
+    if case_ids and rematch:
+        queue_matching(
+            Case.objects.filter(pk__in=case_ids, status=Case.Status.ACTIVE).values_list(
+                "pk", flat=True
+            )
+        )
+
+
 def _ranges(ids: list[int]) -> list[tuple[int, int]]:
     """Sorted ids as runs of consecutive ids: one IndexChange row per run, not per case."""
     runs: list[tuple[int, int]] = []
@@ -250,15 +255,7 @@ def remap_case_genes(
         GenomicFeature.objects.bulk_update(
             updated, ["gene_id", "gene_symbol", "ensembl_gene_id"], batch_size=1000
         )
-        if report.changed_case_ids:
-            for first, last in _ranges(sorted(report.changed_case_ids)):
-                note_case_changed(first, last, rematch=False)
-            if rematch:
-                queue_matching(
-                    Case.objects.filter(
-                        pk__in=report.changed_case_ids, status=Case.Status.ACTIVE
-                    ).values_list("pk", flat=True)
-                )
+        _note_changed_cases(report.changed_case_ids, rematch=rematch)
         if dry_run:
             transaction.set_rollback(True)
     return report

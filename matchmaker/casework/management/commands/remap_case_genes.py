@@ -3,31 +3,19 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from matchmaker.casework.management.commands._remapping import RemapCommand
 from matchmaker.casework.services.remap import GeneRemapReport, remap_case_genes
 from matchmaker.reference.ontology import get_gene_catalogue
 
 
-class Command(BaseCommand):
+class Command(RemapCommand):
     help = (
         "After `load_genes` loaded a newer gene catalogue: resolve the genes that cases keep "
         "as submitted because an older catalogue did not know them (a newly approved symbol), "
         "queue the changed cases for matching, and report what is still unknown."
     )
-
-    def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument(
-            "--dry-run", action="store_true", help="report what would change; change nothing"
-        )
-        parser.add_argument(
-            "--no-rematch",
-            action="store_true",
-            help="do not queue the changed cases for matching (e.g. `match --all` follows)",
-        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = remap_case_genes(

@@ -3,33 +3,21 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand
-
+from matchmaker.casework.management.commands._remapping import RemapCommand
 from matchmaker.casework.services.remap import RemapReport, remap_case_terms
 from matchmaker.reference.ontology import get_hpo
 from ontologies.hpo import Ontology
 
 
-class Command(BaseCommand):
+class Command(RemapCommand):
     help = (
         "After `load_hpo` loaded a new HPO release: rewrite the stored HPO ids of cases that "
         "became alternative or obsolete ids to their current terms (the submitted id is kept), "
         "queue the changed cases for matching, and report what was changed and what a curator "
         "must look at (obsolete terms without a single replacement are left as they are)."
     )
-
-    def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument(
-            "--dry-run", action="store_true", help="report what would change; change nothing"
-        )
-        parser.add_argument(
-            "--no-rematch",
-            action="store_true",
-            help="do not queue the changed cases for matching (e.g. `match --all` follows)",
-        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         ontology = get_hpo()
