@@ -234,11 +234,14 @@ def remap_case_genes(
     """
     report = GeneRemapReport(catalogue=genes.source)
     with transaction.atomic():
-        stale = [
-            row
-            for row in GenomicFeature.objects.select_related("case").order_by("case_id", "id")
-            if not _is_canonical(genes, row.gene_id)
-        ]
+        # Each distinct stored id is judged once; only the rows of stale ones are read.
+        stored = GenomicFeature.objects.values_list("gene_id", flat=True).distinct()
+        stale_ids = [gene_id for gene_id in stored if not _is_canonical(genes, gene_id)]
+        stale = list(
+            GenomicFeature.objects.filter(gene_id__in=stale_ids)
+            .select_related("case")
+            .order_by("case_id", "id")
+        )
         updated = []
         for row in stale:
             gene = _resolve_stored_gene(genes, row)
