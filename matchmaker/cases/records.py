@@ -66,8 +66,10 @@ class GenomicFeatureRecord:
     acmg_classification: str = ""
     allelic_state_id: str = ""
     variant_label: str = ""
-    # The node's canonical id ("NCBIGene:672"), filled in by exports; "" in submitted records.
+    # The node's canonical id ("NCBIGene:672") and the gene's Ensembl id, filled in by exports;
+    # "" in submitted records (and the Ensembl id when the catalogue has none).
     canonical_gene_id: str = ""
+    ensembl_gene_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,7 +129,8 @@ def find_matches(
     Defaults come from the MATCHING_* settings. A case is never matched with itself. Scores are
     in [0, 1]; `genotype_score` counts a shared gene and, for the results returned, whether the
     variant and zygosity are the same too. Explaining costs ~15 ms a result: callers that do not
-    show it (the MME answer) pass `explain=False` and get only the shared genes.
+    show it (the MME answer) pass `explain=False` and get only the shared genes; their cases then
+    come without their children prefetched (the MME answer reads them as rows, in bulk).
     """
     limit = settings.MATCHING_MAX_RESULTS if limit is None else limit
     min_score = settings.MATCHING_MIN_SCORE if min_score is None else min_score
@@ -220,11 +221,11 @@ def find_matches(
         )
     results.sort(key=lambda result: (-result.score, result.case.pk))
     results = results[:limit]
-    # What answers and explanations read of the kept cases (their genes, if not fetched above).
-    models.prefetch_related_objects(
-        [result.case for result in results], "features", "disorders", "genomic_features"
-    )
     if explain:
+        # What explanations and their readers need of the kept cases.
+        models.prefetch_related_objects(
+            [result.case for result in results], "features", "disorders", "genomic_features"
+        )
         for result in results:
             result.explanation.update(
                 explain_match(

@@ -5,10 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from matchmaker.cases.models import Case, Institution
-from matchmaker.cases.records import FeatureRecord, GenomicFeatureRecord
-from matchmaker.cases.selectors import case_document, cases_with_term, search_cases
+from matchmaker.cases.records import (
+    DisorderRecord,
+    FeatureRecord,
+    GenomicFeatureRecord,
+    VariantRecord,
+)
+from matchmaker.cases.selectors import (
+    case_document,
+    case_record_of,
+    case_records_of,
+    cases_with_term,
+    search_cases,
+)
 from matchmaker.reference.ontology import get_hpo
 from tests.factories import make_case
 
@@ -105,3 +118,48 @@ def test_a_case_that_cannot_be_written_so_raises_value_error(db: None) -> None:
         case_document(case, fmt="mme", ontology=get_hpo())
     with pytest.raises(ValueError, match="unknown format 'vcf'"):
         case_document(case, fmt="vcf", ontology=get_hpo())
+
+
+def test_records_of_many_cases_equal_one_by_one_records_in_three_queries(
+    institution: Institution,
+) -> None:
+    varied = make_case(
+        institution=institution,
+        label="fam20-varied",
+        features=(
+            FeatureRecord("HP:0001250", onset_hpo_id="HP:0003593"),
+            FeatureRecord("HP:0000252", observed=False),
+        ),
+        genomic_features=(
+            GenomicFeatureRecord(
+                gene_id="HGNC:17646",
+                gene_symbol="NGLY1",
+                variant=VariantRecord(
+                    assembly="GRCh38",
+                    reference_name="3",
+                    start=25750426,
+                    end=25750427,
+                    reference_bases="C",
+                    alternate_bases="T",
+                ),
+                zygosity=2,
+                hgvs_expressions=(("hgvs.c", "NM_018297.4:c.1201A>T"),),
+                acmg_classification="PATHOGENIC",
+            ),
+            GenomicFeatureRecord(gene_id="SCN1A"),
+        ),
+        disorders=(DisorderRecord("OMIM:615273", "Congenital disorder of deglycosylation"),),
+    )
+    plain = make_case(institution=institution, label="fam21-plain")
+    genes_only = make_case(institution=institution, label="fam22-genes", features=())
+    cases = list(Case.objects.filter(pk__in=[varied.pk, plain.pk, genes_only.pk]).order_by("label"))
+
+    with CaptureQueriesContext(connection) as queries:
+        records = case_records_of(cases, ontology=get_hpo())
+
+    assert len(queries.captured_queries) == 3
+    for case in cases:
+        assert records[case.pk] == case_record_of(case, ontology=get_hpo())
+    assert records[varied.pk].genomic_features[0].ensembl_gene_id.startswith("ENSG")
+    assert records[varied.pk].disorders[0].disorder_id == "OMIM:615273"
+    assert records[genes_only.pk].features == ()

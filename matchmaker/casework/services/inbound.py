@@ -16,7 +16,7 @@ from matchmaker.cases.signals import report_identifiers_not_in_release
 from matchmaker.casework.models import Match
 from matchmaker.casework.services import notifications
 from matchmaker.federation.models import Peer
-from matchmaker.federation.services.patients import mme_patient_of_case, validated_mme_patient
+from matchmaker.federation.services.patients import mme_patients_of_cases, validated_mme_patient
 from matchmaker.lib.api import warn_degraded
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.transactions import after_commit
@@ -136,9 +136,10 @@ def _best_answerable(
             include_test=is_test,
             exclude_case_ids={*left_out, *(result.case.pk for result, _ in answered)},
         )
+        # find_matches read the rows through shareable_cases(): consent holds for each.
+        patients = mme_patients_of_cases([result.case for result in results])
         for result in results:
-            # find_matches read the rows through shareable_cases(): consent holds for each.
-            written = mme_patient_of_case(result.case)
+            written = patients[result.case.pk]
             if written is None:
                 left_out.add(result.case.pk)
             else:

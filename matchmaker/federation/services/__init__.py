@@ -7,7 +7,11 @@ they are casework's (`matchmaker.casework.services.inbound` / `outbound`).
 from __future__ import annotations
 
 from matchmaker.federation.services.audit import log_request, purge_expired_query_payloads
-from matchmaker.federation.services.patients import mme_patient_of_case, validated_mme_patient
+from matchmaker.federation.services.patients import (
+    mme_patient_of_case,
+    mme_patients_of_cases,
+    validated_mme_patient,
+)
 from matchmaker.federation.services.peers import (
     MIN_TOKEN_LENGTH,
     add_peer,
@@ -22,6 +26,7 @@ __all__ = [
     "check_peer_base_url",
     "log_request",
     "mme_patient_of_case",
+    "mme_patients_of_cases",
     "purge_expired_query_payloads",
     "validated_mme_patient",
 ]

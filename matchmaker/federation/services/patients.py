@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from matchmaker.cases.interchange import case_record_from_mme_patient, mme_patient_from_case_record
 from matchmaker.cases.models import Case
-from matchmaker.cases.records import ContactRecord, RecordFormatError
-from matchmaker.cases.selectors import case_record_of
+from matchmaker.cases.records import CaseRecord, ContactRecord, RecordFormatError
+from matchmaker.cases.selectors import case_records_of
 from matchmaker.cases.services.validation import ValidatedCase, validate_case_record
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.reference.ontology import get_gene_catalogue, get_hpo
@@ -46,14 +46,25 @@ def _patient_field(name: str) -> str:
 
 
 def mme_patient_of_case(case: Case) -> dict[str, Any] | None:
-    """Our case as an MME patient for a peer: public id, contact and the shared data.
+    """Our case as an MME patient for a peer (see `mme_patients_of_cases`); None if it cannot go."""
+    return mme_patients_of_cases([case])[case.pk]
+
+
+def mme_patients_of_cases(cases: Sequence[Case]) -> dict[int, dict[str, Any] | None]:
+    """Our cases as MME patients for a peer, by case id: public id, contact and the shared data.
 
     Never the label: it is the owning team's own handle, and peers see only the public id.
     Genes go out as Ensembl ids where known (MME recommends them), with the symbol in
     `_geneName`. Free-form extras stay home. A case without a usable contact falls back to its
-    institution's; None (and a log line) if there is still no way to reach anyone.
+    institution's (select it with the cases); None (and a log line) if there is still no way to
+    reach anyone. The cases' children are read in three queries, however many cases there are.
     """
-    record = dataclasses.replace(case_record_of(case, ontology=get_hpo()), label="", extra={})
+    records = case_records_of(cases, ontology=get_hpo())
+    return {case.pk: _mme_patient(case, records[case.pk]) for case in cases}
+
+
+def _mme_patient(case: Case, record: CaseRecord) -> dict[str, Any] | None:
+    record = dataclasses.replace(record, label="", extra={})
     contact = record.contact
     if not contact.name or not (contact.href or contact.email):
         institution = case.institution
@@ -71,9 +82,7 @@ def mme_patient_of_case(case: Case) -> dict[str, Any] | None:
     except ValueError as error:
         logger.warning("case %s left out of an MME answer: %s", case.public_id, error)
         return None
-    for written, feature in zip(
-        patient["genomicFeatures"], case.genomic_features.all(), strict=True
-    ):
+    for written, feature in zip(patient["genomicFeatures"], record.genomic_features, strict=True):
         if feature.ensembl_gene_id:
             written["gene"] = {"id": feature.ensembl_gene_id, "_geneName": feature.gene_symbol}
     return patient
