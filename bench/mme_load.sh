@@ -35,6 +35,9 @@ else
   export CELERY_TASK_DEFAULT_QUEUE=mme-load-bench
   export CACHE_KEY_PREFIX=mme-load-bench
 fi
+# Three busy workers on two cores: one thread per search leaves the cores to the workers
+# (CASE_INDEX_SEARCH_THREADS, docs/scaling.md); ~10% less CPU per answer than one per core.
+export CASE_INDEX_SEARCH_THREADS="${CASE_INDEX_SEARCH_THREADS:-1}"
 # The rate limit would answer 429 after 300 requests a minute.
 export MME_RATE_LIMIT_PER_MINUTE=1000000
 export LOG_LEVEL=WARNING

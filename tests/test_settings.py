@@ -69,3 +69,20 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
     del environment["SECRET_KEY"]
     result = manage("check", "--deploy", "--fail-level", "WARNING", environment=environment)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_search_threads_setting_reaches_the_case_index() -> None:
+    shell = (
+        "from ontologies.case_index import threads; "
+        "from matchmaker.matching.index import get_case_index; print(threads.WORKERS)"
+    )
+    one = manage("shell", "-v", "0", "-c", shell, environment={"CASE_INDEX_SEARCH_THREADS": "1"})
+    per_core = manage(
+        "shell", "-v", "0", "-c", shell, environment={"CASE_INDEX_SEARCH_THREADS": "0"}
+    )
+    negative = manage("check", environment={"CASE_INDEX_SEARCH_THREADS": "-2"})
+
+    assert one.stdout.strip() == "1", one.stderr
+    assert per_core.stdout.strip() == str(os.cpu_count() or 1), per_core.stderr
+    assert negative.returncode != 0
+    assert "CASE_INDEX_SEARCH_THREADS must be 0 (one per core) or more, not -2" in negative.stderr

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-# Searches split the rows into this many shares, one per core.
+# Searches split the rows into this many shares, one per core (``set_workers`` changes it).
 WORKERS = os.cpu_count() or 1
 
 
@@ -26,6 +26,23 @@ def _get_executor() -> ThreadPoolExecutor:
                 max_workers=max(1, WORKERS - 1), thread_name_prefix="case-index"
             )
         return _executor
+
+
+def set_workers(count: int) -> None:
+    """Split each search into ``count`` shares from now on (1: the calling thread does it all).
+
+    One per core makes a lone search fastest. A server running as many busy processes as there
+    are cores does better with 1: the cores are taken anyway, and the hand-overs (the numpy
+    reductions hold the GIL) cost ~10% of the CPU a search takes (docs/benchmarks.md).
+    """
+    global WORKERS, _executor
+    if count < 1:
+        raise ValueError(f"a search needs at least 1 thread, not {count}")
+    with _executor_lock:
+        WORKERS = count
+        if _executor is not None:
+            _executor.shutdown(wait=False)
+            _executor = None
 
 
 _Item = TypeVar("_Item")

@@ -197,6 +197,19 @@ def test_search_splits_the_rows_across_threads_with_the_same_result(
     check_against_brute_force(index, cases, limit=7)
 
 
+def test_a_search_on_one_thread_ranks_as_on_several(
+    index: CaseIndex, cases: dict[int, IndexedCase], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ranking, "_PARALLEL_MIN_ROWS", 10)
+    monkeypatch.setattr(threads, "WORKERS", threads.WORKERS)  # restored after the test
+    threads.set_workers(1)
+    check_against_brute_force(index, cases)
+    threads.set_workers(3)
+    check_against_brute_force(index, cases)
+    with pytest.raises(ValueError, match="at least 1 thread"):
+        threads.set_workers(0)
+
+
 @pytest.mark.parametrize(
     "filters",
     [
