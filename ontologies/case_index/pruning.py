@@ -29,6 +29,8 @@ _BOUND_BLOCK_ROWS = 32_768
 # (at least _FIRST_EXACT_BATCH): usually enough to set the threshold that prunes the rest.
 _FIRST_EXACT_BATCH_PER_LIMIT = 4
 _FIRST_EXACT_BATCH = 2048
+# Past this share of a segment's rows, tightening their bounds bounds the whole segment instead.
+_TIGHTEN_WHOLE_SEGMENT_SHARE = 0.25
 # Exact scoring of chosen rows is split across cores from this many rows per core.
 _PARALLEL_MIN_EXACT_ROWS = 8192
 
@@ -72,7 +74,7 @@ def _bound_chunk(
         block_stop = min(block + _BOUND_BLOCK_ROWS, stop)
         if not eligible[block - start : block_stop - start].any():
             continue
-        upper = scorer.score_upper_bounds(query, segment.profiles, block, block_stop)
+        upper = scorer.score_upper_bounds(query, segment.profiles, block, block_stop, coarse=True)
         if upper is None:
             return None
         phenotype[block - start : block_stop - start] = upper
@@ -90,6 +92,10 @@ def search_pruned(
 ) -> tuple[list[Candidates], SearchStatistics] | None:
     """Exact top-k: bound every row, then score exactly, best bound first, every row whose
     bound reaches theta, the ``limit``-th best exact patient score found so far (or the floor).
+
+    Every row first gets the scorer's coarse bound (cheaper). After the first exact round has
+    set theta, the rows whose coarse bound still reaches it, usually a few percent, get the
+    tight bound, and only those that reach theta by it too are scored exactly.
 
     Why the result equals scoring every row: theta only rises, and a row left unscored has a
     bound, hence a score, below the floor or strictly below the final theta, which ``limit``
@@ -131,6 +137,7 @@ def search_pruned(
     scored_phenotype: list[NDArray[np.float32]] = []
     best_scores = np.zeros(0, dtype=np.float32)  # the best exact patient scores so far, >= floor
     rounds = 0
+    tightened = trivial  # trivial bounds: every eligible row is in the first exact batch
     while remaining.size:
         rounds += 1
         values = patient_bound[remaining]
@@ -149,6 +156,14 @@ def search_pruned(
             best_scores = np.partition(best_scores, len(best_scores) - limit)[-limit:]
             theta = max(theta, best_scores.min())
         remaining = remaining[patient_bound[remaining] >= theta]
+        if not tightened and remaining.size:
+            # Rows past the coarse bound: the tight bound for them alone (remaining is sorted).
+            tightened = True
+            tight = _tight_bounds(scorer, query, segments, offset, remaining)
+            patient_bound[remaining] = np.minimum(
+                patient_bound[remaining], patient_scores(tight, genotype[remaining], rules)
+            )
+            remaining = remaining[patient_bound[remaining] >= theta]
         batch *= 2
 
     rows = np.concatenate(scored_rows) if scored_rows else np.zeros(0, dtype=np.int64)
@@ -184,6 +199,33 @@ def search_pruned(
         pruned=True,
     )
     return results, statistics
+
+
+def _tight_bounds(
+    scorer: BoundedPhenotypeScoring[Query],
+    query: Query,
+    segments: tuple[Segment, Segment],
+    offset: int,
+    rows: NDArray[np.int64],
+) -> NDArray[np.float32]:
+    """Tight phenotype bounds of ``rows`` (sorted; main rows, then delta rows from ``offset``)."""
+    main, delta = segments
+    split = int(np.searchsorted(rows, offset))
+    bounds = np.empty(len(rows), dtype=np.float32)
+    for segment, part, start in ((main, rows[:split], 0), (delta, rows[split:] - offset, split)):
+        if not len(part):
+            continue
+        if len(part) > len(segment) * _TIGHTEN_WHOLE_SEGMENT_SHARE:
+            # Most rows left (the coarse bound helped little): a pass over the whole segment
+            # reads memory forwards and costs less than gathering so many rows.
+            whole = scorer.score_upper_bounds(query, segment.profiles)
+            tight = None if whole is None else whole[part]
+        else:
+            tight = scorer.score_upper_bounds_rows(query, segment.profiles, part)
+        if tight is None:  # the scorer bounded these rows a moment ago
+            raise RuntimeError("the scorer stopped offering bounds during a search")
+        bounds[start : start + len(part)] = tight
+    return bounds
 
 
 def _score_rows_exactly(

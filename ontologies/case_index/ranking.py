@@ -42,8 +42,10 @@ class BoundedPhenotypeScoring(Protocol[Query]):
     """A scorer that also bounds its scores from above, which lets a search prune.
 
     ``score_upper_bounds`` must never return less than ``score`` for a case (or None: no bound
-    for this query), and ``score_rows(query, profiles, rows)`` must equal
-    ``score(query, profiles)[rows]`` bit for bit; ``PhenotypeScorer`` guarantees both.
+    for this query), nor its ``coarse`` bound less than the tight one;
+    ``score_upper_bounds_rows`` gives the tight bound of some rows; and
+    ``score_rows(query, profiles, rows)`` must equal ``score(query, profiles)[rows]`` bit for
+    bit. ``PhenotypeScorer`` guarantees all of these.
     """
 
     def score(
@@ -51,7 +53,17 @@ class BoundedPhenotypeScoring(Protocol[Query]):
     ) -> NDArray[np.float32]: ...
 
     def score_upper_bounds(
-        self, query: Query, profiles: CaseProfiles, start: int = 0, stop: int | None = None
+        self,
+        query: Query,
+        profiles: CaseProfiles,
+        start: int = 0,
+        stop: int | None = None,
+        *,
+        coarse: bool = False,
+    ) -> NDArray[np.float32] | None: ...
+
+    def score_upper_bounds_rows(
+        self, query: Query, profiles: CaseProfiles, rows: NDArray[np.int64]
     ) -> NDArray[np.float32] | None: ...
 
     def score_rows(

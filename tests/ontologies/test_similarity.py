@@ -523,6 +523,11 @@ def test_upper_bounds_never_fall_below_the_scores(
     assert bounds.dtype == np.float32
     assert np.all(bounds >= scorer.score(prepared, profiles))
     assert np.all((bounds >= 0) & (bounds <= 1))
+    # No disease bridge in these scores: the coarse bound would rule nothing out, so it is the
+    # tight one.
+    coarse = scorer.score_upper_bounds(prepared, profiles, coarse=True)
+    assert coarse is not None
+    assert np.array_equal(coarse, bounds)
 
 
 @pytest.mark.parametrize("quantise", [True, False])
@@ -552,6 +557,17 @@ def test_upper_bounds_hold_on_many_real_cases(
         assert bounds[-1] == 0.0  # the empty case
         # Useful as well as valid: most cases sit well below a bound of 1.
         assert np.median(bounds) < 0.9
+        # The coarse bound of a first pass (the default score has a disease bridge): never
+        # below the tight one, and the tight one of some rows is theirs, bit for bit.
+        coarse = scorer.score_upper_bounds(prepared, profiles, coarse=True)
+        assert coarse is not None
+        assert np.all(coarse >= bounds)
+        assert np.median(coarse) < 0.9
+        assert (coarse > bounds).any()
+        rows = rng.permutation(len(cases))[:700]
+        by_rows = scorer.score_upper_bounds_rows(prepared, profiles, rows)
+        assert by_rows is not None
+        assert np.array_equal(by_rows, bounds[rows])
 
 
 @pytest.mark.parametrize("quantise", [True, False])
