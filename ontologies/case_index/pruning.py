@@ -26,9 +26,13 @@ from ontologies.case_index.storage import Segment, Snapshot
 # Upper bounds come in blocks this size (the same cache argument; their temporaries are smaller).
 _BOUND_BLOCK_ROWS = 32_768
 # The first exact-scoring round takes the rows with the best bounds, this many per hit asked for
-# (at least _FIRST_EXACT_BATCH): usually enough to set the threshold that prunes the rest.
+# (at least _FIRST_EXACT_BATCH): usually enough to set the threshold that prunes the rest. Since
+# the survivors' bounds are tightened after it, a small first round is enough (256 against 2048:
+# -1.7 ms a search at 100k cases, docs/benchmarks.md).
 _FIRST_EXACT_BATCH_PER_LIMIT = 4
-_FIRST_EXACT_BATCH = 2048
+_FIRST_EXACT_BATCH = 256
+# Up to this many eligible rows, all are scored exactly without bounds.
+_SCORE_ALL_ELIGIBLE_UP_TO = 2048
 # Past this share of a segment's rows, tightening their bounds bounds the whole segment instead.
 _TIGHTEN_WHOLE_SEGMENT_SHARE = 0.25
 # Exact scoring of chosen rows is split across cores from this many rows per core.
@@ -106,10 +110,13 @@ def search_pruned(
 
     filtered = [[_filter_chunk(chunk, rules) for chunk in share] for share in shares]
     batch = max(_FIRST_EXACT_BATCH_PER_LIMIT * rules.limit, _FIRST_EXACT_BATCH)
-    # Few eligible rows (a shared gene required, say): the first exact batch takes them all, so
-    # bounding them would only add work. Trivial bounds keep the one code path below.
+    # Few eligible rows (a shared gene required, say): scoring them all costs less than bounding
+    # the blocks they sit in, so the first exact batch takes them all. Trivial bounds keep the
+    # one code path below.
     eligible_total = sum(int(part[2].sum()) for share in filtered for part in share)
-    trivial = eligible_total <= batch
+    trivial = eligible_total <= max(batch, _SCORE_ALL_ELIGIBLE_UP_TO)
+    if trivial:
+        batch = max(batch, eligible_total)
 
     def bound_all(
         parts: list[tuple[Chunk, NDArray[np.float32], NDArray[np.bool_]]],
