@@ -282,9 +282,12 @@ class PhenotypeScorer:
         """
         if not self.bridge_weight:
             return None
-        if self._disease_profiler is not None:
-            return self._disease_profiler
-        return shared_disease_profiler(self.ontology, self.information_content)
+        if self._disease_profiler is None:
+            # Looked up once: the lookup hashes the IC (~0.2 ms), and every query asks.
+            self._disease_profiler = shared_disease_profiler(
+                self.ontology, self.information_content
+            )
+        return self._disease_profiler
 
     def case_profiles(
         self, observed: Sequence[Sequence[int]], excluded: Sequence[Sequence[int]] | None = None
