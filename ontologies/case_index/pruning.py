@@ -33,6 +33,9 @@ _FIRST_EXACT_BATCH_PER_LIMIT = 4
 _FIRST_EXACT_BATCH = 256
 # Up to this many eligible rows, all are scored exactly without bounds.
 _SCORE_ALL_ELIGIBLE_UP_TO = 2048
+# Rows left after the first round get tight bounds only from this many: for fewer, scoring them
+# exactly costs less than the query's level masks (~1.3 ms) that tight bounds need.
+_TIGHTEN_FROM_ROWS = 2048
 # Past this share of a segment's rows, tightening their bounds bounds the whole segment instead.
 _TIGHTEN_WHOLE_SEGMENT_SHARE = 0.25
 # Exact scoring of chosen rows is split across cores from this many rows per core.
@@ -99,7 +102,8 @@ def search_pruned(
 
     Every row first gets the scorer's coarse bound (cheaper). After the first exact round has
     set theta, the rows whose coarse bound still reaches it, usually a few percent, get the
-    tight bound, and only those that reach theta by it too are scored exactly.
+    tight bound if there are many of them, and only those that reach theta by it too are
+    scored exactly.
 
     Why the result equals scoring every row: theta only rises, and a row left unscored has a
     bound, hence a score, below the floor or strictly below the final theta, which ``limit``
@@ -163,7 +167,7 @@ def search_pruned(
             best_scores = np.partition(best_scores, len(best_scores) - limit)[-limit:]
             theta = max(theta, best_scores.min())
         remaining = remaining[patient_bound[remaining] >= theta]
-        if not tightened and remaining.size:
+        if not tightened and remaining.size > _TIGHTEN_FROM_ROWS:
             # Rows past the coarse bound: the tight bound for them alone (remaining is sorted).
             tightened = True
             tight = _tight_bounds(scorer, query, segments, offset, remaining)

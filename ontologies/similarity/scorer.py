@@ -209,6 +209,8 @@ class PreparedQuery:
     # term, the weight of each bit by byte (8, 256), and the bound's constant part; all in
     # quanta. Built on first use (~2.5 ms): a search that needs no bounds never pays for them.
     level_cache: dict[str, _Levels] = field(default_factory=dict, compare=False, repr=False)
+    # For the coarse bound: sum_i R_i, the most any case's query->case part can reach (quanta).
+    best_possible_cache: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
 
 class PhenotypeScorer:
@@ -797,14 +799,19 @@ def _capped_query_to_case_sums(
 
 
 def _full_query_to_case_sums(query: PreparedQuery, rows: int) -> NDArray[np.float64]:
-    """The caps of ``_capped_query_to_case_sums`` with every level reached: sum_i R_i, the
-    most any case can get, summed in the same order (so never below a case's caps: the bit
-    weights are >= 0, being differences of increasing caps)."""
-    _, weights, base = _levels(query)
-    full = np.full(rows, base, dtype=np.float64)
-    for byte in range(8):
-        full += weights[byte][255]
-    return full
+    """sum_i R_i for every case: what ``_capped_query_to_case_sums`` gives a case reaching
+    every level, without building the level masks (a search that tightens no bound never
+    needs them). Integer quanta sum exactly; float sums get a relative margin of 1e-12, far
+    above the rounding error of summing the same terms in another order, so this is never
+    below the caps."""
+    best = query.best_possible_cache.get("sum")
+    if best is None:
+        similarity = _required(query.similarity)
+        best = float(similarity.max(axis=1).astype(np.float64).sum())
+        if similarity.dtype.kind != "u":
+            best *= 1.0 + 1e-12
+        query.best_possible_cache["sum"] = best
+    return np.full(rows, best, dtype=np.float64)
 
 
 def _bridge_decides(query: PreparedQuery) -> bool:

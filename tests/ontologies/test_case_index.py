@@ -688,6 +688,7 @@ def test_pruned_search_returns_exactly_the_full_ranking(
     # A tiny first batch forces several exact-scoring rounds, each raising the threshold.
     monkeypatch.setattr(pruning, "_FIRST_EXACT_BATCH", 16)
     monkeypatch.setattr(pruning, "_SCORE_ALL_ELIGIBLE_UP_TO", 16)
+    monkeypatch.setattr(pruning, "_TIGHTEN_FROM_ROWS", 8)  # tighten nearly every search
     index = pruning_index(real_hpo, 2000, seed=21)
     scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
     full = FullScoring(scorer)
