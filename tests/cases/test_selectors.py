@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from matchmaker.cases import selectors
 from matchmaker.cases.models import Case, Institution
 from matchmaker.cases.records import (
     DisorderRecord,
@@ -121,7 +122,7 @@ def test_a_case_that_cannot_be_written_so_raises_value_error(db: None) -> None:
 
 
 def test_records_of_many_cases_equal_one_by_one_records_in_three_queries(
-    institution: Institution,
+    institution: Institution, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     varied = make_case(
         institution=institution,
@@ -163,3 +164,8 @@ def test_records_of_many_cases_equal_one_by_one_records_in_three_queries(
     assert records[varied.pk].genomic_features[0].ensembl_gene_id.startswith("ENSG")
     assert records[varied.pk].disorders[0].disorder_id == "OMIM:615273"
     assert records[genes_only.pk].features == ()
+    # Many cases are read a few hundred at a time (SQLite's limit on parameters): the same.
+    monkeypatch.setattr(selectors, "_IDS_PER_STATEMENT", 2)
+    with CaptureQueriesContext(connection) as queries:
+        assert case_records_of(cases, ontology=get_hpo()) == records
+    assert len(queries.captured_queries) == 6
