@@ -254,11 +254,12 @@ _DISORDER_COLUMNS = ("case_id", "disorder_id", "label")
 def case_records_of(
     cases: Sequence[Case], *, ontology: Ontology | None = None
 ) -> dict[int, CaseRecord]:
-    """`case_record_of` for many cases at once, by case id: three queries whatever their number.
+    """`case_record_of` for many cases at once, by case id: three statements per 500 cases.
 
-    The children are read as plain rows, not model instances: for the 20-50 cases of an MME
-    answer, instances and their related managers cost about three times the queries themselves
-    (docs/benchmarks.md, issue 16). The records are equal to `case_record_of`'s.
+    The children are read as plain rows (`_child_rows`), not model instances: for the 20-50
+    cases of an MME answer, instances and their related managers cost about three times the
+    statements themselves (docs/benchmarks.md, issue 16). The records are equal to
+    `case_record_of`'s.
     """
     ids = [case.pk for case in cases]
     features: dict[int, list[Any]] = {pk: [] for pk in ids}
