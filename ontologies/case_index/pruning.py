@@ -220,10 +220,8 @@ def _tight_bounds(
     rows: NDArray[np.int64],
 ) -> NDArray[np.float32]:
     """Tight phenotype bounds of ``rows`` (sorted; main rows, then delta rows from ``offset``)."""
-    main, delta = segments
-    split = int(np.searchsorted(rows, offset))
     bounds = np.empty(len(rows), dtype=np.float32)
-    for segment, part, start in ((main, rows[:split], 0), (delta, rows[split:] - offset, split)):
+    for segment, part, start in _by_segment(segments, offset, rows):
         if not len(part):
             continue
         if len(part) > len(segment) * _TIGHTEN_WHOLE_SEGMENT_SHARE:
@@ -247,9 +245,7 @@ def _score_rows_exactly(
     rows: NDArray[np.int64],
 ) -> NDArray[np.float32]:
     """Exact phenotype scores of ``rows`` (sorted; main rows, then delta rows from ``offset``)."""
-    main, delta = segments
-    split = int(np.searchsorted(rows, offset))
-    main_rows = rows[:split]
+    (main, main_rows, _), (delta, delta_rows, split) = _by_segment(segments, offset, rows)
     phenotype = np.empty(len(rows), dtype=np.float32)
     # Large batches go to the cores in equal parts; small ones are not worth the handover.
     parts = min(threads.WORKERS, max(1, len(main_rows) // _PARALLEL_MIN_EXACT_ROWS))
@@ -260,6 +256,16 @@ def _score_rows_exactly(
 
     scored = threads.run_shares(score_all, [[piece] for piece in pieces])
     phenotype[:split] = np.concatenate(scored) if scored else np.zeros(0, dtype=np.float32)
-    if split < len(rows):
-        phenotype[split:] = scorer.score_rows(query, delta.profiles, rows[split:] - offset)
+    if len(delta_rows):
+        phenotype[split:] = scorer.score_rows(query, delta.profiles, delta_rows)
     return phenotype
+
+
+def _by_segment(
+    segments: tuple[Segment, Segment], offset: int, rows: NDArray[np.int64]
+) -> tuple[tuple[Segment, NDArray[np.int64], int], tuple[Segment, NDArray[np.int64], int]]:
+    """Sorted rows of the joint row space (main rows, then delta rows from ``offset``) as
+    (segment, its own row numbers, where they start in ``rows``), main first."""
+    main, delta = segments
+    split = int(np.searchsorted(rows, offset))
+    return (main, rows[:split], 0), (delta, rows[split:] - offset, split)

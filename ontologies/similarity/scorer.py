@@ -401,9 +401,7 @@ class PhenotypeScorer:
         plus a gather of their CSR slices, so it pays off for a small share of the cases.
         """
         self._check_query(query, profiles)
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(profiles)):
-            raise IndexError(f"rows outside 0..{len(profiles) - 1}")
+        rows = _checked_rows(profiles, rows)
         indptr, terms = csr.take_rows(profiles.observed_indptr, profiles.observed_terms, rows)
         return self._score_csr(query, indptr, terms, _diseases_of(profiles, rows))
 
@@ -482,9 +480,7 @@ class PhenotypeScorer:
         self._check_query(query, profiles)
         if self.method in (JACCARD, SIM_GIC):
             return None
-        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
-        if rows.size and (rows.min() < 0 or rows.max() >= len(profiles)):
-            raise IndexError(f"rows outside 0..{len(profiles) - 1}")
+        rows = _checked_rows(profiles, rows)
         indptr, terms = csr.take_rows(profiles.observed_indptr, profiles.observed_terms, rows)
         return self._bma_scores(
             query, indptr, terms, _diseases_of(profiles, rows), upper_bound=True
@@ -852,6 +848,13 @@ def _disease_bridge(
         "ij,ij->i", gathered, weights.astype(np.float32, copy=False)
     )
     return np.minimum(bridge, np.float32(1.0)).astype(np.float64)
+
+
+def _checked_rows(profiles: CaseProfiles, rows: NDArray[np.integer[Any]]) -> NDArray[np.int64]:
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if rows.size and (rows.min() < 0 or rows.max() >= len(profiles)):
+        raise IndexError(f"rows outside 0..{len(profiles) - 1}")
+    return rows
 
 
 def _checked_range(profiles: CaseProfiles, start: int, stop: int | None) -> int:
