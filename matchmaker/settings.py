@@ -244,7 +244,7 @@ MATCHING_MAX_RESULTS = env_int("MATCHING_MAX_RESULTS", 20)
 # The case index saved by `manage.py build_index`; processes load it, then apply later changes.
 CASE_INDEX_PATH = Path(env_str("CASE_INDEX_PATH", str(DATA_DIR / "case-index.npz")))
 # Threads one search of the index uses; 0: one per core. Set 1 when the web server runs as many
-# worker processes as there are cores (docs/operations.md, "Sizing").
+# worker processes as there are cores (docs/scaling.md, "How far one node goes").
 CASE_INDEX_SEARCH_THREADS = env_int("CASE_INDEX_SEARCH_THREADS", 0)
 
 # The MME API (peers querying us). See docs/operations.md for peers and tokens.

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -23,4 +21,4 @@ def configure_search_threads(count: int) -> None:
         raise ImproperlyConfigured(
             f"CASE_INDEX_SEARCH_THREADS must be 0 (one per core) or more, not {count}"
         )
-    threads.set_workers(count or (os.cpu_count() or 1))
+    threads.set_workers(count or threads.PER_CORE)

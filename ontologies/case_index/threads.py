@@ -8,8 +8,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-# Searches split the rows into this many shares, one per core (``set_workers`` changes it).
-WORKERS = os.cpu_count() or 1
+# One share per core: the default, and what CASE_INDEX_SEARCH_THREADS=0 asks for.
+PER_CORE = os.cpu_count() or 1
+# Searches split the rows into this many shares (``set_workers`` changes it).
+WORKERS = PER_CORE
 
 
 _executor_lock = threading.Lock()
