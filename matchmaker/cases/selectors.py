@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 from collections import namedtuple
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -284,8 +285,19 @@ def case_records_of(
     }
 
 
-_ROW_TYPES: dict[tuple[type[Model], tuple[str, ...]], Any] = {}
 _IDS_PER_STATEMENT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildQuery:
+    """How `_child_rows` reads some columns of a child table: built once per process."""
+
+    row_type: Any  # a namedtuple of the columns
+    sql: str  # "{}" stands for the ids' placeholders
+    converters: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column position, conversion)
+
+
+_CHILD_QUERIES: dict[tuple[str, type[Model], tuple[str, ...]], _ChildQuery] = {}
 
 
 def _child_rows(model: type[Model], columns: tuple[str, ...], case_ids: list[int]) -> list[Any]:
@@ -294,49 +306,52 @@ def _child_rows(model: type[Model], columns: tuple[str, ...], case_ids: list[int
 
     What `values_list(*columns, named=True)` returns, through the cursor: for the 20-50 cases
     of an MME answer, building the ORM's query cost ~2 ms a request, more than the three
-    statements themselves (docs/benchmarks.md, issue 16). The table and column names come from
-    the model; the values get the conversions the ORM would apply (booleans from SQLite's
-    integers, JSON from its text).
+    statements themselves (docs/benchmarks.md, issue 16).
     """
     if not case_ids:
         return []
-    row_type = _ROW_TYPES.get((model, columns))
-    if row_type is None:
-        row_type = _ROW_TYPES.setdefault((model, columns), namedtuple("Row", columns))
-    meta = model._meta
-    fields = [_concrete_field(model, column) for column in columns]
-    quote = connection.ops.quote_name
-    # Identifiers from the model's metadata, quoted; the ids are parameters ({} is filled with
-    # their placeholders).
-    sql = (
-        f"SELECT {', '.join(quote(_column_of(field)) for field in fields)} "  # noqa: S608
-        f"FROM {quote(meta.db_table)} "
-        f"WHERE {quote(_column_of(_concrete_field(model, 'case')))} IN ({{}}) "
-        f"ORDER BY {quote(_column_of(_concrete_field(model, 'id')))}"
-    )
-    converters = [
-        (position, convert)
-        for position, field in enumerate(fields)
-        if (convert := _db_converter(field)) is not None
-    ]
+    key = (connection.vendor, model, columns)
+    query = _CHILD_QUERIES.get(key) or _CHILD_QUERIES.setdefault(key, _child_query(model, columns))
     rows: list[tuple[Any, ...]] = []
     with connection.cursor() as cursor:
         # SQLite takes a limited number of parameters per statement. A case's rows all come in
         # the same chunk, so each case keeps its rows' order.
         for start in range(0, len(case_ids), _IDS_PER_STATEMENT):
             chunk = case_ids[start : start + _IDS_PER_STATEMENT]
-            cursor.execute(sql.format(", ".join(["%s"] * len(chunk))), chunk)
+            cursor.execute(query.sql.format(", ".join(["%s"] * len(chunk))), chunk)
             rows.extend(cursor.fetchall())
-    if not converters:
-        return [row_type._make(row) for row in rows]
+    if not query.converters:
+        return [query.row_type._make(row) for row in rows]
     converted = []
     for row in rows:
         values = list(row)
-        for position, convert in converters:
+        for position, convert in query.converters:
             if values[position] is not None:
                 values[position] = convert(values[position])
-        converted.append(row_type._make(values))
+        converted.append(query.row_type._make(values))
     return converted
+
+
+def _child_query(model: type[Model], columns: tuple[str, ...]) -> _ChildQuery:
+    """The statement and conversions for `_child_rows`. The table and column names come from
+    the model; the values get the conversions the ORM would apply (booleans from SQLite's
+    integers, JSON from its text)."""
+    fields = [_concrete_field(model, column) for column in columns]
+    quote = connection.ops.quote_name
+    # Identifiers from the model's metadata, quoted; the ids are parameters ({} is filled with
+    # their placeholders).
+    sql = (
+        f"SELECT {', '.join(quote(_column_of(field)) for field in fields)} "  # noqa: S608
+        f"FROM {quote(model._meta.db_table)} "
+        f"WHERE {quote(_column_of(_concrete_field(model, 'case')))} IN ({{}}) "
+        f"ORDER BY {quote(_column_of(_concrete_field(model, 'id')))}"
+    )
+    converters = tuple(
+        (position, convert)
+        for position, field in enumerate(fields)
+        if (convert := _db_converter(field)) is not None
+    )
+    return _ChildQuery(namedtuple("Row", columns), sql, converters)
 
 
 def _concrete_field(model: type[Model], name: str) -> Field[Any, Any]:
@@ -352,7 +367,7 @@ def _column_of(field: Field[Any, Any]) -> str:
     return field.column
 
 
-def _db_converter(field: Any) -> Any:
+def _db_converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:
     """How a value of `field` read by a cursor becomes what the ORM would give; None: as is."""
     if isinstance(field, BooleanField):
         return bool
