@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match, relevance
 from referencing import Registry, Resource
@@ -93,6 +94,26 @@ def _validator(definition: str) -> Draft202012Validator:
     return Draft202012Validator({"$ref": f"{schema['$id']}#/$defs/{definition}"}, registry=registry)
 
 
+@cache
+def _verdict(definition: str) -> Callable[[object], object]:
+    """A yes/no check of one entry of `$defs`, compiled to Python once per process.
+
+    fastjsonschema turns the schema into straight-line code: ~0.2 ms for a 20-term MME query
+    where jsonschema's walk takes ~2.7 ms (a tenth of a whole answer's work, issue 16). It
+    only says whether the document is valid; the violations of an invalid one come from
+    jsonschema, which names them all. It reads our schema as draft-07, which spells every
+    keyword the schema uses (`type`, `properties`, `required`, `items`, `pattern`, `enum`,
+    `anyOf`, `allOf`, lengths, bounds) the same way; every `$ref` is a JSON pointer into
+    `$defs`. tests/federation/test_schema.py checks that both agree on thousands of mutated
+    documents, so a document this finds valid is one jsonschema finds valid.
+    """
+    schema = {key: value for key, value in _schema().items() if key not in ("$schema", "anyOf")}
+    compiled: Callable[[object], object] = fastjsonschema.compile(
+        {**schema, "$ref": f"#/$defs/{definition}"}
+    )
+    return compiled
+
+
 def _violations(definition: str, document: object) -> list[SchemaViolation]:
     """Every violation of one definition, most relevant first, without duplicates.
 
@@ -100,7 +121,14 @@ def _violations(definition: str, document: object) -> list[SchemaViolation]:
     last among equals) but keeps siblings in the order the schema lists properties and the
     document lists items, where `relevance` would reverse them. Python's sort is stable and
     `iter_errors` walks schema and document in a fixed order, so the result is deterministic.
+    A valid document (nearly every one) is told apart by the compiled check alone.
     """
+    try:
+        _verdict(definition)(document)
+    except fastjsonschema.JsonSchemaException:
+        pass
+    else:
+        return []
     errors = list(_validator(definition).iter_errors(document))
     # A value of the wrong type also fails every other check on it (enum, pattern...); only
     # the type is worth reporting.

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import copy
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -8,6 +10,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from matchmaker.federation import schema
 from matchmaker.federation.schema import (
     SchemaViolation,
     heartbeat_violations,
@@ -487,3 +490,89 @@ def test_metrics_refuse_negative_or_fractional_counts() -> None:
         SchemaViolation("metrics.numberOfCases", "must be at least 0, not -1"),
         SchemaViolation("metrics.numberOfGenes", "must be an integer, not number"),
     ]
+
+
+# Values that break one rule or another of the schema: wrong types, empty and overlong strings,
+# ids of the wrong shape, numbers out of range, booleans where numbers go.
+_MUTANT_VALUES: tuple[object, ...] = (
+    None, True, False, 0, -1, 1.5, 2, 10**20, "", "x", "HP:0000118", "HP:12", "OMIM:123456",
+    "a" * 300, [], [{}], [1], {}, {"id": "HP:0001250"},
+)  # fmt: skip
+
+
+def _mutants(document: Any, count: int, seed: int) -> list[Any]:
+    """`count` copies of `document`, each with one value replaced, one key removed or one
+    unknown key added, somewhere in its tree (reproducible for a seed)."""
+
+    def paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        found = [path] if path else []
+        children: Any = ()
+        if isinstance(value, dict):
+            children = value.items()
+        elif isinstance(value, list):
+            children = enumerate(value)
+        for key, child in children:
+            found += paths(child, (*path, key))
+        return found
+
+    chooser = random.Random(seed)  # noqa: S311 - reproducible test data, not a secret
+    every_path = paths(document)
+    mutants = []
+    for _ in range(count):
+        mutant = copy.deepcopy(document)
+        *parents, last = chooser.choice(every_path)
+        parent = mutant
+        for key in parents:
+            parent = parent[key]
+        action = chooser.random()
+        if action < 0.6 or not isinstance(parent, dict):
+            parent[last] = chooser.choice(_MUTANT_VALUES)
+        elif action < 0.8:
+            del parent[last]
+        else:
+            parent["unknownKey"] = chooser.choice(_MUTANT_VALUES)
+        mutants.append(mutant)
+    return mutants
+
+
+@pytest.mark.parametrize(
+    ("definition", "check", "documents"),
+    [
+        ("request", request_violations, [{"patient": patient} for patient in BENCHMARK_PATIENTS]),
+        (
+            "response",
+            response_violations,
+            [
+                {"results": [{"score": {"patient": 0.5}, "patient": patient}]}
+                for patient in BENCHMARK_PATIENTS[:10]
+            ],
+        ),
+        (
+            "heartbeatResponse",
+            heartbeat_violations,
+            [{"heartbeat": {"production": True, "version": "1", "accept": ["a"]}, "terms": "t"}],
+        ),
+        (
+            "metricsResponse",
+            metrics_violations,
+            [{"metrics": {"numberOfCases": 5, "numberOfGenes": 2, "dateGenerated": "2026-01-01"}}],
+        ),
+    ],
+)
+def test_the_compiled_check_agrees_with_jsonschema_on_mutated_documents(
+    definition: str, check: Callable[[object], list[SchemaViolation]], documents: list[Any]
+) -> None:
+    """Valid documents skip jsonschema (`schema._verdict`): it must never find valid what
+    jsonschema refuses, nor refuse what it accepts (then the violation list would be empty)."""
+    validator = schema._validator(definition)
+    per_document = max(20, 1000 // len(documents))
+    disagreements = []
+    invalid = 0
+    for number, document in enumerate(documents):
+        for mutant in [document, *_mutants(document, per_document, seed=number)]:
+            valid = validator.is_valid(mutant)
+            invalid += not valid
+            if (check(mutant) == []) != valid:
+                disagreements.append(mutant)
+    assert disagreements == []
+    assert invalid > per_document * len(documents) // 4  # the mutants do break rules
