@@ -43,20 +43,99 @@ import math
 import os
 import random
 import secrets
+import ssl
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import django
-import httpx
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "phenopackets-dev.jsonl.gz"
 MEDIA_TYPE = "application/vnd.ga4gh.matchmaker.v1.1+json"
 # Requests finishing within each window of this many seconds, to show the rate is sustained.
 WINDOW_SECONDS = 10
+
+
+class HttpClientError(Exception):
+    """The server's answer could not be read as HTTP/1.1."""
+
+
+class LeanHttpClient:
+    """HTTP/1.1 requests to one base URL, a connection each, read to the end: what a peer's
+    node does against gunicorn's sync workers (they close every connection after answering).
+
+    Written on asyncio streams because the generator shares the machine's cores with the server
+    it measures: httpx's AsyncClient took ~4.4 ms of CPU per request, this ~1 ms (issue 16,
+    docs/benchmarks.md), and every millisecond it takes is one the server does not get.
+    """
+
+    def __init__(self, base_url: str, headers: dict[str, str], timeout: float) -> None:
+        parts = urlsplit(base_url.rstrip("/") + "/")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url}")
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.tls = ssl.create_default_context() if parts.scheme == "https" else None
+        self.path = parts.path
+        self.timeout = timeout
+        lines = [f"Host: {parts.netloc}", "Connection: close", "Accept-Encoding: identity"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self.headers = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """(status, body) of `method` on base URL + `path`."""
+        return await asyncio.wait_for(self._exchange(method, path, body), self.timeout)
+
+    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.tls)
+        try:
+            writer.write(
+                f"{method} {self.path}{path} HTTP/1.1\r\n".encode("latin-1")
+                + self.headers
+                + f"Content-Length: {len(body)}\r\n\r\n".encode("latin-1")
+                + body
+            )
+            answer = await reader.read()  # to the end: the server closes the connection
+        finally:
+            writer.close()
+        return _parse_response(answer)
+
+
+def _parse_response(answer: bytes) -> tuple[int, bytes]:
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    version, _, rest = status_line.partition(" ")
+    if not separator or not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+        raise HttpClientError(f"not an HTTP/1.x answer: {answer[:80]!r}")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = _dechunk(body)
+    elif "content-length" in headers:
+        length = int(headers["content-length"])
+        if len(body) < length:
+            raise HttpClientError(f"answer cut short: {len(body)} of {length} bytes")
+        body = body[:length]
+    return int(rest[:3]), body
+
+
+def _dechunk(body: bytes) -> bytes:
+    parts: list[bytes] = []
+    while True:
+        size_line, separator, body = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16) if separator else -1
+        if size < 0 or len(body) < size:
+            raise HttpClientError("chunked answer cut short")
+        if size == 0:
+            return b"".join(parts)
+        parts.append(body[:size])
+        body = body[size + 2 :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +246,7 @@ def build_queries(
 
 
 async def run_phase(
-    client: httpx.AsyncClient,
+    client: LeanHttpClient,
     bodies: list[bytes],
     order: itertools.count[int],
     *,
@@ -197,13 +276,13 @@ async def run_phase(
             body = bodies[query]
             results = 0
             try:
-                response = await client.post("match", content=body)
-                status = str(response.status_code)
-                if response.status_code == 200:
-                    results = len(response.json()["results"])
+                code, answer = await client.request("POST", "match", body)
+                status = str(code)
+                if code == 200:
+                    results = len(json.loads(answer)["results"])
                 else:
-                    examples.setdefault(status, response.text[:300])
-            except (httpx.HTTPError, ValueError, KeyError) as error:
+                    examples.setdefault(status, answer[:300].decode("utf-8", "replace"))
+            except (OSError, TimeoutError, HttpClientError, ValueError, KeyError) as error:
                 status = type(error).__name__
                 examples.setdefault(status, str(error)[:300])
             finished = time.perf_counter()
@@ -237,39 +316,31 @@ async def run(arguments: argparse.Namespace, queries: QuerySet) -> dict[str, Any
         "Content-Type": MEDIA_TYPE,
         "Accept": MEDIA_TYPE,
     }
-    limits = httpx.Limits(
-        max_connections=arguments.concurrency, max_keepalive_connections=arguments.concurrency
+    client = LeanHttpClient(arguments.url, headers, arguments.timeout)
+    code, answer = await client.request("GET", "heartbeat")
+    if code != 200:
+        sys.exit(f"GET {arguments.url.rstrip('/')}/heartbeat: {code} {answer[:300]!r}")
+    order = itertools.count()
+    warmup, warmup_examples, _ = await run_phase(
+        client,
+        queries.bodies,
+        order,
+        seconds=arguments.warmup,
+        concurrency=arguments.concurrency,
+        rate=None,
     )
-    async with httpx.AsyncClient(
-        base_url=arguments.url.rstrip("/") + "/",
-        headers=headers,
-        limits=limits,
-        timeout=httpx.Timeout(arguments.timeout),
-    ) as client:
-        heartbeat = await client.get("heartbeat")
-        if heartbeat.status_code != 200:
-            sys.exit(f"GET {heartbeat.url}: {heartbeat.status_code} {heartbeat.text[:300]}")
-        order = itertools.count()
-        warmup, warmup_examples, _ = await run_phase(
-            client,
-            queries.bodies,
-            order,
-            seconds=arguments.warmup,
-            concurrency=arguments.concurrency,
-            rate=None,
-        )
-        cpu_before = _busy_cpu_seconds()
-        process_before = time.process_time()
-        outcomes, examples, started = await run_phase(
-            client,
-            queries.bodies,
-            order,
-            seconds=arguments.duration,
-            concurrency=arguments.concurrency,
-            rate=arguments.rate,
-        )
-        client_cpu = time.process_time() - process_before
-        cpu_after = _busy_cpu_seconds()
+    cpu_before = _busy_cpu_seconds()
+    process_before = time.process_time()
+    outcomes, examples, started = await run_phase(
+        client,
+        queries.bodies,
+        order,
+        seconds=arguments.duration,
+        concurrency=arguments.concurrency,
+        rate=arguments.rate,
+    )
+    client_cpu = time.process_time() - process_before
+    cpu_after = _busy_cpu_seconds()
 
     elapsed = max(outcome.finished for outcome in outcomes) - started
     statuses = Counter(outcome.status for outcome in outcomes)
