@@ -30,6 +30,7 @@ from matchmaker.cases.records import (
     GenomicFeatureRecord,
     VariantRecord,
 )
+from matchmaker.lib.sql import concrete_field, quoted_column, quoted_table
 from ontologies.genes import GeneCatalogue
 from ontologies.hpo import ObsoleteTermError, Ontology, UnknownTermError
 
@@ -227,6 +228,28 @@ def case_record_of(case: Case, *, ontology: Ontology | None = None) -> CaseRecor
     )
 
 
+# The case's own fields a record reads (`_case_record`), with its institution's contact, which
+# stands in for a case without one in an MME patient: a reader of many cases' records may load
+# only these (`Case.objects.select_related("institution").only(*RECORD_FIELDS)`).
+RECORD_FIELDS = (
+    "public_id",
+    "label",
+    "contact_name",
+    "contact_institution",
+    "contact_href",
+    "contact_email",
+    "sex",
+    "age_of_onset",
+    "onset_age",
+    "inheritance_mode",
+    "external_references",
+    "extra",
+    "is_test",
+    "institution__name",
+    "institution__contact_name",
+    "institution__contact_url",
+    "institution__contact_email",
+)
 # The children's columns a record reads; `case_records_of` fetches exactly these.
 _FEATURE_COLUMNS = ("case_id", "hpo_id", "observed", "onset_hpo_id", "onset_age")
 _GENOMIC_FEATURE_COLUMNS = (
@@ -336,15 +359,14 @@ def _child_query(model: type[Model], columns: tuple[str, ...]) -> _ChildQuery:
     """The statement and conversions for `_child_rows`. The table and column names come from
     the model; the values get the conversions the ORM would apply (booleans from SQLite's
     integers, JSON from its text)."""
-    fields = [_concrete_field(model, column) for column in columns]
-    quote = connection.ops.quote_name
+    fields = [concrete_field(model, column) for column in columns]
     # Identifiers from the model's metadata, quoted; the ids are parameters ({} is filled with
     # their placeholders).
     sql = (
-        f"SELECT {', '.join(quote(_column_of(field)) for field in fields)} "  # noqa: S608
-        f"FROM {quote(model._meta.db_table)} "
-        f"WHERE {quote(_column_of(_concrete_field(model, 'case')))} IN ({{}}) "
-        f"ORDER BY {quote(_column_of(_concrete_field(model, 'id')))}"
+        f"SELECT {', '.join(quoted_column(model, column) for column in columns)} "  # noqa: S608
+        f"FROM {quoted_table(model)} "
+        f"WHERE {quoted_column(model, 'case')} IN ({{}}) "
+        f"ORDER BY {quoted_column(model, 'id')}"
     )
     converters = tuple(
         (position, convert)
@@ -352,19 +374,6 @@ def _child_query(model: type[Model], columns: tuple[str, ...]) -> _ChildQuery:
         if (convert := _db_converter(field)) is not None
     )
     return _ChildQuery(namedtuple("Row", columns), sql, converters)
-
-
-def _concrete_field(model: type[Model], name: str) -> Field[Any, Any]:
-    field = model._meta.get_field(name)
-    if not isinstance(field, Field):
-        raise TypeError(f"{model.__name__}.{name} is not a column")
-    return field
-
-
-def _column_of(field: Field[Any, Any]) -> str:
-    if field.column is None:
-        raise TypeError(f"{field} has no column")
-    return field.column
 
 
 def _db_converter(field: Field[Any, Any]) -> Callable[[Any], Any] | None:

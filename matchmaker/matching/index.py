@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from matchmaker.cases.models import Case, GenomicFeature, PhenotypeFeature
+from matchmaker.lib.sql import quoted_column, quoted_table
 from matchmaker.matching.models import IndexChange
 from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer
 from ontologies.case_index import CaseIndex, IndexedCase
@@ -150,15 +152,31 @@ def get_case_index() -> CaseIndex:
     with _lock:
         if _index is None:
             _index, _applied_change_id = _load_or_build()
-        pending = list(
-            IndexChange.objects.filter(id__gt=_applied_change_id)
-            .order_by("id")
-            .values_list("id", "first_case_id", "last_case_id")
-        )
+        pending = _changes_after(_applied_change_id)
         if pending:
             _apply_changes(_index, [(first, last) for _, first, last in pending])
             _applied_change_id = pending[-1][0]
         return _index
+
+
+def _changes_after(change_id: int) -> list[tuple[int, int, int]]:
+    """(id, first case id, last case id) of the changes logged after `change_id`, oldest first.
+
+    Asked before every search, so through the cursor: building the same ORM query each time
+    cost twice the statement itself (~0.4 ms of CPU a search, issue 16). Table and column
+    names come from the model.
+    """
+    table = quoted_table(IndexChange)
+    id_column, first_column, last_column = (
+        quoted_column(IndexChange, name) for name in ("id", "first_case_id", "last_case_id")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {id_column}, {first_column}, {last_column} FROM {table} "  # noqa: S608
+            f"WHERE {id_column} > %s ORDER BY {id_column}",
+            [change_id],
+        )
+        return [(int(row[0]), int(row[1]), int(row[2])) for row in cursor.fetchall()]
 
 
 def _load_or_build() -> tuple[CaseIndex, int]:
