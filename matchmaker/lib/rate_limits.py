@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 
 import redis
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 # What the cache raises when Redis is down or unreachable (the local-memory cache never does).
 CACHE_ERRORS = (redis.RedisError, OSError)
@@ -21,8 +22,18 @@ def count_hit(key: str, *, window_seconds: int) -> int:
     """Add one to the counter `key` and return its new value.
 
     The counter expires `window_seconds` after its first hit: `add` sets the expiry once and
-    `incr` keeps it, so the window starts at the first event and does not slide.
+    `incr` keeps it, so the window starts at the first event and does not slide. On Redis both
+    go in one MULTI/EXEC: Django's `add` and `incr` take three round trips (`incr` asks whether
+    the key exists first), and the MME rate limit counts every request.
     """
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        # The key as Django's cache names it (prefix and version), so `cache.get` reads it.
+        full_key = backend.make_and_validate_key(key)
+        pipeline = backend._cache.get_client(full_key, write=True).pipeline(transaction=True)
+        pipeline.set(full_key, 0, ex=window_seconds, nx=True)
+        pipeline.incr(full_key)
+        return int(pipeline.execute()[1])
     cache.add(key, 0, timeout=window_seconds)
     try:
         return int(cache.incr(key))
