@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 
 from matchmaker.cases.models import Case
-from matchmaker.cases.selectors import shareable_cases
+from matchmaker.cases.selectors import RECORD_FIELDS, shareable_cases
 from matchmaker.matching.genotype import VariantCall, compare_genotypes
 from matchmaker.matching.index import get_case_index
 from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer
@@ -130,7 +130,8 @@ def find_matches(
     in [0, 1]; `genotype_score` counts a shared gene and, for the results returned, whether the
     variant and zygosity are the same too. Explaining costs ~15 ms a result: callers that do not
     show it (the MME answer) pass `explain=False` and get only the shared genes; their cases then
-    come without their children prefetched (the MME answer reads them as rows, in bulk).
+    come without their children prefetched (the MME answer reads them as rows, in bulk) and with
+    only the fields their records read (`RECORD_FIELDS`; others load one query a case).
     """
     limit = settings.MATCHING_MAX_RESULTS if limit is None else limit
     min_score = settings.MATCHING_MIN_SCORE if min_score is None else min_score
@@ -173,6 +174,10 @@ def find_matches(
 
     def fetch(hits: list[Hit]) -> dict[int, Case]:
         cases = candidates.select_related("institution")
+        if not explain:
+            # The MME answer reads the cases' records only: loading the rest of each row (its
+            # timestamps, consent and audit fields) cost ~0.7 ms for 20 cases.
+            cases = cases.only(*RECORD_FIELDS)
         if query.variants:
             # Genes for every candidate (the variant check re-orders them).
             cases = cases.prefetch_related("genomic_features")
