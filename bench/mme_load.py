@@ -26,7 +26,8 @@ saturated server shows in the figures instead of slowing the senders down. A war
 counted, lets every server process load the HPO, the gene catalogue and the case index.
 
 One asyncio process: the server shares the machine's cores with this script, which should take
-as little CPU as it can; its own CPU time is printed. After the run (real queries only), it
+as little CPU as it can; its own CPU time is printed, and with `--server-pids` (mme_load.sh
+passes gunicorn's workers) the server's CPU per request, which depends less on what else runs. After the run (real queries only), it
 waits for the node's worker to record the incoming matches, reading the node's database, and
 reports `lost`: results of the answers (each patient's last) with no incoming match recorded.
 The last line is one JSON object.
@@ -310,6 +311,22 @@ def _busy_cpu_seconds() -> tuple[float, float] | None:
     return (sum(ticks) - idle) / hertz, sum(ticks) / hertz
 
 
+def _process_cpu_seconds(pids: list[int]) -> float | None:
+    """User + system CPU seconds the processes `pids` have used so far; None without any, or
+    when one is gone (its time can no longer be read)."""
+    if not pids:
+        return None
+    total = 0
+    try:
+        for pid in pids:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 async def run(arguments: argparse.Namespace, queries: QuerySet) -> dict[str, Any]:
     headers = {
         "X-Auth-Token": arguments.token,
@@ -330,6 +347,7 @@ async def run(arguments: argparse.Namespace, queries: QuerySet) -> dict[str, Any
         rate=None,
     )
     cpu_before = _busy_cpu_seconds()
+    server_before = _process_cpu_seconds(arguments.server_pids)
     process_before = time.process_time()
     outcomes, examples, started = await run_phase(
         client,
@@ -340,6 +358,7 @@ async def run(arguments: argparse.Namespace, queries: QuerySet) -> dict[str, Any
         rate=arguments.rate,
     )
     client_cpu = time.process_time() - process_before
+    server_after = _process_cpu_seconds(arguments.server_pids)
     cpu_after = _busy_cpu_seconds()
 
     elapsed = max(outcome.finished for outcome in outcomes) - started
@@ -381,6 +400,9 @@ async def run(arguments: argparse.Namespace, queries: QuerySet) -> dict[str, Any
         if answered
         else 0.0,
         "client_cpu_share": round(client_cpu / elapsed, 3),
+        "server_cpu_ms_per_request": round((server_after - server_before) * 1000 / len(outcomes), 1)
+        if server_before is not None and server_after is not None
+        else None,
         "machine_cpu_busy": round(machine_busy, 3) if machine_busy is not None else None,
         "warmup_requests": len(warmup),
         "warmup_statuses": dict(sorted(warmup_statuses.items())),
@@ -455,6 +477,13 @@ def main() -> None:
         help="seconds to wait after the run for the worker to record every incoming match",
     )
     parser.add_argument(
+        "--server-pids",
+        type=lambda text: [int(pid) for pid in text.split(",") if pid],
+        default=[],
+        help="comma-separated PIDs of the server's processes (gunicorn's workers): their CPU "
+        "per request is reported",
+    )
+    parser.add_argument(
         "--id-prefix",
         default=f"load-{secrets.token_hex(3)}-",
         help="prefix of the patient ids (default: new each run; '' for the phenopacket ids)",
@@ -526,6 +555,9 @@ def main() -> None:
         f"load generator CPU: {figures['client_cpu_share']:.0%} of one core; whole machine busy "
         f"{'?' if busy is None else f'{busy:.0%}'} of {os.cpu_count()} cores"
     )
+    server_cpu = figures["server_cpu_ms_per_request"]
+    if server_cpu is not None:
+        print(f"server CPU per request: {server_cpu} ms ({len(arguments.server_pids)} processes)")
     print(
         json.dumps(
             {

@@ -100,4 +100,7 @@ for _ in $(seq 1 60); do
 done
 echo "gunicorn: $WORKERS workers on 127.0.0.1:$PORT, database $BENCH_DB, log $BENCH_DIR/gunicorn.log"
 
-python bench/mme_load.py --url "http://127.0.0.1:$PORT/mme" --token "$TOKEN" "$@"
+# The workers' CPU per request is reported (they are gunicorn's children).
+SERVER_PIDS="$(pgrep -d, -P "$GUNICORN_PID" || true)"
+python bench/mme_load.py --url "http://127.0.0.1:$PORT/mme" --token "$TOKEN" \
+  --server-pids "$SERVER_PIDS" "$@"
