@@ -308,6 +308,16 @@ def case_records_of(
     }
 
 
+def genomic_feature_rows_of(case_ids: Sequence[int]) -> dict[int, list[Any]]:
+    """The genomic features of these cases as rows (named tuples of `GenomicFeature`'s columns
+    a record reads: gene, variant, zygosity...), by case id, each case's in its own order;
+    a case without any gets an empty list. One statement per 500 cases."""
+    rows_of: dict[int, list[Any]] = {pk: [] for pk in case_ids}
+    for row in _child_rows(GenomicFeature, _GENOMIC_FEATURE_COLUMNS, list(case_ids)):
+        rows_of[row.case_id].append(row)
+    return rows_of
+
+
 _IDS_PER_STATEMENT = 500
 
 

@@ -169,3 +169,13 @@ def test_records_of_many_cases_equal_one_by_one_records_in_three_queries(
     with CaptureQueriesContext(connection) as queries:
         assert case_records_of(cases, ontology=get_hpo()) == records
     assert len(queries.captured_queries) == 6
+    # The genes alone, as the matching's variant check reads them: the same as the instances'.
+    no_genes = make_case(institution=institution, label="fam23-no-genes", genomic_features=())
+    genomic = selectors.genomic_feature_rows_of([varied.pk, no_genes.pk])
+    assert [
+        (row.gene_id, row.start, row.reference_bases, row.zygosity) for row in genomic[varied.pk]
+    ] == [
+        (feature.gene_id, feature.start, feature.reference_bases, feature.zygosity)
+        for feature in varied.genomic_features.all()
+    ]
+    assert genomic[no_genes.pk] == []
