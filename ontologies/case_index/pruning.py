@@ -76,18 +76,40 @@ def _bound_chunk(
         phenotype = np.ones(stop - start, dtype=np.float32)
         patient = patient_scores(phenotype, genotype, rules)
         return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
+    bounds = _upper_bounds_in_blocks(
+        scorer, query, segment, start, stop, coarse=True, needed=eligible
+    )
+    if bounds is None:
+        return None
+    # combine_scores is monotone in the phenotype score, so this bounds the patient score.
+    patient = patient_scores(bounds, genotype, rules)
+    return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
+
+
+def _upper_bounds_in_blocks(
+    scorer: BoundedPhenotypeScoring[Query],
+    query: Query,
+    segment: Segment,
+    start: int,
+    stop: int,
+    *,
+    coarse: bool,
+    needed: NDArray[np.bool_],
+) -> NDArray[np.float32] | None:
+    """Phenotype bounds of the segment's rows start..stop-1, a block of _BOUND_BLOCK_ROWS at a
+    time: the block's temporaries stay in the CPU's cache (one call over 100k rows took ~15 ms,
+    blocks ~8 ms). Blocks where ``needed`` (one flag per row of the range) has no row are left
+    at 0. None when the scorer has no bound for this query."""
     phenotype = np.zeros(stop - start, dtype=np.float32)
     for block in range(start, stop, _BOUND_BLOCK_ROWS):
         block_stop = min(block + _BOUND_BLOCK_ROWS, stop)
-        if not eligible[block - start : block_stop - start].any():
+        if not needed[block - start : block_stop - start].any():
             continue
-        upper = scorer.score_upper_bounds(query, segment.profiles, block, block_stop, coarse=True)
+        upper = scorer.score_upper_bounds(query, segment.profiles, block, block_stop, coarse=coarse)
         if upper is None:
             return None
         phenotype[block - start : block_stop - start] = upper
-    # combine_scores is monotone in the phenotype score, so this bounds the patient score.
-    patient = patient_scores(phenotype, genotype, rules)
-    return _Bounds(chunk, np.where(eligible, patient, np.float32(-1.0)), genotype)
+    return phenotype
 
 
 def search_pruned(
@@ -227,7 +249,11 @@ def _tight_bounds(
         if len(part) > len(segment) * _TIGHTEN_WHOLE_SEGMENT_SHARE:
             # Most rows left (the coarse bound helped little): a pass over the whole segment
             # reads memory forwards and costs less than gathering so many rows.
-            whole = scorer.score_upper_bounds(query, segment.profiles)
+            needed = np.zeros(len(segment), dtype=np.bool_)
+            needed[part] = True
+            whole = _upper_bounds_in_blocks(
+                scorer, query, segment, 0, len(segment), coarse=False, needed=needed
+            )
             tight = None if whole is None else whole[part]
         else:
             tight = scorer.score_upper_bounds_rows(query, segment.profiles, part)

@@ -689,6 +689,7 @@ def test_pruned_search_returns_exactly_the_full_ranking(
     monkeypatch.setattr(pruning, "_FIRST_EXACT_BATCH", 16)
     monkeypatch.setattr(pruning, "_SCORE_ALL_ELIGIBLE_UP_TO", 16)
     monkeypatch.setattr(pruning, "_TIGHTEN_FROM_ROWS", 8)  # tighten nearly every search
+    monkeypatch.setattr(pruning, "_BOUND_BLOCK_ROWS", 256)  # bounds in several blocks
     index = pruning_index(real_hpo, 2000, seed=21)
     scorer = PhenotypeScorer(real_hpo, method=method, quantise=quantise)
     full = FullScoring(scorer)
