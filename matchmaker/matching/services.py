@@ -356,6 +356,9 @@ def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
             for match in detail.matches
         ],
         "conflicts": conflicts,
+        # The disease bridge's share of the phenotype score (0.6 at most with the default,
+        # less, down to 0, for a phenotype resembling many known diseases about equally).
+        "disease_bridge_share": round(detail.bridge_share, 2),
         # The disease bridge: known diseases both patients resemble (their phenotypes only);
         # the five largest parts, leaving out the crumbs.
         "shared_diseases": [

@@ -87,8 +87,12 @@ class PhenotypeExplanation:
     matches: tuple[TermMatchExplanation, ...]  # one per query term, in query order
     conflicts: tuple[PhenotypeConflict, ...]
     # Methods with a disease bridge: the diseases of the case's profile with their part of the
-    # bridge (the query's weight times the case's), largest first.
+    # bridge (the query's weight times the case's), largest first; empty when the bridge has no
+    # share in this score.
     shared_diseases: tuple[SharedDiseaseExplanation, ...] = ()
+    # The bridge's share of ``score`` (0..1): the method's, less under the default's gate for a
+    # query that resembles many known diseases about equally; 0 without a bridge.
+    bridge_share: float = 0.0
 
 
 def ancestors_of(ontology: Ontology, term: int) -> NDArray[np.int32]:

@@ -6,18 +6,19 @@ per-case work in numpy, which releases the GIL.
 
 Methods (``METHODS``; the measurements behind the default are in bench/quality.py):
 
-- ``bma_jaccard_bridge`` (default): 0.5 x ``bma_jaccard`` + 0.5 x the disease bridge: how
-  much the 10 known diseases the case resembles most are among those the query resembles most
-  (``diseases.DiseaseProfiler``). Patients with one disorder described in different papers often
-  share few terms but resemble the same diseases: hit@1 0.623 against 0.539 for ``bma_jaccard``
-  on the published dev cases without same-paper neighbours (docs/benchmarks.md). Stored cases
-  need their profiles (``case_profiles``, or the case index's).
-- ``bma_jaccard_gated_bridge`` (measured, not the default): ``bma_jaccard`` mixed with the
-  bridge at up to 0.6, less the more known diseases the query resembles about equally (its
-  spread: full share up to 5, none from 50). On diseases nobody has annotated the default's
-  bridge pulls cases towards their nearest *other* known diseases; gated, (c) hit@1 is 0.625
-  known and 0.534 novel against 0.623 and 0.498 for the default and 0.541 for ``bma_jaccard``
-  (docs/benchmarks.md, issue 16).
+- ``bma_jaccard_gated_bridge`` (default): ``bma_jaccard`` mixed with the disease bridge (how
+  much the 10 known diseases the case resembles most are among those the query resembles most,
+  ``diseases.DiseaseProfiler``) at a share of up to 0.6, less the more known diseases the query
+  resembles about equally (its spread: full share up to 5, none from 50). Patients with one
+  disorder described in different papers often share few terms but resemble the same annotated
+  diseases; a patient whose disease nobody has annotated resembles many about equally, and then
+  the bridge would only pull the case towards its nearest *other* diseases. (c) hit@1 on the
+  published dev cases without same-paper neighbours: 0.625 for a disease the annotations know
+  and 0.534 for one they do not, against 0.623 / 0.498 for ``bma_jaccard_bridge`` and 0.539 /
+  0.541 for ``bma_jaccard`` (docs/benchmarks.md, issue 16). Stored cases need their profiles
+  (``case_profiles``, or the case index's).
+- ``bma_jaccard_bridge`` (the default until issue 16): 0.5 x ``bma_jaccard`` + 0.5 x the
+  disease bridge, whatever the query's spread.
 - ``bma_jaccard``: 0.6 x BMA + 0.4 x ``jaccard``, clipped to 0..1, where BMA is
   ``resnik_bma_exact`` with the query->case direction weighted 0.8. The exact-term overlap
   separates cases that share the query's own terms from cases that only share their ancestors
@@ -112,7 +113,7 @@ METHODS: Final[dict[str, _Method]] = {
         bridge_gate=(5.0, 50.0),
     ),
 }
-DEFAULT_METHOD: Final = BMA_JACCARD_BRIDGE
+DEFAULT_METHOD: Final = BMA_JACCARD_GATED_BRIDGE
 _QUANTA: Final = 255
 # Bits per stored term in the level masks behind ``score_upper_bounds``.
 _LEVEL_BITS: Final = 64
@@ -341,13 +342,7 @@ class PhenotypeScorer:
                 weights[query] = 1.0
                 if best.dtype == np.uint8:
                     packed = pack_pairs(best, weights.astype(np.uint8))
-        disease_vector = None
-        bridge_weight = self.bridge_weight
-        profiler = self.disease_profiler
-        if profiler is not None:
-            disease_vector, spread = profiler.query_vector_and_spread(terms)
-            if self.bridge_gate is not None:
-                bridge_weight *= _gate(spread, *self.bridge_gate)
+        disease_vector, bridge_weight = self._disease_side(terms)
         for array in (similarity, best, weights, packed, disease_vector):
             if array is not None:
                 array.flags.writeable = False
@@ -640,20 +635,37 @@ class PhenotypeScorer:
         if score is None:
             profiles = self.case_profiles([case.tolist()], [list(case_excluded)])
             score = float(self.score(self.prepare(query, excluded), profiles)[0])
+        disease_vector, bridge_share = self._disease_side(query)
         return PhenotypeExplanation(
             score=score,
             matches=tuple(matches),
             conflicts=conflicts,
-            shared_diseases=self._shared_diseases(query, case.tolist()),
+            # A bridge with no share in this score (a query resembling many diseases about
+            # equally, under the default's gate) is not offered as a reason.
+            shared_diseases=self._shared_diseases(disease_vector, case.tolist())
+            if bridge_share
+            else (),
+            bridge_share=bridge_share if disease_vector is not None else 0.0,
         )
 
-    def _shared_diseases(
-        self, query: Sequence[int], case: Sequence[int]
-    ) -> tuple[SharedDiseaseExplanation, ...]:
+    def _disease_side(self, query: Sequence[int]) -> tuple[NDArray[np.float32] | None, float]:
+        """The query's weight for every disease (None without a bridge) and the bridge's share
+        of its score: the method's, scaled down by its gate for a query with a wide spread."""
         profiler = self.disease_profiler
         if profiler is None:
+            return None, self.bridge_weight
+        disease_vector, spread = profiler.query_vector_and_spread(query)
+        if self.bridge_gate is None:
+            return disease_vector, self.bridge_weight
+        return disease_vector, self.bridge_weight * _gate(spread, *self.bridge_gate)
+
+    def _shared_diseases(
+        self, ours: NDArray[np.float32] | None, case: Sequence[int]
+    ) -> tuple[SharedDiseaseExplanation, ...]:
+        profiler = self.disease_profiler
+        if profiler is None or ours is None:
             return ()
-        ours, theirs = profiler.query_vector(query), profiler.profile(case)
+        theirs = profiler.profile(case)
         shared = [
             (float(ours[row]) * weight, row)
             for row, weight in zip(theirs.rows.tolist(), theirs.weights.tolist(), strict=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -352,6 +353,9 @@ def test_the_match_command_prints_ranked_matches(institution: Institution) -> No
     assert twin.public_id in text
     assert "twin" not in text  # labels stay with their institution
     assert "gene NGLY1: same variant and zygosity" in text
+    # NGLY1-like features resemble few known diseases: the bridge has its share, and says why.
+    assert re.search(r"disease bridge: [1-6]\d% of the phenotype score", text)
+    assert "both resemble OMIM:" in text
 
 
 @pytest.mark.django_db(transaction=True)

@@ -29,6 +29,7 @@ from ontologies.hpo import Ontology
 from ontologies.similarity import (
     BMA_JACCARD,
     BMA_JACCARD_BRIDGE,
+    BMA_JACCARD_GATED_BRIDGE,
     RESNIK_BMA_EXACT,
     CaseProfiles,
     PhenotypeScorer,
@@ -678,9 +679,11 @@ def replace_key(case: IndexedCase, key: int) -> IndexedCase:
     return IndexedCase(key, case.observed, case.excluded, case.genes, case.shareable, case.is_test)
 
 
-# The default (with the disease bridge) is bounded coarsely first, then tightly for the rows
-# left; the others tightly from the start.
-@pytest.mark.parametrize("method", [BMA_JACCARD_BRIDGE, BMA_JACCARD, RESNIK_BMA_EXACT])
+# Every method is bounded coarsely first, then tightly for the rows left; the two with a disease
+# bridge weigh it per query (the default by the query's spread) or always at half.
+@pytest.mark.parametrize(
+    "method", [BMA_JACCARD_GATED_BRIDGE, BMA_JACCARD_BRIDGE, BMA_JACCARD, RESNIK_BMA_EXACT]
+)
 @pytest.mark.parametrize("quantise", [True, False])
 def test_pruned_search_returns_exactly_the_full_ranking(
     real_hpo: Ontology, method: str, quantise: bool, monkeypatch: pytest.MonkeyPatch

@@ -239,6 +239,10 @@ def test_the_gated_bridge_fades_for_a_query_like_hundreds_of_diseases(
     assert spread > 100
     prepared = gated.prepare(generic)
     assert prepared.bridge_weight == 0.0
+    # The explanation says so and offers no shared disease as a reason for the score.
+    unbridged = gated.explain(generic, [], cases[0], [])
+    assert unbridged.bridge_share == 0.0
+    assert unbridged.shared_diseases == ()
     np.testing.assert_allclose(
         gated.score(prepared, gated.case_profiles(cases)),
         plain.score(plain.prepare(generic), plain.case_profiles(cases)),
@@ -250,6 +254,7 @@ def test_the_gated_bridge_fades_for_a_query_like_hundreds_of_diseases(
     assert 5 < spread < 50
     share = 0.6 * np.log(50 / spread) / np.log(50 / 5)
     assert gated.prepare(marfan).bridge_weight == pytest.approx(share)
+    assert gated.explain(marfan, [], cases[3], []).bridge_share == pytest.approx(share)
     # A disease's whole annotation points at it alone: the full share, 0.6.
     specific = [
         real_hpo.index_of(hpo_id)

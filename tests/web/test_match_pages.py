@@ -314,10 +314,44 @@ def test_a_local_match_shows_the_grid_with_common_ancestors_and_the_conflict(
     # Which term met which, from the stored explanation.
     assert "through <em>Seizure</em>" in html
     assert "<strong>NGLY1</strong>" in html
-    # The known diseases both phenotypes resemble (the disease bridge), from the explanation.
-    shared = local_match.explanation["shared_diseases"]
+    # Seizure, developmental delay and hypotonia resemble hundreds of known diseases about
+    # equally: the default gives the disease bridge no share in this score, and the page says so
+    # rather than offering diseases as a reason.
+    assert local_match.explanation["disease_bridge_share"] == 0
+    assert local_match.explanation["shared_diseases"] == []
+    assert "Not used for this score" in diseases_section(html)
+
+
+def diseases_section(html: str) -> str:
+    start = html.index('id="diseases-heading"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_known_diseases_both_resemble_are_listed_with_the_bridge_share(
+    eager_tasks: None,
+    alice_client: Client,
+    institution: Institution,
+    other_institution: Institution,
+    alice: User,
+    carol: User,
+) -> None:
+    # NGLY1-like: developmental delay, hypotonia, elevated transaminases, alacrima, ...: few
+    # known diseases look like this, so the bridge has a share.
+    ngly1_like = features(("HP:0001263", "HP:0001252", "HP:0100022", "HP:0000522", "HP:0002910"))
+    ours = make_case(institution=institution, owner=alice, label="ours", features=ngly1_like)
+    theirs = make_case(
+        institution=other_institution, owner=carol, label="theirs", features=ngly1_like
+    )
+    run_matching(ours.pk)
+    match = Match.objects.get(case=ours, matched_case=theirs)
+
+    section = diseases_section(alice_client.get(detail_url(match)).content.decode())
+
+    share = match.explanation["disease_bridge_share"]
+    assert 0 < share <= 0.6
+    assert f"{round(100 * share)}% of the phenotype score" in section
+    shared = match.explanation["shared_diseases"]
     assert shared
-    section = html[html.index('id="diseases-heading"') :]
     assert f'<span class="term-id">{shared[0]["disease_id"]}</span>' in section
     assert escape(shared[0]["disease_name"]) in section
 
@@ -437,6 +471,21 @@ def test_a_match_with_nothing_comparable_still_renders(
 
     assert response.status_code == 200
     assert "nothing to compare term by term" in response.content.decode()
+
+
+def test_an_explanation_stored_before_the_bridge_share_says_half(
+    alice_client: Client, local_match: Match
+) -> None:
+    # Recorded by an older release, whose bridge always weighed half of the phenotype score.
+    kept = {k: v for k, v in local_match.explanation.items() if k != "disease_bridge_share"}
+    disease = {"disease_id": "OMIM:100100", "disease_name": "Prune belly", "contribution": 0.5}
+    local_match.explanation = {**kept, "shared_diseases": [disease]}
+    local_match.save(update_fields=["explanation"])
+
+    section = diseases_section(alice_client.get(detail_url(local_match)).content.decode())
+
+    assert "Half of the phenotype score" in section
+    assert "Prune belly" in section
 
 
 def test_the_detail_page_runs_a_fixed_number_of_queries_however_long_the_history(

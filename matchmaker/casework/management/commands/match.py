@@ -158,6 +158,9 @@ def describe_explanation(explanation: dict[str, Any]) -> list[str]:
             )
     for conflict in explanation.get("conflicts", []):
         lines.append(f"conflict: {conflict.get('description', conflict)}")
+    share = explanation.get("disease_bridge_share")
+    if isinstance(share, int | float):
+        lines.append(f"disease bridge: {round(100 * share)}% of the phenotype score")
     for disease in explanation.get("shared_diseases", [])[:3]:
         lines.append(
             f"both resemble {disease['disease_id']} {disease['disease_name']}"
