@@ -102,14 +102,14 @@ VARIANTS = {
     "simgic": _Variant("simgic", SIM_GIC, "all"),
     "resnik_bma_exact_omim": _Variant("resnik_bma_exact_omim", RESNIK_BMA_EXACT, "omim"),
     "resnik_bma_exact": _Variant("resnik_bma_exact", RESNIK_BMA_EXACT, "all"),
-    # The node's default, exactly as the node scores: bma_jaccard mixed half and half with the
-    # disease bridge (the cosine of the two cases' profiles over the OMIM diseases they
-    # resemble; ontologies/similarity/diseases.py). Profile size, temperature and the mix were
-    # chosen on one half of the diseases (split by disease id) and checked on the other.
+    # The previous default (issues 3-16): bma_jaccard mixed half and half with the disease
+    # bridge (the cosine of the two cases' profiles over the OMIM diseases they resemble;
+    # ontologies/similarity/diseases.py). Profile size, temperature and the mix were chosen on
+    # one half of the diseases (split by disease id) and checked on the other.
     "bma_jaccard_bridge": _Variant("bma_jaccard_bridge", BMA_JACCARD_BRIDGE, "all"),
-    # Measured, not the default (issue 16): the bridge's share (up to 0.6) falls as the query
-    # resembles more known diseases about equally (spread 5 -> 50). Gate and share chosen on
-    # novel-disease folds 0 and 1, checked on 2, 3 and 4.
+    # The node's default since issue 16, exactly as the node scores: the bridge's share (up to
+    # 0.6) falls as the query resembles more known diseases about equally (spread 5 -> 50).
+    # Gate and share chosen on novel-disease folds 0 and 1, checked on 2, 3 and 4.
     "bma_jaccard_gated_bridge": _Variant(
         "bma_jaccard_gated_bridge", BMA_JACCARD_GATED_BRIDGE, "all"
     ),
