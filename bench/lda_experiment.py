@@ -28,7 +28,14 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from novel_signal_experiment import OUT, _gate, paper_group, report, same_paper, setup
+from novel_signal_experiment import (
+    OUT,
+    cached_queries,
+    paper_group,
+    rank_of_best_true,
+    report,
+    setup,
+)
 from quality import FOLDS, fold_of
 
 
@@ -122,22 +129,11 @@ def main() -> None:
             print(f"{setting} group {g} ({time.perf_counter() - started:.0f} s)", flush=True)
         settings[setting] = cos
 
-    bj = {s: np.load(OUT / f"bj_{s}.npy", mmap_mode="r") for s in ("known", "novel")}
-    br = {s: np.load(OUT / f"br_{s}.npy", mmap_mode="r") for s in ("known", "novel")}
-    spread = {s: np.load(OUT / f"spread_{s}.npy") for s in ("known", "novel")}
     folds = np.array([fold_of(cases[q].disease) for q in queries])
     names: list[str] = []
     ranks = {s: [] for s in ("known", "novel")}
     for setting in ("known", "novel"):
-        for row, q in enumerate(queries):
-            valid = np.ones(n, np.bool_)
-            valid[same_paper(cases, by_pmid, q)] = False
-            true = valid & (diseases == cases[q].disease)
-            t_idx, f_idx = np.flatnonzero(true), np.flatnonzero(valid & ~true)
-            b = bj[setting][row].astype(np.float64)
-            r_ = br[setting][row].astype(np.float64)
-            gate = 0.6 * _gate(spread[setting][row : row + 1])[0]
-            bases = {"bj": b, "default": 0.5 * b + 0.5 * r_, "gated": (1 - gate) * b + gate * r_}
+        for row, t_idx, f_idx, bases in cached_queries(cases, queries, by_pmid, setting):
             out = list(bases.items())
             for cfg in configs:
                 c = settings[setting][cfg][row].astype(np.float64)
@@ -149,7 +145,7 @@ def main() -> None:
                         )
             if not names:
                 names = [k for k, _ in out]
-            ranks[setting].append([1 + int((x[f_idx] >= x[t_idx].max()).sum()) for _, x in out])
+            ranks[setting].append([rank_of_best_true(x, t_idx, f_idx) for _, x in out])
     known = np.array(ranks["known"]).T
     novel = np.array(ranks["novel"]).T
     np.savez(OUT / f"lda_ranks_{dims}.npz", names=np.array(names), known=known, novel=novel)

@@ -38,6 +38,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -239,6 +240,34 @@ def _gate(spread: NDArray[np.float64], low: float = 5.0, high: float = 50.0) -> 
     return np.clip(np.log(high / np.maximum(spread, 1e-9)) / np.log(high / low), 0.0, 1.0)
 
 
+def cached_queries(
+    cases: list[_Case], queries: list[int], by_pmid: dict[str, list[int]], setting: str
+) -> Iterator[tuple[int, NDArray[np.intp], NDArray[np.intp], dict[str, NDArray[np.float64]]]]:
+    """Per (c) query of ``cache``: its row, the eligible candidates of its disease and of others
+    (the query's paper never a candidate), and the three cached bases over every case:
+    bma_jaccard, the fixed half bridge ("default") and the gated bridge."""
+    diseases = np.array([c.disease for c in cases])  # scores the ranking only
+    bj_all = np.load(OUT / f"bj_{setting}.npy", mmap_mode="r")
+    br_all = np.load(OUT / f"br_{setting}.npy", mmap_mode="r")
+    spread = np.load(OUT / f"spread_{setting}.npy")
+    for row, q in enumerate(queries):
+        valid = np.ones(len(cases), np.bool_)
+        valid[same_paper(cases, by_pmid, q)] = False
+        true = valid & (diseases == cases[q].disease)
+        bj = bj_all[row].astype(np.float64)
+        br = br_all[row].astype(np.float64)
+        gate = 0.6 * _gate(spread[row : row + 1])[0]
+        bases = {"bj": bj, "default": 0.5 * bj + 0.5 * br, "gated": (1 - gate) * bj + gate * br}
+        yield row, np.flatnonzero(true), np.flatnonzero(valid & ~true), bases
+
+
+def rank_of_best_true(
+    scores: NDArray[np.float64], true_idx: NDArray[np.intp], false_idx: NDArray[np.intp]
+) -> int:
+    """Rank of the best same-disease candidate, ties counted against it (bench/quality.py's rule)."""
+    return 1 + int((scores[false_idx] >= scores[true_idx].max()).sum())
+
+
 def evaluate() -> None:
     from ontologies.hpo import compute_information_content
 
@@ -339,11 +368,7 @@ def evaluate() -> None:
                         configs.append((f"{base_name}+{w}*{sig_name}", (1 - w) * base + w * sig))
             if not names:
                 names = [name for name, _ in configs]
-            r = []
-            for _, x in configs:
-                best = x[true_idx].max()
-                r.append(1 + int((x[false_idx] >= best).sum()))
-            ranks[setting].append(r)
+            ranks[setting].append([rank_of_best_true(x, true_idx, false_idx) for _, x in configs])
             if row % 1000 == 0:
                 print(f"{setting} {row} ({time.perf_counter() - started:.0f} s)", flush=True)
     known = np.array(ranks["known"], np.int32).T
@@ -503,34 +528,17 @@ def evaluate_ppmi() -> None:
     _, cases, queries, by_pmid = setup()
     meta = np.load(OUT / "meta.npz")
     folds = meta["folds"]
-    n = len(cases)
-    diseases = np.array([c.disease for c in cases])
-    arrays = {
-        (kind, s): np.load(OUT / f"{kind}_{s}.npy", mmap_mode="r")
-        for kind in ("bj", "br")
-        for s in ("known", "novel")
-    }
     keys = [(d, k) for d in (64, 256) for k in ("obs", "closure")]
     cos = {
         (s, d, k): np.load(OUT / f"cos_{s}_{d}_{k}.npy", mmap_mode="r")
         for s in ("known", "novel")
         for d, k in keys
     }
-    spread = {s: np.load(OUT / f"spread_{s}.npy") for s in ("known", "novel")}
     weights = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
     names: list[str] = []
     ranks = {s: [] for s in ("known", "novel")}
     for setting in ("known", "novel"):
-        for row, q in enumerate(queries):
-            valid = np.ones(n, np.bool_)
-            valid[same_paper(cases, by_pmid, q)] = False
-            true = valid & (diseases == cases[q].disease)
-            false_idx = np.flatnonzero(valid & ~true)
-            true_idx = np.flatnonzero(true)
-            bj = arrays[("bj", setting)][row].astype(np.float64)
-            br = arrays[("br", setting)][row].astype(np.float64)
-            gate = 0.6 * _gate(spread[setting][row : row + 1])[0]
-            bases = {"bj": bj, "default": 0.5 * bj + 0.5 * br, "gated": (1 - gate) * bj + gate * br}
+        for row, true_idx, false_idx, bases in cached_queries(cases, queries, by_pmid, setting):
             configs = list(bases.items())
             for d, k in keys:
                 c = np.clip(cos[(setting, d, k)][row].astype(np.float64), 0.0, 1.0)
@@ -540,11 +548,7 @@ def evaluate_ppmi() -> None:
                         configs.append((f"{base_name}+{w}*cos{d}{k}", (1 - w) * base + w * c))
             if not names:
                 names = [name for name, _ in configs]
-            r = []
-            for _, x in configs:
-                best = x[true_idx].max()
-                r.append(1 + int((x[false_idx] >= best).sum()))
-            ranks[setting].append(r)
+            ranks[setting].append([rank_of_best_true(x, true_idx, false_idx) for _, x in configs])
     known = np.array(ranks["known"], np.int32).T
     novel = np.array(ranks["novel"], np.int32).T
     np.savez(OUT / "ranks_ppmi.npz", names=np.array(names), known=known, novel=novel, folds=folds)
@@ -617,28 +621,12 @@ def evaluate_nb() -> None:
     _, cases, queries, by_pmid = setup()
     folds = np.load(OUT / "meta.npz")["folds"]
     n = len(cases)
-    diseases = np.array([c.disease for c in cases])
     pair_case, pair_pool, _, _ = gene_pools(cases)
-    arrays = {
-        (kind, s): np.load(OUT / f"{kind}_{s}.npy", mmap_mode="r")
-        for kind in ("bj", "br")
-        for s in ("known", "novel")
-    }
-    spread = {s: np.load(OUT / f"spread_{s}.npy") for s in ("known", "novel")}
     weights = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
     names: list[str] = []
     ranks = {s: [] for s in ("known", "novel")}
     for setting in ("known", "novel"):
-        for row, q in enumerate(queries):
-            valid = np.ones(n, np.bool_)
-            valid[same_paper(cases, by_pmid, q)] = False
-            true = valid & (diseases == cases[q].disease)
-            false_idx = np.flatnonzero(valid & ~true)
-            true_idx = np.flatnonzero(true)
-            bj = arrays[("bj", setting)][row].astype(np.float64)
-            br = arrays[("br", setting)][row].astype(np.float64)
-            gate = 0.6 * _gate(spread[setting][row : row + 1])[0]
-            bases = {"bj": bj, "default": 0.5 * bj + 0.5 * br, "gated": (1 - gate) * bj + gate * br}
+        for row, true_idx, false_idx, bases in cached_queries(cases, queries, by_pmid, setting):
             configs = list(bases.items())
             llr = likelihood[row].astype(np.float64)
             top = llr[np.isfinite(llr)].max()
@@ -652,11 +640,7 @@ def evaluate_nb() -> None:
                         configs.append((f"{base_name}+{w}*nb{tau}", (1 - w) * base + w * signal))
             if not names:
                 names = [name for name, _ in configs]
-            r = []
-            for _, x in configs:
-                best = x[true_idx].max()
-                r.append(1 + int((x[false_idx] >= best).sum()))
-            ranks[setting].append(r)
+            ranks[setting].append([rank_of_best_true(x, true_idx, false_idx) for _, x in configs])
     known = np.array(ranks["known"], np.int32).T
     novel = np.array(ranks["novel"], np.int32).T
     np.savez(OUT / "ranks_nb.npz", names=np.array(names), known=known, novel=novel, folds=folds)
