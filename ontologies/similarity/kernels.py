@@ -195,7 +195,8 @@ def bitwise_or_over_cases(
     return out
 
 
-# Rows up to this many terms sum packed pairs in one pass: 8-bit low parts then stay below 2^32.
+# Up to this many terms (in all, for a running sum; in a row, for reduceat), packed pairs sum in
+# one pass: 8-bit low parts then stay below 2^32.
 _PACKED_ROW_LIMIT = 1 << 24
 _LOW_HALF = np.uint64(0xFFFF_FFFF)
 _HALF_BITS = np.uint64(32)
@@ -212,18 +213,25 @@ def sum_pairs_over_cases(
     """Sums of the low and of the high halves of ``packed[t]`` over each case's terms, float64.
 
     ``packed`` comes from ``pack_pairs`` (both halves 0..255). One gather and one sum give two
-    per-case sums (0 for empty cases), both exact integers: a row of fewer than 2^24 terms sums
-    its low halves below 2^32, so they never carry into the high half. Longer rows (no real
-    case) take the two halves apart before summing, with the same results.
+    per-case sums (0 for empty cases), both exact integers. Up to 2^24 terms in all, a running
+    sum keeps its low halves below 2^32, so they never carry into the high half, and each case's
+    sum is the difference of the running sum at its two ends: twice as fast as ``reduceat``
+    (a search's bound pass sums every stored case this way). A row of fewer than 2^24 terms
+    sums without a carry too, so more terms in all go through ``reduceat`` row by row; longer
+    rows (no real case) take the two halves apart before summing, with the same results.
     """
+    gathered = packed[terms]
+    if len(gathered) < _PACKED_ROW_LIMIT:
+        running = np.zeros(len(gathered) + 1, dtype=np.uint64)
+        np.cumsum(gathered, out=running[1:])
+        ends = running[indptr - indptr[0]]
+        sums = ends[1:] - ends[:-1]
+        return (sums & _LOW_HALF).astype(np.float64), (sums >> _HALF_BITS).astype(np.float64)
     n_cases = len(indptr) - 1
     low_sums = np.zeros(n_cases, dtype=np.float64)
     high_sums = np.zeros(n_cases, dtype=np.float64)
     nonempty, starts = csr.nonempty_starts(indptr)
-    if len(starts) == 0:
-        return low_sums, high_sums
-    gathered = packed[terms]
-    if len(gathered) >= _PACKED_ROW_LIMIT and np.diff(indptr).max() >= _PACKED_ROW_LIMIT:
+    if np.diff(indptr).max() >= _PACKED_ROW_LIMIT:
         low_sums[nonempty] = np.add.reduceat(gathered & _LOW_HALF, starts)
         high_sums[nonempty] = np.add.reduceat(gathered >> _HALF_BITS, starts)
         return low_sums, high_sums

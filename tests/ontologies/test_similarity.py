@@ -371,9 +371,10 @@ def test_sum_pairs_over_cases_equals_plain_sums(monkeypatch: pytest.MonkeyPatch)
     expected_low = [int(low[terms[a:b]].sum()) for a, b in itertools.pairwise(indptr)]
     expected_high = [int(high[terms[a:b]].sum()) for a, b in itertools.pairwise(indptr)]
     packed = pack_pairs(low, high)
-    # Also a slice of the CSR (indptr not from 0), and the long-row path, which takes the
-    # halves apart before summing.
-    for limit in (1 << 24, 2):
+    # Also a slice of the CSR (indptr not from 0). The limit picks the path: a running sum over
+    # all terms; reduceat row by row (more terms in all, rows all shorter: no row reaches 6);
+    # and the long-row path, which takes the halves apart before summing.
+    for limit in (1 << 24, 6, 2):
         monkeypatch.setattr(kernels, "_PACKED_ROW_LIMIT", limit)
         sums_low, sums_high = sum_pairs_over_cases(packed, indptr, terms)
         assert sums_low.tolist() == expected_low
@@ -383,6 +384,8 @@ def test_sum_pairs_over_cases_equals_plain_sums(monkeypatch: pytest.MonkeyPatch)
         )
         assert part_low.tolist() == expected_low[5:20]
         assert part_high.tolist() == expected_high[5:20]
+    empty_low, empty_high = sum_pairs_over_cases(packed, np.zeros(4, np.int64), terms[:0])
+    assert empty_low.tolist() == empty_high.tolist() == [0.0, 0.0, 0.0]
 
 
 def test_explain_reports_matches_and_conflicts_both_ways(mini_hpo: Ontology) -> None:
