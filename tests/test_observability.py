@@ -238,6 +238,27 @@ def test_mme_requests_are_counted_by_peer_endpoint_and_status(peer: Peer) -> Non
     assert 0 < latency[("heartbeat", "sum")] < 30
 
 
+def test_an_mme_request_reaches_the_metrics_store_once(
+    peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The count and the duration go in one round trip (Redis, in production): one per request.
+    store = metrics._store()
+    batches: list[list[metrics.Update]] = []
+    original = store.add
+
+    def add(updates: list[metrics.Update]) -> None:
+        batches.append(updates)
+        original(updates)
+
+    monkeypatch.setattr(store, "add", add)
+    assert Client().get("/mme/heartbeat", headers={"X-Auth-Token": PEER_TOKEN}).status_code == 200
+
+    assert [{metric for metric, _, _ in batch} for batch in batches] == [
+        {metrics.MME_REQUESTS, metrics.MME_REQUEST_DURATION}
+    ]
+    assert shared_samples(metrics.MME_REQUESTS) == {("Remote Node", "heartbeat", "200"): 1}
+
+
 def test_requests_outside_the_mme_api_are_not_counted(db: None) -> None:
     Client().get("/health/live")
     Client().get("/no-such-page")

@@ -110,24 +110,39 @@ SHARED_METRICS = (
 Samples = dict[tuple[str, ...], float]
 
 
+# One change to a stored sample: (metric, its field, the amount to add).
+Update = tuple[Metric, str, float]
+
+
 def increment(metric: Metric, *label_values: str, amount: int = 1) -> None:
     """Add `amount` to a counter; never raises."""
-    _add([(metric, _field(label_values), amount)])
+    record(counted(metric, *label_values, amount=amount))
 
 
 def observe(metric: Metric, seconds: float, *label_values: str) -> None:
     """Record one duration in a histogram; never raises."""
+    record(timed(metric, seconds, *label_values))
+
+
+def counted(metric: Metric, *label_values: str, amount: int = 1) -> list[Update]:
+    """What `increment` records, for `record` to send together with other updates."""
+    return [(metric, _field(label_values), amount)]
+
+
+def timed(metric: Metric, seconds: float, *label_values: str) -> list[Update]:
+    """What `observe` records, for `record` to send together with other updates."""
     bucket = next((bound for bound in metric.buckets if seconds <= bound), None)
-    updates: list[tuple[Metric, str, float]] = [
+    updates: list[Update] = [
         (metric, _field((*label_values, "count")), 1),
         (metric, _field((*label_values, "sum")), seconds),
     ]
     if bucket is not None:
         updates.append((metric, _field((*label_values, _bound(bucket))), 1))
-    _add(updates)
+    return updates
 
 
-def _add(updates: list[tuple[Metric, str, float]]) -> None:
+def record(updates: list[Update]) -> None:
+    """Apply several updates at once (one Redis round trip); never raises."""
     try:
         _store().add(updates)
     except Exception:
