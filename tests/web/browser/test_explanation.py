@@ -1,5 +1,6 @@
 """Explanations in headless Chromium: a term met only at a general ancestor reads as having no
-close counterpart, in the list and in the grid (no outlined cell in its row)."""
+close counterpart, in the list and in the grid (no outlined cell in its row); the known diseases
+both patients resemble come with their share of the score, or a word on why they were not used."""
 
 from __future__ import annotations
 
@@ -42,4 +43,28 @@ def test_a_clinician_sees_hypotonia_has_no_close_counterpart(
     grid_row = page.locator("table tr", has=page.locator("th", has_text="Hypotonia"))
     expect(grid_row.locator("td.best")).to_have_count(0)
     expect(page.get_by_text("Abnormality of the musculoskeletal system")).to_have_count(0)
+    # Hypotonia and seizure resemble hundreds of known diseases about equally: no bridge.
+    diseases = page.locator("section", has=page.locator("#diseases-heading"))
+    expect(diseases).to_contain_text("Not used for this score")
+    expect(diseases.locator("ul.shared-diseases li")).to_have_count(0)
     screenshot(page, "explanation-no-close-counterpart")
+
+
+def test_a_clinician_sees_the_known_diseases_both_resemble_and_their_share(
+    page: Page, alice: User, institution: Institution, other_institution: Institution
+) -> None:
+    # NGLY1-like: developmental delay, hypotonia, elevated transaminases, alacrima, ...
+    ngly1_like = features(("HP:0001263", "HP:0001252", "HP:0100022", "HP:0000522", "HP:0002910"))
+    make_case(institution=other_institution, label="theirs", features=ngly1_like)
+    ours = make_case(institution=institution, owner=alice, label="ours", features=ngly1_like)
+    match = Match.objects.get(case=ours)
+    share = round(100 * match.explanation["disease_bridge_share"])
+    assert 0 < share <= 60
+
+    log_in(page, alice)
+    page.goto(f"/matches/{match.pk}/")
+    diseases = page.locator("section", has=page.locator("#diseases-heading"))
+    expect(diseases).to_contain_text(f"{share}% of the phenotype score")
+    listed = diseases.locator("ul.shared-diseases li")
+    expect(listed.first).to_be_visible()
+    expect(listed.first).to_contain_text(match.explanation["shared_diseases"][0]["disease_id"])
