@@ -645,15 +645,15 @@ class PhenotypeScorer:
             shared_diseases=self._shared_diseases(disease_vector, case.tolist())
             if bridge_share
             else (),
-            bridge_share=bridge_share if disease_vector is not None else 0.0,
+            bridge_share=bridge_share,
         )
 
     def _disease_side(self, query: Sequence[int]) -> tuple[NDArray[np.float32] | None, float]:
         """The query's weight for every disease (None without a bridge) and the bridge's share
         of its score: the method's, scaled down by its gate for a query with a wide spread."""
         profiler = self.disease_profiler
-        if profiler is None:
-            return None, self.bridge_weight
+        if profiler is None:  # the method has no bridge
+            return None, 0.0
         disease_vector, spread = profiler.query_vector_and_spread(query)
         if self.bridge_gate is None:
             return disease_vector, self.bridge_weight
