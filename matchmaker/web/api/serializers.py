@@ -514,7 +514,9 @@ class MatchDetailOutputSerializer(MatchOutputSerializer):
 
     explanation = serializers.JSONField(
         help_text="term pairs with their common ancestor, conflicts with excluded terms, "
-        "shared genes and variants"
+        "shared genes and variants, the known diseases both phenotypes resemble "
+        "(shared_diseases) and the disease bridge's share of the phenotype score "
+        "(disease_bridge_share, 0 to 0.6; absent from explanations recorded before it)"
     )
     history = MatchEventSerializer(many=True, source="events.all")
 
