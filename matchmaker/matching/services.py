@@ -318,6 +318,15 @@ def score_profiles(query: MatchQuery, case: MatchQuery) -> tuple[float, float, f
 SCORE_OUT_OF_DATE = "score_out_of_date"
 
 
+def bridge_share_percent(explanation: dict[str, Any]) -> int | None:
+    """The disease bridge's share of the phenotype score in a stored explanation, in percent;
+    None for an explanation recorded before the share was (the bridge then weighed half)."""
+    share = explanation.get("disease_bridge_share")
+    if isinstance(share, int | float) and not isinstance(share, bool) and 0 <= share <= 1:
+        return round(100 * share)
+    return None
+
+
 def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
     """The scorer's explanation with term labels, as stored on a Match and shown to clinicians."""
     ontology = get_hpo()

@@ -341,7 +341,7 @@ def _detail_context(
             for disease in explanation.get("shared_diseases", [])
             if isinstance(disease, dict) and disease.get("disease_id")
         ],
-        "disease_bridge_share": _bridge_share(explanation),
+        "disease_bridge_share": matching.bridge_share_percent(explanation),
         **_triage_context(match, form=form, notice=notice),
     }
 
@@ -419,12 +419,3 @@ def match_triage(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "web/matches/triage.html", context)
     messages.success(request, notice)
     return redirect("match-detail", pk=match.pk)
-
-
-def _bridge_share(explanation: dict[str, Any]) -> int | None:
-    """The disease bridge's share of the phenotype score, in percent; None for an explanation
-    stored before the share was recorded (the bridge then weighed half)."""
-    share = explanation.get("disease_bridge_share")
-    if isinstance(share, int | float) and not isinstance(share, bool) and 0 <= share <= 1:
-        return round(100 * share)
-    return None

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from matchmaker.cases.models import Case
 from matchmaker.casework.models import Match
 from matchmaker.casework.services.matches import run_matching
-from matchmaker.matching.services import find_matches
+from matchmaker.matching.services import bridge_share_percent, find_matches
 
 
 class Command(BaseCommand):
@@ -158,9 +158,9 @@ def describe_explanation(explanation: dict[str, Any]) -> list[str]:
             )
     for conflict in explanation.get("conflicts", []):
         lines.append(f"conflict: {conflict.get('description', conflict)}")
-    share = explanation.get("disease_bridge_share")
-    if isinstance(share, int | float):
-        lines.append(f"disease bridge: {round(100 * share)}% of the phenotype score")
+    share = bridge_share_percent(explanation)
+    if share is not None:
+        lines.append(f"disease bridge: {share}% of the phenotype score")
     for disease in explanation.get("shared_diseases", [])[:3]:
         lines.append(
             f"both resemble {disease['disease_id']} {disease['disease_name']}"
