@@ -633,9 +633,13 @@ class PhenotypeScorer:
             ontology, case.tolist(), excluded, "case"
         )
         if score is None:
+            prepared = self.prepare(query, excluded)
             profiles = self.case_profiles([case.tolist()], [list(case_excluded)])
-            score = float(self.score(self.prepare(query, excluded), profiles)[0])
-        disease_vector, bridge_share = self._disease_side(query)
+            score = float(self.score(prepared, profiles)[0])
+            # prepare has read the query against every disease already.
+            disease_vector, bridge_share = prepared.disease_vector, prepared.bridge_weight
+        else:
+            disease_vector, bridge_share = self._disease_side(query)
         return PhenotypeExplanation(
             score=score,
             matches=tuple(matches),
