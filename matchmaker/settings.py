@@ -377,6 +377,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "matchmaker.federation.tasks.requeue_stalled_searches",
         "schedule": 600.0,
     },
+    # Every ten minutes, for at most four: score again the matches scored by an earlier scoring
+    # method or HPO release (after an upgrade, or `load_hpo` and a restart).
+    "rescore-stale-matches": {
+        "task": "matchmaker.casework.tasks.rescore_stale_matches",
+        "schedule": 600.0,
+    },
     # Every ten minutes: e-mail new matches whose notification could not be queued at the time.
     "notify-pending-matches": {
         "task": "matchmaker.matching.tasks.notify_pending_matches",

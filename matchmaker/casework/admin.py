@@ -35,6 +35,7 @@ from matchmaker.cases.services.validation import (
 )
 from matchmaker.casework import services
 from matchmaker.casework.models import Match
+from matchmaker.casework.services.rescoring import stale_matches
 from matchmaker.casework.services.storage import new_public_id
 from matchmaker.lib.errors import DomainError
 from matchmaker.lib.pseudonymisation import identifier_problem
@@ -344,6 +345,28 @@ class CaseAdmin(admin.ModelAdmin[Case]):
             services.delete_case(case)
 
 
+class ScoredWithFilter(admin.SimpleListFilter):
+    """Matches whose score came from an earlier scoring method or HPO release (to be redone)."""
+
+    title = "scoring basis"
+    parameter_name = "scored_with"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, str]]:
+        return [
+            ("earlier", "Earlier method or HPO release: to be scored again"),
+            ("current", "This node's method and HPO release"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Match]) -> QuerySet[Match]:
+        if self.value() == "earlier":
+            return queryset.filter(pk__in=stale_matches().values("pk"))
+        if self.value() == "current":
+            return queryset.exclude(pk__in=stale_matches().values("pk"))
+        return queryset
+
+
 @admin.register(Match)
 class MatchAdmin(admin.ModelAdmin[Match]):
     """Matches are found by the matching service; admins may only triage them."""
@@ -357,7 +380,7 @@ class MatchAdmin(admin.ModelAdmin[Match]):
         "last_seen",
         "removed_at",
     ]
-    list_filter = ["direction", "status", "case__institution"]
+    list_filter = ["direction", "status", ScoredWithFilter, "case__institution"]
     search_fields = ["=case__public_id", "=matched_case__public_id", "=remote_patient_id"]
     list_select_related = ["case", "matched_case"]
     readonly_fields = [
@@ -369,6 +392,7 @@ class MatchAdmin(admin.ModelAdmin[Match]):
         "score",
         "phenotype_score",
         "genotype_score",
+        "scored_with",
         "explanation",
         "first_seen",
         "last_seen",

@@ -50,6 +50,10 @@ class Match(models.Model):
     score = models.FloatField()  # patient score, 0..1, higher = more likely the same disorder
     phenotype_score = models.FloatField()  # 0..1
     genotype_score = models.FloatField()  # 0..1
+    # The scoring method and HPO release our scores came from (`matching.services.scoring_basis`);
+    # "" when unknown (stored before it was recorded) or when the peer scored (outgoing). A
+    # current local or incoming match with another basis is re-scored (`rescore_stale_matches`).
+    scored_with = models.CharField(max_length=200, blank=True, default="")
     # Why the two cases matched: term pairs with their common ancestor, shared genes and
     # variants, conflicts with excluded terms (see matching.services.explain_match).
     explanation = models.JSONField(default=dict, blank=True)

@@ -56,6 +56,27 @@ def notify_new_matches(match_ids: list[int]) -> int:
     return notifications.notify_new_matches(match_ids)
 
 
+# One sweep runs at a time; it stops taking new cases after this many seconds, so it leaves the
+# default queue's worker to new cases and peers' matches most of each ten-minute beat period.
+RESCORE_TIME_BUDGET_S = 240
+
+
+@shared_task(name="matchmaker.casework.tasks.rescore_stale_matches", acks_late=True)
+def rescore_stale_matches() -> int:
+    """Periodic sweep: score again the matches scored by an earlier method or HPO release."""
+    from django.core.cache import cache
+
+    from matchmaker.casework.services import rescoring
+
+    lock = "casework:rescore-stale-matches"
+    if not cache.add(lock, 1, timeout=RESCORE_TIME_BUDGET_S + 300):
+        return 0  # the previous sweep is still at work
+    try:
+        return rescoring.rescore_stale_matches(time_budget_s=RESCORE_TIME_BUDGET_S).cases
+    finally:
+        cache.delete(lock)
+
+
 @shared_task(name="matchmaker.matching.tasks.notify_pending_matches", acks_late=True)
 def notify_pending_matches() -> int:
     """Periodic sweep: e-mail new matches whose notification could not be queued."""
@@ -118,8 +139,13 @@ def research_due_cases() -> int:
     acks_late=True,
     **_DATABASE_RETRIES,
 )
-def record_incoming_matches(peer_id: int, patient: dict[str, Any], scored: list[list[Any]]) -> int:
-    """After answering a peer: record the incoming matches, explain them, e-mail the owners."""
+def record_incoming_matches(
+    peer_id: int, patient: dict[str, Any], scored: list[list[Any]], scored_with: str = ""
+) -> int:
+    """After answering a peer: record the incoming matches, explain them, e-mail the owners.
+
+    `scored_with` defaults to "" (unknown) for tasks queued before a release that passes it.
+    """
     from matchmaker.casework.services import inbound
 
-    return len(inbound.record_incoming_matches(peer_id, patient, scored))
+    return len(inbound.record_incoming_matches(peer_id, patient, scored, scored_with=scored_with))

@@ -318,6 +318,18 @@ def score_profiles(query: MatchQuery, case: MatchQuery) -> tuple[float, float, f
 SCORE_OUT_OF_DATE = "score_out_of_date"
 
 
+def scoring_basis() -> str:
+    """What this process's scores depend on besides the two cases: the scoring method and the
+    HPO release (its information content and disease annotations), e.g.
+    "bma_jaccard_gated_bridge, HPO 2025-01-16".
+
+    Stored with every score the node computes (`Match.scored_with`), so that scores from an
+    earlier method or release are found and re-scored after an upgrade or a `load_hpo`.
+    """
+    scorer = get_phenotype_scorer()
+    return f"{scorer.method}, HPO {scorer.ontology.release}"
+
+
 def bridge_share_percent(explanation: dict[str, Any]) -> int | None:
     """The disease bridge's share of the phenotype score in a stored explanation, in percent;
     None for an explanation recorded before the share was (the bridge then weighed half)."""

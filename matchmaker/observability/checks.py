@@ -1,4 +1,5 @@
-"""System checks: production must not run with development defaults; reference data ages.
+"""System checks: production must not run with development defaults; reference data ages;
+matches scored by an earlier scoring method or HPO release.
 
 WSGI servers do not run checks, so the deploy entrypoint runs
 `manage.py check --deploy --fail-level WARNING` before it starts web or worker processes.
@@ -81,4 +82,34 @@ def reference_release_age_check(
         )
         for age in ages
         if age.stale
+    ]
+
+
+@register(Tags.database)
+def stale_match_scores_check(
+    app_configs: Sequence[Any] | None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Warn while current matches carry scores of an earlier scoring method or HPO release."""
+    if not databases or "default" not in databases:
+        return []
+    from matchmaker.casework.services.rescoring import stale_matches
+    from matchmaker.matching.services import scoring_basis
+
+    try:
+        stale = stale_matches().count()
+    except DatabaseError:
+        return []  # not migrated yet
+    if not stale:
+        return []
+    return [
+        CheckWarning(
+            f"{stale:,} current matches were scored with an earlier scoring method or HPO "
+            f"release than this node's ({scoring_basis()}): their scores do not compare with "
+            "new ones.",
+            hint=(
+                "Celery beat scores them again in the background, a few minutes every ten; "
+                "to do it now: manage.py match --stale (docs/operations.md, 'Upgrading')."
+            ),
+            id="matchmaker.W003",
+        )
     ]

@@ -1,5 +1,6 @@
 """Casework services: the only code that writes cases and matches. See `lifecycle` for cases,
-`matches` for local matches and triage, `inbound`/`outbound` for peers' queries and ours."""
+`matches` for local matches and triage, `inbound`/`outbound` for peers' queries and ours,
+`rescoring` for matches scored by an earlier scoring method or HPO release."""
 
 from __future__ import annotations
 

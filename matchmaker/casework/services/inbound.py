@@ -105,7 +105,13 @@ def answer_match_request(peer: Peer, document: Mapping[str, Any]) -> MatchAnswer
             [result.case.pk, result.score, result.phenotype_score, result.genotype_score]
             for result, _ in answered
         ]
-        after_commit(_queue_recording, peer_id=peer.pk, patient=dict(patient), scored=scored)
+        after_commit(
+            _queue_recording,
+            peer_id=peer.pk,
+            patient=dict(patient),
+            scored=scored,
+            scored_with=matching.scoring_basis(),
+        )
     return answer
 
 
@@ -151,13 +157,17 @@ def _best_answerable(
     return answered
 
 
-def _queue_recording(*, peer_id: int, patient: dict[str, Any], scored: list[list[Any]]) -> None:
+def _queue_recording(
+    *, peer_id: int, patient: dict[str, Any], scored: list[list[Any]], scored_with: str
+) -> None:
     from matchmaker.casework import tasks  # the tasks import this module
 
     try:
         # argsrepr: Celery would otherwise render the whole patient for its logs on every request.
         tasks.record_incoming_matches.apply_async(
-            (peer_id, patient, scored), argsrepr=f"(peer {peer_id}, patient {patient.get('id')!r})"
+            (peer_id, patient, scored),
+            {"scored_with": scored_with},
+            argsrepr=f"(peer {peer_id}, patient {patient.get('id')!r})",
         )
     except KombuOperationalError as error:
         # The broker (Redis) is down. The peer has its answer; the owners must still get their
@@ -165,7 +175,7 @@ def _queue_recording(*, peer_id: int, patient: dict[str, Any], scored: list[list
         warn_degraded(
             logger, "broker unreachable, incoming matches recorded in the request: %r", error
         )
-        record_incoming_matches(peer_id, patient, scored)
+        record_incoming_matches(peer_id, patient, scored, scored_with=scored_with)
 
 
 def query_of_mme_patient(
@@ -182,13 +192,14 @@ def query_of_mme_patient(
 
 
 def record_incoming_matches(
-    peer_id: int, patient: Mapping[str, Any], scored: list[list[Any]]
+    peer_id: int, patient: Mapping[str, Any], scored: list[list[Any]], *, scored_with: str = ""
 ) -> list[int]:
     """Store or refresh one incoming Match per (our case, peer, their patient); tell the owners.
 
     `scored` holds [case id, score, phenotype score, genotype score] per case we answered. New
     matches and those whose remote patient changed get their explanation (from our case's
-    side); the owners of new ones are e-mailed. A case this peer patient matched before but
+    side); the owners of new ones are e-mailed. `scored_with` is the answering process's
+    `scoring_basis()` ("" for a task queued by a release that did not pass it: unknown). A case this peer patient matched before but
     matches no more is marked removed. Idempotent: a second run refreshes, adds nothing.
     """
     now = timezone.now()
@@ -210,6 +221,7 @@ def record_incoming_matches(
                 "score": score,
                 "phenotype_score": phenotype_score,
                 "genotype_score": genotype_score,
+                "scored_with": scored_with,
             }
             match = existing.get(case_id)
             if match is None:

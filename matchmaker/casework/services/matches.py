@@ -28,6 +28,7 @@ from matchmaker.matching.services import (
     explain_profiles,
     find_matches,
     query_of_case,
+    scoring_basis,
 )
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
         return 0
     now = timezone.now()
     results = find_matches(case, include_test=case.is_test)
+    basis = scoring_basis()
     found_ids = {result.case.pk for result in results}
     existing = {
         (match.case_id, match.matched_case_id): match
@@ -92,6 +94,7 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
                 "phenotype_score": result.phenotype_score,
                 "genotype_score": result.genotype_score,
                 "explanation": explanation,
+                "scored_with": basis,
                 "last_seen": now,
                 "removed_at": None,
             }

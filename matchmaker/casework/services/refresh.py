@@ -33,11 +33,24 @@ def refresh_remote_matches(case: Case) -> int:
     Reads the case's features and genes as stored now; costs one explanation (~15 ms) per
     current remote match. Returns how many matches were refreshed.
     """
+    return _refresh(case, [Match.Direction.INCOMING, Match.Direction.OUTGOING])
+
+
+@transaction.atomic
+def rescore_incoming_matches(case: Case) -> int:
+    """Re-score and re-explain the case's current incoming matches with this process's scoring.
+
+    For matches scored by an earlier scoring method or HPO release (`rescore_stale_matches`):
+    the peer's patient is read again from the stored snapshot. Outgoing matches keep the
+    peer's score; the peer re-scores them on the next search. Returns how many were re-scored.
+    """
+    return _refresh(case, [Match.Direction.INCOMING])
+
+
+def _refresh(case: Case, directions: list[Match.Direction]) -> int:
     matches = list(
         Match.objects.filter(
-            case=case,
-            direction__in=[Match.Direction.INCOMING, Match.Direction.OUTGOING],
-            removed_at__isnull=True,
+            case=case, direction__in=directions, removed_at__isnull=True
         ).select_related("peer")
     )
     if not matches:
@@ -45,6 +58,7 @@ def refresh_remote_matches(case: Case) -> int:
     own = matching.query_of_case(
         Case.objects.prefetch_related("features", "genomic_features").get(pk=case.pk)
     )
+    basis = matching.scoring_basis()
     for match in matches:
         try:
             remote = query_of_mme_patient(match.remote_patient, drop_unknown_terms=True)
@@ -57,7 +71,12 @@ def refresh_remote_matches(case: Case) -> int:
         if match.direction == Match.Direction.INCOMING:
             # The peer's patient was the query and our case the candidate, as when answering.
             score, phenotype, genotype = matching.score_profiles(remote, own)
-            values = {"score": score, "phenotype_score": phenotype, "genotype_score": genotype}
+            values = {
+                "score": score,
+                "phenotype_score": phenotype,
+                "genotype_score": genotype,
+                "scored_with": basis,
+            }
         else:
             explanation[matching.SCORE_OUT_OF_DATE] = True
             peer = match.peer.name if match.peer is not None else "the peer"

@@ -36,6 +36,7 @@ from matchmaker.cases.records import (
     RecordFormatError,
 )
 from matchmaker.casework.models import Match, MatchEvent
+from matchmaker.casework.services.rescoring import is_stale
 from matchmaker.federation.models import Peer
 from matchmaker.lib.api import MAX_DISORDERS, MAX_FEATURES, MAX_GENOMIC_FEATURES
 from matchmaker.lib.errors import FieldValidationError
@@ -463,6 +464,16 @@ class MatchOutputSerializer(serializers.Serializer[Match]):
     score = serializers.FloatField(help_text="0..1, higher = more likely the same disorder")
     phenotypeScore = serializers.FloatField(source="phenotype_score", help_text="0..1")
     genotypeScore = serializers.FloatField(source="genotype_score", help_text="0..1")
+    scoredWith = serializers.CharField(
+        source="scored_with",
+        help_text="the scoring method and HPO release this node scored the match with, e.g. "
+        '"bma_jaccard_gated_bridge, HPO 2025-01-16"; empty for a peer\'s score (outgoing) and '
+        "for scores recorded before it was",
+    )
+    scoreFromEarlierRelease = serializers.SerializerMethodField(
+        help_text="true while the score comes from an earlier scoring method or HPO release "
+        "than the node's: the node is scoring it again, and it may change"
+    )
     status = serializers.CharField(help_text="triage status: new, reviewed, contacted, dismissed")
     notes = serializers.CharField()
     matchedCase = MatchedCaseSerializer(
@@ -485,6 +496,9 @@ class MatchOutputSerializer(serializers.Serializer[Match]):
 
     class Meta:
         ref_name = "Match"
+
+    def get_scoreFromEarlierRelease(self, match: Match) -> bool:  # noqa: N802 (DRF's naming)
+        return is_stale(match)
 
     def to_representation(self, match: Match) -> dict[str, Any]:
         data = super().to_representation(match)

@@ -28,6 +28,7 @@ from matchmaker.casework.models import Match
 from matchmaker.casework.selectors import matches_of, matches_visible_to
 from matchmaker.casework.services import matches as casework
 from matchmaker.casework.services import outbound
+from matchmaker.casework.services.rescoring import is_stale
 from matchmaker.federation.models import CaseSearchSchedule, PeerSearch
 from matchmaker.lib.errors import FieldValidationError
 from matchmaker.lib.users import signed_in_user
@@ -89,6 +90,11 @@ class MatchRow:
     def score_out_of_date(self) -> bool:
         """A case was edited after this score; a re-match or the next search replaces it."""
         return bool(_explanation_shown(self.match).get(matching.SCORE_OUT_OF_DATE))
+
+    @property
+    def scored_by_earlier_release(self) -> bool:
+        """Our score, from an earlier scoring method or HPO release; the node is redoing it."""
+        return is_stale(self.match)
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -334,6 +340,13 @@ def _detail_context(
             "a case was edited after this score was computed: it is being re-scored, and the "
             "term pairs below are of the cases as they are now"
             if explanation.get(matching.SCORE_OUT_OF_DATE)
+            else ""
+        )
+        or (
+            f"this score was computed by an earlier release of this node's scoring "
+            f"({match.scored_with or 'method not recorded'}); it is being scored again with "
+            f"{matching.scoring_basis()}, and may change"
+            if is_stale(match)
             else ""
         ),
         "shared_diseases": [

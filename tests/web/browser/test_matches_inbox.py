@@ -4,14 +4,17 @@ what arrived since the last visit first, a filter, and on to one match."""
 from __future__ import annotations
 
 import datetime
+import io
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from matchmaker.cases.models import Institution
 from matchmaker.casework.models import Match
+from matchmaker.casework.services.matches import run_matching
 from matchmaker.federation.services import add_peer
 from matchmaker.web.models import InboxVisit
 from tests.factories import make_case
@@ -71,3 +74,36 @@ def test_a_clinician_opens_the_inbox_sees_what_is_new_filters_and_opens_a_match(
     page.wait_for_url(f"**/matches/{old.pk}/")
     expect(page.get_by_role("heading", level=1)).to_contain_text(first.public_id)
     assert other_gene.pk != arrived.pk
+
+
+def test_a_score_of_an_earlier_release_is_marked_until_the_node_scores_it_again(
+    page: Page, alice: User, institution: Institution, other_institution: Institution
+) -> None:
+    ours = make_case(institution=institution, owner=alice, label="fam42-proband")
+    theirs = make_case(institution=other_institution, label="theirs")
+    run_matching(ours.pk, notify=False)
+    match = Match.objects.get(case=ours, matched_case=theirs)
+    score_today = match.score
+    # As a release with another scoring method left it.
+    Match.objects.filter(direction=Match.Direction.LOCAL).update(
+        scored_with="bma_jaccard_bridge, HPO 2024-08-13", score=0.31
+    )
+
+    log_in(page, alice)
+    page.goto("/matches/")
+    row = page.locator("table.inbox tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("0.31")
+    expect(row).to_contain_text("earlier scoring: being scored again")
+    row.get_by_role("link", name=theirs.public_id).click()
+    page.wait_for_url(f"**/matches/{match.pk}/")
+    expect(page.locator("main")).to_contain_text(
+        "computed by an earlier release of this node's scoring (bma_jaccard_bridge, HPO 2024-08-13)"
+    )
+
+    call_command("match", "--stale", "--no-notify", stdout=io.StringIO())
+
+    page.goto(f"/cases/{ours.public_id}/matches/")
+    scored_again = page.locator("table tbody tr", has_text=theirs.public_id)
+    expect(scored_again).to_contain_text(f"{score_today:.2f}")
+    expect(scored_again).not_to_contain_text("earlier scoring")

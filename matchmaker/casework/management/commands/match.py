@@ -9,13 +9,15 @@ from django.core.management.base import BaseCommand, CommandError
 from matchmaker.cases.models import Case
 from matchmaker.casework.models import Match
 from matchmaker.casework.services.matches import run_matching
-from matchmaker.matching.services import bridge_share_percent, find_matches
+from matchmaker.casework.services.rescoring import rescore_stale_matches, stale_matches
+from matchmaker.matching.services import bridge_share_percent, find_matches, scoring_basis
 
 
 class Command(BaseCommand):
     help = (
         "Rank the local cases against one case and print each match with its explanation; or, "
-        "with --all, re-match every active case now and record the matches."
+        "with --all, re-match every active case now and record the matches; with --stale, "
+        "score again the matches scored by an earlier scoring method or HPO release."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -24,6 +26,12 @@ class Command(BaseCommand):
             "--all",
             action="store_true",
             help="run matching for every active case in this process and record new matches",
+        )
+        parser.add_argument(
+            "--stale",
+            action="store_true",
+            help="score again, now, every current match scored by an earlier scoring method or "
+            "HPO release (beat does it in the background, a few minutes every ten)",
         )
         parser.add_argument(
             "--if-no-matches",
@@ -44,10 +52,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-notify",
             action="store_true",
-            help="with --all: record new matches without e-mailing their owners (demo data)",
+            help="with --all or --stale: record new matches without e-mailing their owners",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["stale"]:
+            self._rescore_stale(notify=not options["no_notify"])
+            return
         if options["all"]:
             if options["if_no_matches"] and Match.objects.exists():
                 self.stdout.write("Matches are already recorded; nothing to do.")
@@ -123,6 +134,29 @@ class Command(BaseCommand):
             )
             for line in describe_explanation(match.explanation):
                 self.stdout.write(f"       {line}")
+
+    def _rescore_stale(self, *, notify: bool) -> None:
+        stale = stale_matches().count()
+        if not stale:
+            self.stdout.write(f"Every current match is scored with {scoring_basis()}.")
+            return
+        self.stdout.write(f"{stale:,} matches to score again with {scoring_basis()}.")
+        started = time.perf_counter()
+        outcome = rescore_stale_matches(notify=notify)
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Scored again the matches of {outcome.cases:,} cases in {elapsed:.1f} s; "
+                f"{outcome.new_matches:,} new matches recorded."
+            )
+        )
+        if outcome.remaining:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{outcome.remaining:,} matches could not be scored again (their case is no "
+                    "longer active, or the peer's patient can no longer be read)."
+                )
+            )
 
     def _match_all(self, *, notify: bool) -> None:
         started = time.perf_counter()
