@@ -6,6 +6,7 @@ method; measured offline, in the (c) setting of bench/quality.py, known and nove
     PYTHONPATH=. .venv/bin/python bench/novel_signal_experiment.py evaluate-nb    # 1 min
     PYTHONPATH=. .venv/bin/python bench/novel_signal_experiment.py ppmi           # 1.5 min
     PYTHONPATH=. .venv/bin/python bench/novel_signal_experiment.py evaluate-ppmi  # 3 min
+    PYTHONPATH=. .venv/bin/python bench/novel_signal_experiment.py explained      # 2 min
 
 Each evaluate step prints (c) hit@1 known / novel on folds 0-1 ("A", where constants are
 chosen), 2-4 ("B", held out) and all, and the mixes ranked by A's novel figure.
@@ -40,6 +41,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -647,10 +649,113 @@ def evaluate_nb() -> None:
     report(names, known, novel, folds)
 
 
+# ---------------------------------------------------------------------------------------------
+# "explained away": a candidate that a known disease explains better than it explains the query
+
+
+def disease_similarity_matrix(profiler: Any, cases: list[_Case]) -> NDArray[np.float32]:
+    """Every case's similarity to every disease of ``profiler`` (cases x diseases)."""
+    matrix = np.zeros((len(cases), len(profiler)), np.float32)
+    rows: dict[int, NDArray[np.float32]] = {}
+    for position, case in enumerate(cases):
+        matrix[position] = profiler.similarities(case.observed, rows)
+    return matrix
+
+
+def evaluate_explained() -> None:
+    """Base score minus lambda x a penalty read from the known diseases closest to each side
+    (the disease bridge's similarities s(D), 0..1; never a recorded diagnosis). D_c is the
+    candidate's closest disease, D_q the query's:
+
+    - ``own``: max(0, s_c(D_c) - s_q(D_c)): a known disease explains the candidate better than
+      it explains the query, so the candidate is more likely a case of that disease.
+    - ``both``: ``own`` + max(0, s_q(D_q) - s_c(D_q)), the same from the query's side too.
+    - ``excess``: max(0, s_c(D_c) - s_q(D_q)): the candidate fits its closest disease better than
+      the query fits any.
+    - ``soft``: ``own`` over the candidate's 10 profile diseases, weighted by its profile.
+    - ``rel``: 1 - s_q(D_c) / s_c(D_c); ``ownxfit``: ``own`` x s_c(D_c); ``own+excess``.
+
+    Bases: bma_jaccard ("bj"), the gated default ("gated", share 0.6) and the gate with shares
+    0.7 / 0.8 (the fixed half bridge, "default", is listed for reference). Known: the similarities from all annotations; novel: per fold, without the fold's
+    diseases (as for everything else in the novel setting). Needs ``cache``; ~2 min.
+    """
+    started = time.perf_counter()
+    ontology, cases, queries, by_pmid = setup()
+    meta = np.load(OUT / "meta.npz")
+    assert meta["queries"].tolist() == queries
+    folds = meta["folds"]
+    nq = len(queries)
+    lambdas = (0.1, 0.2, 0.3, 0.5, 0.7)
+    names: list[str] = []
+    ranks: dict[str, list[list[int]]] = {s: [[] for _ in range(nq)] for s in ("known", "novel")}
+    for setting in ("known", "novel"):
+        spreads = np.load(OUT / f"spread_{setting}.npy")
+        groups = (
+            [(None, np.arange(nq))]
+            if setting == "known"
+            else [(f, np.flatnonzero(folds == f)) for f in range(FOLDS)]
+        )
+        for fold, rows in groups:
+            left_out = frozenset(
+                d for d in {c.disease for c in cases} if fold is not None and fold_of(d) == fold
+            )
+            knowledge = build_knowledge(ontology, cases, left_out)
+            matrix = disease_similarity_matrix(knowledge.profiler, cases)
+            closest = matrix.argmax(axis=1)
+            fit = matrix[np.arange(len(cases)), closest]
+            profile_rows = knowledge.profiles.disease_rows.astype(np.intp)
+            profile_shares = knowledge.profiles.disease_weights.astype(np.float64) ** 2
+            profile_shares /= np.maximum(profile_shares.sum(axis=1, keepdims=True), 1e-12)
+            profile_fits = np.take_along_axis(matrix, profile_rows, axis=1)
+            print(f"{setting} {fold}: matrix ({time.perf_counter() - started:.0f} s)", flush=True)
+            wanted = {int(r) for r in rows}
+            for row, true_idx, false_idx, bases in cached_queries(cases, queries, by_pmid, setting):
+                if row not in wanted:
+                    continue
+                q = queries[row]
+                query_fit = matrix[q]
+                own = np.maximum(0.0, fit - query_fit[closest]).astype(np.float64)
+                excess = np.maximum(0.0, fit - fit[q]).astype(np.float64)
+                signals = {
+                    "own": own,
+                    "both": own + np.maximum(0.0, fit[q] - matrix[:, closest[q]]),
+                    "excess": excess,
+                    "soft": (
+                        np.maximum(0.0, profile_fits - query_fit[profile_rows]) * profile_shares
+                    ).sum(axis=1),
+                    "rel": np.maximum(0.0, 1.0 - query_fit[closest] / np.maximum(fit, 1e-6)),
+                    "ownxfit": own * fit,
+                    "own+excess": own + excess,
+                }
+                bridge = 2.0 * bases["default"] - bases["bj"]
+                for share in (0.7, 0.8):
+                    gate = share * _gate(spreads[row : row + 1])[0]
+                    bases[f"gated{share}"] = (1 - gate) * bases["bj"] + gate * bridge
+                configs = list(bases.items())
+                for base_name, base in bases.items():
+                    if base_name == "default":  # the fixed half bridge: for reference only
+                        continue
+                    for penalty, signal in signals.items():
+                        for lam in lambdas:
+                            configs.append((f"{base_name}-{lam}*{penalty}", base - lam * signal))
+                if not names:
+                    names = [name for name, _ in configs]
+                ranks[setting][row] = [
+                    rank_of_best_true(x, true_idx, false_idx) for _, x in configs
+                ]
+            del matrix
+    known = np.array(ranks["known"], np.int32).T
+    novel = np.array(ranks["novel"], np.int32).T
+    np.savez(OUT / "ranks_explained.npz", names=np.array(names), known=known, novel=novel)
+    print(f"evaluated in {time.perf_counter() - started:.0f} s")
+    report(names, known, novel, folds)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "step", choices=("cache", "evaluate", "ppmi", "evaluate-ppmi", "evaluate-nb")
+        "step",
+        choices=("cache", "evaluate", "ppmi", "evaluate-ppmi", "evaluate-nb", "explained"),
     )
     args = parser.parse_args()
     {
@@ -659,4 +764,5 @@ if __name__ == "__main__":
         "ppmi": ppmi,
         "evaluate-ppmi": evaluate_ppmi,
         "evaluate-nb": evaluate_nb,
+        "explained": evaluate_explained,
     }[args.step]()
