@@ -105,6 +105,11 @@ class Case(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.ENTERED)
     # The HPO release the terms were validated against.
     hpo_release = models.CharField(max_length=32, blank=True)
+    # The scoring method and HPO release of the case's last local matching ("" = not matched
+    # since this was recorded): a case matched with an earlier one is matched again
+    # (matchmaker.casework.services.rescoring). A database default too: during an upgrade over
+    # several hosts, processes of the previous release still insert cases without the column.
+    matched_with = models.CharField(max_length=200, blank=True, default="", db_default="")
     # Provenance for the curator (e.g. PMIDs of a published case); never sent to peers.
     external_references = models.JSONField(default=list, blank=True)
     # Non-standard "_"-prefixed MME fields, kept and passed through (MME §1.8).

@@ -53,7 +53,9 @@ class Match(models.Model):
     # The scoring method and HPO release our scores came from (`matching.services.scoring_basis`);
     # "" when unknown (stored before it was recorded) or when the peer scored (outgoing). A
     # current local or incoming match with another basis is re-scored (`rescore_stale_matches`).
-    scored_with = models.CharField(max_length=200, blank=True, default="")
+    # A database default too: processes of the previous release, still running on other hosts
+    # during an upgrade, insert matches without the column.
+    scored_with = models.CharField(max_length=200, blank=True, default="", db_default="")
     # Why the two cases matched: term pairs with their common ancestor, shared genes and
     # variants, conflicts with excluded terms (see matching.services.explain_match).
     explanation = models.JSONField(default=dict, blank=True)

@@ -24,6 +24,7 @@ from matchmaker.casework import tasks
 from matchmaker.casework.models import Match
 from matchmaker.casework.services.matches import run_matching
 from matchmaker.casework.services.rescoring import (
+    cases_to_rematch,
     is_stale,
     rescore_stale_matches,
     stale_matches,
@@ -92,7 +93,9 @@ def matches(
     django_capture_on_commit_callbacks: Any,
 ) -> dict[str, Match]:
     """Every kind of match, as the node records them today."""
+    # Each case matched, in the order a sweep takes them (the later run scores the pair).
     run_matching(alice_case.pk, notify=False)
+    run_matching(carol_case.pk, notify=False)
     with django_capture_on_commit_callbacks(execute=True):
         response = post_match(Client(), {"patient": mme_patient(id="their-7")})
     assert response.status_code == 200, response.content
@@ -124,6 +127,7 @@ def as_an_earlier_release_left_them(matches: dict[str, Match]) -> None:
     Match.objects.filter(direction__in=["local", "incoming"]).update(
         scored_with=EARLIER, score=0.01, phenotype_score=0.02
     )
+    Case.objects.update(matched_with=EARLIER)
     for match in matches.values():
         match.refresh_from_db()
 
@@ -177,8 +181,8 @@ def test_scores_of_an_earlier_release_are_flagged_then_scored_again(
 
     out = io.StringIO()
     call_command("match", "--stale", "--no-notify", stdout=out)
-    assert "3 matches to score again" in out.getvalue()
-    assert "Scored again the matches of 2 cases" in out.getvalue()
+    assert "3 matches to score again and 2 cases to match again" in out.getvalue()
+    assert "Scored again the matches of 2 cases in" in out.getvalue()
 
     for name, match in matches.items():
         assert scores(match) == pytest.approx(today[name]), name
@@ -219,23 +223,42 @@ def test_the_beat_sweep_redoes_stale_scores_one_sweep_at_a_time(
     assert stale_matches().count() == 3
 
     cache.delete("casework:rescore-stale-matches")
-    assert tasks.rescore_stale_matches() == 2  # Alice's case re-scored Carol's copy too, and
-    assert not stale_matches().exists()  # Alice's incoming match
+    assert tasks.rescore_stale_matches() == 2  # Alice's case (local, incoming) and Carol's
+    assert not stale_matches().exists()
     assert cache.get("casework:rescore-stale-matches") is None
 
 
 def test_a_time_budget_leaves_the_rest_for_the_next_sweep(matches: dict[str, Match]) -> None:
-    # Two cases to redo: Alice's (its incoming match) and Carol's (her copy of the local match).
-    Match.objects.filter(pk__in=[matches["incoming"].pk, matches["carol"].pk]).update(
-        scored_with=EARLIER
-    )
+    as_an_earlier_release_left_them(matches)
 
     first = rescore_stale_matches(notify=False, time_budget_s=0)  # spent after the first case
 
-    assert (first.cases, first.remaining) == (1, 1)
-    assert list(stale_matches()) == [matches["carol"]]
+    # Alice's case was matched again, which re-scored both copies of the pair; Carol's case is
+    # still to be matched again: its own search may find other cases.
+    assert (first.cases, first.remaining, first.cases_remaining) == (1, 0, 1)
+    assert list(cases_to_rematch()) == [matches["carol"].case]
     second = rescore_stale_matches(notify=False)
-    assert (second.cases, second.remaining) == (1, 0)
+    assert (second.cases, second.remaining, second.cases_remaining) == (1, 0, 0)
+
+
+def test_a_case_matched_with_an_earlier_release_is_matched_again_though_it_found_nothing(
+    matches: dict[str, Match], institution: Institution, alice: User
+) -> None:
+    loner = make_case(
+        institution=institution, owner=alice, label="loner", features=(FeatureRecord(SEIZURE),)
+    )
+    # As an earlier release left it: matched, and nothing found above the reporting floor then.
+    Case.objects.filter(pk=loner.pk).update(matched_with=EARLIER)
+    assert not Match.objects.filter(case=loner).exists()
+
+    assert list(cases_to_rematch()) == [loner]
+    assert not stale_matches().exists()
+    rescore_stale_matches(notify=False)
+
+    loner.refresh_from_db()
+    assert loner.matched_with == scoring_basis()
+    assert Match.objects.filter(case=loner).exists()  # its own search ran, with today's scoring
+    assert not cases_to_rematch().exists()
 
 
 def test_removed_matches_and_withdrawn_cases_are_not_flagged(matches: dict[str, Match]) -> None:

@@ -73,6 +73,7 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
     now = timezone.now()
     results = find_matches(case, include_test=case.is_test)
     basis = scoring_basis()
+    Case.objects.filter(pk=case.pk).update(matched_with=basis)
     found_ids = {result.case.pk for result in results}
     existing = {
         (match.case_id, match.matched_case_id): match

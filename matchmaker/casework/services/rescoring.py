@@ -5,7 +5,8 @@ and HPO release, `matching.services.scoring_basis`). After an upgrade that chang
 a `load_hpo` followed by a restart, the stored scores no longer mean what new ones do: a match
 list would rank old and new scores side by side. This module finds those matches and scores
 them again: a local match by re-matching its case (which may also find new matches and drop
-ones no longer found, as any re-match does), an incoming match from the peer's patient as stored.
+ones no longer found, as any re-match does; `Case.matched_with` records the basis of a case's
+last matching), an incoming match from the peer's patient as stored.
 Outgoing matches are the peer's scores and are not ours to redo.
 
 Beat runs `rescore_stale_matches` every ten minutes with a time budget, so a large node catches
@@ -17,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from matchmaker.cases.models import Case
 from matchmaker.casework.models import Match
@@ -47,42 +48,55 @@ def is_stale(match: Match) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class RescoreOutcome:
-    cases: int  # cases whose matches were scored again
+    cases: int  # cases re-matched, or whose incoming matches were scored again
     new_matches: int  # local matches the re-match found that were not recorded before
     remaining: int  # stale matches left (time budget spent, or a case that could not be redone)
+    cases_remaining: int  # cases still to match again (time budget spent)
+
+
+def cases_to_rematch() -> QuerySet[Case]:
+    """Active cases whose last local matching used an earlier scoring basis, and those owning a
+    stale local match. Cases never matched (`matched_with` "") are not among them."""
+    stale_local = stale_matches().filter(direction=Match.Direction.LOCAL).values("case_id")
+    return Case.objects.filter(status=Case.Status.ACTIVE).filter(
+        (Q(matched_with__gt="") & ~Q(matched_with=scoring_basis())) | Q(pk__in=stale_local)
+    )
 
 
 def rescore_stale_matches(
     *, notify: bool = True, time_budget_s: float | None = None
 ) -> RescoreOutcome:
-    """Score every stale match again, case by case, oldest case first.
+    """Match again the cases matched with an earlier scoring basis, and score again the
+    incoming matches scored with one; case by case, oldest case first.
 
-    Each case is redone at most once per call, in its own transaction, so an interrupted run
-    loses nothing and the next one carries on. With `time_budget_s` no new case is started once
-    it is spent (the first case always is, so every sweep makes progress). New local matches found on the way are e-mailed to their owners if `notify`.
+    A case is matched again even when another case's re-match has already re-scored its copy of
+    their pair: its own search under the current scoring may find other cases. A case never
+    matched is left alone (`match --all` matches every case).
+
+    Each case is redone in its own transaction, so an interrupted run loses nothing and the
+    next one carries on. With `time_budget_s` no new case is started once it is spent (the first
+    always is, so every sweep makes progress). New local matches found on the way are e-mailed
+    to their owners if `notify`.
     """
     started = time.monotonic()
-    stale = stale_matches()
-    local_case_ids = set(
-        stale.filter(direction=Match.Direction.LOCAL).values_list("case_id", flat=True)
-    )
+    rematch_ids = set(cases_to_rematch().values_list("id", flat=True))
     incoming_case_ids = set(
-        stale.filter(direction=Match.Direction.INCOMING).values_list("case_id", flat=True)
+        stale_matches().filter(direction=Match.Direction.INCOMING).values_list("case_id", flat=True)
     )
     cases = new_matches = 0
-    for case_id in sorted(local_case_ids | incoming_case_ids):
+    for case_id in sorted(rematch_ids | incoming_case_ids):
         if cases and time_budget_s is not None and time.monotonic() - started > time_budget_s:
             break
-        # Re-matching one case also re-scores the other owner's copy of each pair, so the
-        # other case may have nothing stale left by the time it comes up.
-        if (
-            case_id in local_case_ids
-            and stale.filter(direction=Match.Direction.LOCAL, case_id=case_id).exists()
-        ):
+        if case_id in rematch_ids:
             new_matches += run_matching(case_id, notify=notify)
         if case_id in incoming_case_ids:
             case = Case.objects.filter(pk=case_id).first()
             if case is not None:
                 rescore_incoming_matches(case)
         cases += 1
-    return RescoreOutcome(cases=cases, new_matches=new_matches, remaining=stale_matches().count())
+    return RescoreOutcome(
+        cases=cases,
+        new_matches=new_matches,
+        remaining=stale_matches().count(),
+        cases_remaining=cases_to_rematch().count(),
+    )

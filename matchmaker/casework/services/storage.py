@@ -170,6 +170,7 @@ def bulk_insert_cases(
                 "source": ownership.source,
                 "created_at": now,
                 "updated_at": now,
+                "matched_with": "",  # not matched yet
                 **values,
             }
         )
@@ -182,7 +183,7 @@ def bulk_insert_cases(
     insert_rows(GenomicFeature, genomic_table)
     insert_rows(Disorder, disorder_table)
     # Bulk loads (imports, demo data) are indexed but not matched one by one: thousands of
-    # matching runs would swamp the workers; the periodic re-match covers them.
+    # matching runs would swamp the workers; `manage.py match --all` matches them when wanted.
     record_index_change(case_ids[0], case_ids[-1])
     return case_ids
 

@@ -9,7 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 from matchmaker.cases.models import Case
 from matchmaker.casework.models import Match
 from matchmaker.casework.services.matches import run_matching
-from matchmaker.casework.services.rescoring import rescore_stale_matches, stale_matches
+from matchmaker.casework.services.rescoring import (
+    cases_to_rematch,
+    rescore_stale_matches,
+    stale_matches,
+)
 from matchmaker.matching.services import bridge_share_percent, find_matches, scoring_basis
 
 
@@ -136,25 +140,30 @@ class Command(BaseCommand):
                 self.stdout.write(f"       {line}")
 
     def _rescore_stale(self, *, notify: bool) -> None:
-        stale = stale_matches().count()
-        if not stale:
+        stale, cases = stale_matches().count(), cases_to_rematch().count()
+        if not stale and not cases:
             self.stdout.write(f"Every current match is scored with {scoring_basis()}.")
             return
-        self.stdout.write(f"{stale:,} matches to score again with {scoring_basis()}.")
+        self.stdout.write(
+            f"{stale:,} matches to score again and {cases:,} cases to match again "
+            f"with {scoring_basis()}."
+        )
         started = time.perf_counter()
         outcome = rescore_stale_matches(notify=notify)
         elapsed = time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(
-                f"Scored again the matches of {outcome.cases:,} cases in {elapsed:.1f} s; "
+                f"Scored again the matches of {outcome.cases:,} "
+                f"case{'' if outcome.cases == 1 else 's'} in {elapsed:.1f} s; "
                 f"{outcome.new_matches:,} new matches recorded."
             )
         )
-        if outcome.remaining:
+        if outcome.remaining or outcome.cases_remaining:
             self.stdout.write(
                 self.style.WARNING(
                     f"{outcome.remaining:,} matches could not be scored again (their case is no "
-                    "longer active, or the peer's patient can no longer be read)."
+                    "longer active, or the peer's patient can no longer be read); "
+                    f"{outcome.cases_remaining:,} cases are still to match again."
                 )
             )
 

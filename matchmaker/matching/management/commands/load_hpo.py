@@ -129,7 +129,11 @@ class Command(BaseCommand):
             get_phenotype_scorer.cache_clear()
             forget_case_index()
             if latest is not None and latest.version != ontology.release:
-                self.stdout.write(f"HPO release changed: {latest.version} -> {ontology.release}")
+                self.stdout.write(
+                    f"HPO release changed: {latest.version} -> {ontology.release}. Once the "
+                    "processes are restarted, the matches scored with the previous release are "
+                    "scored again in the background, or at once by `manage.py match --stale`."
+                )
         self.stdout.write(
             self.style.SUCCESS(
                 f"HPO {ontology.release}: {len(ontology.term_ids):,} terms, "
