@@ -81,6 +81,24 @@ def same_paper(cases: list[_Case], by_pmid: dict[str, list[int]], q: int) -> lis
     return sorted(out)
 
 
+def setting_groups(
+    setting: str, folds: NDArray[np.intp]
+) -> list[tuple[int | None, NDArray[np.intp]]]:
+    """The query rows scored with one body of knowledge: all of them for "known" (fold None),
+    else each novel fold's."""
+    if setting == "known":
+        return [(None, np.arange(len(folds)))]
+    return [(f, np.flatnonzero(folds == f)) for f in range(FOLDS)]
+
+
+def knowledge_without_fold(ontology: Ontology, cases: list[_Case], fold: int | None) -> Any:
+    """``build_knowledge`` from the annotations less the fold's dev diseases (none for None)."""
+    left_out = frozenset(
+        d for d in {c.disease for c in cases} if fold is not None and fold_of(d) == fold
+    )
+    return build_knowledge(ontology, cases, left_out)
+
+
 def cache() -> None:
     OUT.mkdir(exist_ok=True)
     started = time.perf_counter()
@@ -93,16 +111,8 @@ def cache() -> None:
         bj = np.lib.format.open_memmap(OUT / f"bj_{setting}.npy", "w+", np.float32, (nq, n))
         br = np.lib.format.open_memmap(OUT / f"br_{setting}.npy", "w+", np.float32, (nq, n))
         spread = np.zeros(nq)
-        groups = (
-            [(None, range(nq))]
-            if setting == "known"
-            else [(f, np.flatnonzero(folds == f)) for f in range(FOLDS)]
-        )
-        for fold, rows in groups:
-            left_out = frozenset(
-                d for d in {c.disease for c in cases} if fold is not None and fold_of(d) == fold
-            )
-            knowledge = build_knowledge(ontology, cases, left_out)
+        for fold, rows in setting_groups(setting, folds):
+            knowledge = knowledge_without_fold(ontology, cases, fold)
             scorer = PhenotypeScorer(
                 ontology, method=BMA_JACCARD, information_content=knowledge.ic["all"]
             )
@@ -292,12 +302,7 @@ def evaluate() -> None:
         for setting in ("known", "novel"):
             for b in betas:
                 sims[(setting, b)] = np.full((nq, pools), -1.0, np.float32)
-            groups = (
-                [(None, np.arange(nq))]
-                if setting == "known"
-                else [(f, np.flatnonzero(folds == f)) for f in range(FOLDS)]
-            )
-            for fold, rows in groups:
+            for fold, rows in setting_groups(setting, folds):
                 if fold is None:
                     ic = ontology.information_content
                 else:
@@ -690,16 +695,8 @@ def evaluate_explained() -> None:
     ranks: dict[str, list[list[int]]] = {s: [[] for _ in range(nq)] for s in ("known", "novel")}
     for setting in ("known", "novel"):
         spreads = np.load(OUT / f"spread_{setting}.npy")
-        groups = (
-            [(None, np.arange(nq))]
-            if setting == "known"
-            else [(f, np.flatnonzero(folds == f)) for f in range(FOLDS)]
-        )
-        for fold, rows in groups:
-            left_out = frozenset(
-                d for d in {c.disease for c in cases} if fold is not None and fold_of(d) == fold
-            )
-            knowledge = build_knowledge(ontology, cases, left_out)
+        for fold, rows in setting_groups(setting, folds):
+            knowledge = knowledge_without_fold(ontology, cases, fold)
             matrix = disease_similarity_matrix(knowledge.profiler, cases)
             closest = matrix.argmax(axis=1)
             fit = matrix[np.arange(len(cases)), closest]
