@@ -108,7 +108,7 @@ def stale_match_scores_check(
             "new ones.",
             hint=(
                 "Celery beat scores them again in the background, a few minutes every ten; "
-                "to do it now: manage.py match --stale (docs/operations.md, 'Upgrading')."
+                "to do it now: manage.py match --stale (docs/operations.md, 'Upgrade')."
             ),
             id="matchmaker.W003",
         )
