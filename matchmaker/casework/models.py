@@ -66,6 +66,13 @@ class Match(models.Model):
     last_seen = models.DateTimeField()
     # Set when a later search no longer returns the match (kept, never deleted, for the record).
     removed_at = models.DateTimeField(null=True, blank=True)
+    # Local matches: whether the owner's case's own last search found the other case, and
+    # whether the other case's last search found the owner's (the two copies of a pair mirror
+    # each other). A pair stays current while either search finds it: re-matching one case never
+    # takes away a match the other case's search still holds (casework.services.matches).
+    # Both False for pairs recorded before this was: the next search of either case decides.
+    found_by_owner = models.BooleanField(default=False, db_default=False)
+    found_by_other = models.BooleanField(default=False, db_default=False)
     # Set when the owner was told about the match; claiming it is what makes notifying idempotent.
     notified_at = models.DateTimeField(null=True, blank=True)
 

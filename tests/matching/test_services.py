@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -284,6 +285,81 @@ def test_run_matching_is_idempotent_and_marks_lost_matches(institution: Institut
     run_matching(query.pk)
     lost = Match.objects.get(case=query, matched_case=twin)
     assert lost.removed_at is not None or lost.score < 0.3
+
+
+def three_neighbours(institution: Institution, other_institution: Institution) -> dict[str, Case]:
+    """With one result per search: B's best is A, while A's best is C (A's terms and one more)."""
+    ngly1 = NGLY1_TERMS
+    return {
+        "a": make_case(
+            institution=institution, label="a", features=features(*ngly1[:4]), genomic_features=()
+        ),
+        "c": make_case(
+            institution=institution, label="c", features=features(*ngly1), genomic_features=()
+        ),
+        "b": make_case(
+            institution=other_institution,
+            label="b",
+            features=features(*ngly1[:3]),
+            genomic_features=(),
+        ),
+    }
+
+
+def current_pair(first: Case, second: Case) -> list[bool]:
+    return [
+        Match.objects.get(case=owner, matched_case=other).removed_at is None
+        for owner, other in ((first, second), (second, first))
+    ]
+
+
+@pytest.mark.django_db
+def test_re_matching_one_case_keeps_a_match_the_other_cases_search_still_holds(
+    institution: Institution, other_institution: Institution, settings: Any
+) -> None:
+    """A search returns its best results only, so B's may hold A while A's holds only C:
+    matching A again must not take the match away from B's owner (nor from A's)."""
+    settings.MATCHING_MAX_RESULTS = 1
+    cases = three_neighbours(institution, other_institution)
+    run_matching(cases["b"].pk)
+    assert [m.matched_case for m in Match.objects.filter(case=cases["b"])] == [cases["a"]]
+
+    run_matching(cases["a"].pk)
+
+    assert current_pair(cases["a"], cases["c"]) == [True, True]
+    assert current_pair(cases["a"], cases["b"]) == [True, True]  # B's search still holds A
+    # Once B's own search no longer holds A either, the pair goes, on both sides.
+    update_case(cases["b"], make_record(label="b", features=features(*SKELETAL_TERMS)))
+    run_matching(cases["b"].pk)
+    assert current_pair(cases["a"], cases["b"]) == [False, False]
+
+
+@pytest.mark.django_db
+def test_an_edit_matches_again_the_cases_whose_search_had_found_the_edited_one(
+    institution: Institution,
+    other_institution: Institution,
+    settings: Any,
+    eager_tasks: None,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    settings.MATCHING_MAX_RESULTS = 1
+    cases = three_neighbours(institution, other_institution)
+    run_matching(cases["b"].pk)
+    run_matching(cases["a"].pk)
+    long_ago = timezone.now() - timezone.timedelta(days=30)
+    Match.objects.filter(case=cases["b"]).update(last_seen=long_ago)
+
+    # A, edited: only B's search can say whether B still finds it; so B's search runs too.
+    with django_capture_on_commit_callbacks(execute=True):
+        update_case(
+            cases["a"],
+            make_record(label="a", features=features(*NGLY1_TERMS[:4], "HP:0000252")),
+        )
+
+    b_to_a = Match.objects.get(case=cases["b"], matched_case=cases["a"])
+    assert b_to_a.last_seen > long_ago
+    assert b_to_a.removed_at is None
+    assert "score_out_of_date" not in b_to_a.explanation
 
 
 @pytest.mark.django_db

@@ -130,6 +130,7 @@ def update_case(case: Case, record: CaseRecord, *, confirm_warnings: bool = True
     case.save()
     write_case_children(case, validated)
     matches.note_case_changed(case.pk, rematch=True)
+    matches.queue_searches_that_found(case.pk)
     matches.mark_local_scores_out_of_date(case.pk)
     refresh_remote_matches(case)
     _search_peers_if_shared(case)
@@ -184,6 +185,7 @@ def reactivate_case(case: Case) -> Case:
     case.withdrawn_at = None
     case.save(update_fields=["status", "withdrawn_at", "updated_at"])
     matches.note_case_changed(case.pk, rematch=True)
+    matches.queue_searches_that_found(case.pk)
     _search_peers_if_shared(case)
     return case
 

@@ -59,8 +59,9 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
     """Match one case against the local cases and record the matches for both owners.
 
     Idempotent: running it again updates scores and `last_seen` instead of adding rows. A match
-    that a new run no longer finds is marked removed (kept for the record). Returns the number of
-    new matches. Withdrawn or deleted cases are not matched. New matches are e-mailed to both
+    that neither this case's search nor the other case's last search finds is marked removed
+    (kept for the record); one the other case's search found stays current. A pair's scores are
+    those of the last search that found it. Returns the number of new matches. Withdrawn or deleted cases are not matched. New matches are e-mailed to both
     owners after commit (test cases never are); without `notify` they are recorded as told.
     """
     case = (
@@ -85,9 +86,9 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
     for result in results:
         # Each owner reads the explanation from their own case's side: "my term X met their Y".
         reverse_explanation = _explanation_from_other_side(result.case, case)
-        for owner_case, other_case, explanation in (
-            (case.pk, result.case.pk, result.explanation),
-            (result.case.pk, case.pk, reverse_explanation),
+        for owner_case, other_case, explanation, found_flag in (
+            (case.pk, result.case.pk, result.explanation, "found_by_owner"),
+            (result.case.pk, case.pk, reverse_explanation, "found_by_other"),
         ):
             match = existing.get((owner_case, other_case))
             values = {
@@ -98,6 +99,7 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
                 "scored_with": basis,
                 "last_seen": now,
                 "removed_at": None,
+                found_flag: True,
             }
             if match is None:
                 created_id = _create_local_match(
@@ -110,14 +112,37 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
                     new_ids.append(created_id)
             else:
                 Match.objects.filter(pk=match.pk).update(**values)
-    gone = Match.objects.filter(direction=Match.Direction.LOCAL, removed_at__isnull=True).filter(
-        models.Q(case_id=case.pk) & ~models.Q(matched_case_id__in=found_ids)
-        | models.Q(matched_case_id=case.pk) & ~models.Q(case_id__in=found_ids)
+    # This case's search no longer holds these pairs; those the other case's search does not
+    # hold either are removed, on both sides. (A pair only the other case's search found stays:
+    # its owner keeps the match until that search drops it.)
+    local = Match.objects.filter(direction=Match.Direction.LOCAL)
+    local.filter(case_id=case.pk).exclude(matched_case_id__in=found_ids).update(
+        found_by_owner=False
     )
-    gone.update(removed_at=now)
+    local.filter(matched_case_id=case.pk).exclude(case_id__in=found_ids).update(
+        found_by_other=False
+    )
+    local.filter(
+        models.Q(case_id=case.pk) | models.Q(matched_case_id=case.pk),
+        removed_at__isnull=True,
+        found_by_owner=False,
+        found_by_other=False,
+    ).update(removed_at=now)
     if new_ids and notify and not case.is_test:
         queue_notifications(new_ids)
     return len(new_ids)
+
+
+def queue_searches_that_found(case_id: int) -> None:
+    """Queue the re-match of every case whose own search found this one (after an edit or a
+    reactivation: whether those searches still find it is theirs to say, not this case's)."""
+    queue_matching(
+        Match.objects.filter(
+            direction=Match.Direction.LOCAL, matched_case_id=case_id, found_by_owner=True
+        )
+        .order_by("case_id")
+        .values_list("case_id", flat=True)
+    )
 
 
 def remove_matches_of_case(case_id: int) -> int:
