@@ -681,8 +681,9 @@ def evaluate_explained() -> None:
     - ``rel``: 1 - s_q(D_c) / s_c(D_c); ``ownxfit``: ``own`` x s_c(D_c); ``own+excess``.
 
     Bases: bma_jaccard ("bj"), the gated default ("gated", share 0.6) and the gate with shares
-    0.7 / 0.8 (the fixed half bridge, "default", is listed for reference). Known: the similarities from all annotations; novel: per fold, without the fold's
-    diseases (as for everything else in the novel setting). Needs ``cache``; ~2 min.
+    0.7 / 0.8 (the fixed half bridge, "default", is listed for reference). Known: the
+    similarities from all annotations; novel: per fold, without the fold's diseases (as for
+    everything else in the novel setting). Needs ``cache``; ~2 min.
     """
     started = time.perf_counter()
     ontology, cases, queries, by_pmid = setup()

@@ -198,9 +198,10 @@ def record_incoming_matches(
 
     `scored` holds [case id, score, phenotype score, genotype score] per case we answered. New
     matches and those whose remote patient changed get their explanation (from our case's
-    side); the owners of new ones are e-mailed. `scored_with` is the answering process's
-    `scoring_basis()` ("" for a task queued by a release that did not pass it: unknown). A case this peer patient matched before but
+    side); the owners of new ones are e-mailed. A case this peer patient matched before but
     matches no more is marked removed. Idempotent: a second run refreshes, adds nothing.
+    `scored_with` is the answering process's `scoring_basis()` ("" for a task queued by a
+    release that did not pass it: unknown).
     """
     now = timezone.now()
     remote_patient_id = str(patient["id"])

@@ -61,8 +61,9 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
     Idempotent: running it again updates scores and `last_seen` instead of adding rows. A match
     that neither this case's search nor the other case's last search finds is marked removed
     (kept for the record); one the other case's search found stays current. A pair's scores are
-    those of the last search that found it. Returns the number of new matches. Withdrawn or deleted cases are not matched. New matches are e-mailed to both
-    owners after commit (test cases never are); without `notify` they are recorded as told.
+    those of the last search that found it. Returns the number of new matches. Withdrawn or
+    deleted cases are not matched. New matches are e-mailed to both owners after commit (test
+    cases never are); without `notify` they are recorded as told.
     """
     case = (
         Case.objects.filter(pk=case_id, status=Case.Status.ACTIVE)
