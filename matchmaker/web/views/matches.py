@@ -343,9 +343,8 @@ def _detail_context(
             else ""
         )
         or (
-            f"this score was computed by an earlier release of this node's scoring "
-            f"({match.scored_with or 'method not recorded'}); it is being scored again with "
-            f"{matching.scoring_basis()}, and may change"
+            "this score was computed before this node's matching was upgraded (a new way of "
+            "scoring, or a new release of the HPO): it is being computed again, and may change"
             if is_stale(match)
             else ""
         ),
