@@ -75,6 +75,7 @@ class SyntheticCases:
     flags: NDArray[np.uint8]
     disease_rows: NDArray[np.int16]  # (cases, DISEASE_PROFILE_WIDTH), see disease_profiles
     disease_weights: NDArray[np.float32]
+    disease_fits: NDArray[np.float32]
 
     def case(self, row: int) -> IndexedCase:
         def cells(indptr: NDArray[np.int64], values: NDArray[Any]) -> list[int]:
@@ -88,7 +89,9 @@ class SyntheticCases:
             shareable=bool(self.flags[row] & FLAG_SHAREABLE),
             is_test=bool(self.flags[row] & FLAG_TEST),
             disease_profile=DiseaseProfile(
-                self.disease_rows[row].copy(), self.disease_weights[row].astype(np.float32)
+                self.disease_rows[row].copy(),
+                self.disease_weights[row].astype(np.float32),
+                float(self.disease_fits[row]),
             ),
         )
 
@@ -98,15 +101,15 @@ def disease_profiles(
     indptr: NDArray[np.int64],
     terms: NDArray[np.int16],
     workers: int = os.cpu_count() or 1,
-) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
-    """Every case's disease profile, as the index stores them; in ``workers`` processes.
+) -> tuple[NDArray[np.int16], NDArray[np.float32], NDArray[np.float32]]:
+    """Every case's disease profile and fit, as the index stores them; in ``workers`` processes.
 
     About 0.1-0.2 ms a case once the term rows are cached; zeros without a profiler.
     """
     count = len(indptr) - 1
     shape = (count, DISEASE_PROFILE_WIDTH)
     if profiler is None or count == 0:
-        return np.zeros(shape, np.int16), np.zeros(shape, np.float32)
+        return np.zeros(shape, np.int16), np.zeros(shape, np.float32), np.zeros(count, np.float32)
     _PROFILE_STATE.update(profiler=profiler, indptr=indptr, terms=terms)
     bounds = np.linspace(0, count, workers * 4 + 1).astype(np.int64)
     ranges = list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
@@ -114,14 +117,17 @@ def disease_profiles(
         parts = pool.map(_profile_range, ranges)
     rows = np.concatenate([part[0] for part in parts])
     weights = np.concatenate([part[1] for part in parts]).astype(np.float32)
-    return rows, weights
+    fits = np.concatenate([part[2] for part in parts]).astype(np.float32)
+    return rows, weights, fits
 
 
 # Set before the pool forks, then only read by the children.
 _PROFILE_STATE: dict[str, Any] = {}
 
 
-def _profile_range(bounds: tuple[int, int]) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
+def _profile_range(
+    bounds: tuple[int, int],
+) -> tuple[NDArray[np.int16], NDArray[np.float32], NDArray[np.float32]]:
     profiler, indptr, terms = (_PROFILE_STATE[k] for k in ("profiler", "indptr", "terms"))
     start, stop = bounds
     phenotypes = [csr.row(indptr, terms, row).tolist() for row in range(start, stop)]
@@ -207,7 +213,7 @@ def sample_cases(
         rng.random(count) < 0.02, FLAG_TEST, 0
     )
     observed_indptr = csr.indptr_from_lengths(observed_lengths, np.int64)
-    disease_rows, disease_weights = disease_profiles(
+    disease_rows, disease_weights, disease_fits = disease_profiles(
         profiler, observed_indptr, terms.astype(np.int16)
     )
     return SyntheticCases(
@@ -222,6 +228,7 @@ def sample_cases(
         flags=flags.astype(np.uint8),
         disease_rows=disease_rows,
         disease_weights=disease_weights,
+        disease_fits=disease_fits,
     )
 
 
@@ -238,6 +245,7 @@ def build_index(cases: SyntheticCases, hpo_release: str) -> CaseIndex:
         flags=cases.flags,
         disease_rows=cases.disease_rows,
         disease_weights=cases.disease_weights,
+        disease_fits=cases.disease_fits,
         hpo_release=hpo_release,
     )
 

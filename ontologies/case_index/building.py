@@ -19,6 +19,7 @@ from ontologies.case_index.storage import (
     DISEASE_PROFILE_WIDTH,
     MAX_TERM,
     IndexedCase,
+    ProfileRow,
     Segment,
     Snapshot,
     empty_segment,
@@ -44,6 +45,7 @@ class CaseArrays:
     flags: NDArray[np.uint8]
     disease_rows: NDArray[np.int16]
     disease_weights: NDArray[np.float32]
+    disease_fits: NDArray[np.float32]
 
 
 def arrays_of_cases(cases: Iterable[IndexedCase]) -> CaseArrays:
@@ -61,12 +63,14 @@ def arrays_of_cases(cases: Iterable[IndexedCase]) -> CaseArrays:
     flags = array("B")
     disease_rows: list[NDArray[np.int16]] = []
     disease_weights: list[NDArray[np.float32]] = []
+    disease_fits = array("f")
     vocabulary: dict[str, int] = {}
     try:
         for case in cases:
-            profile_rows, profile_weights = profile_row(case.disease_profile)
+            profile_rows, profile_weights, profile_fit = profile_row(case.disease_profile)
             disease_rows.append(profile_rows)
             disease_weights.append(profile_weights)
+            disease_fits.append(float(profile_fit))
             keys.append(case.key)
             observed.extend(case.observed)
             observed_lengths.append(len(case.observed))
@@ -93,6 +97,7 @@ def arrays_of_cases(cases: Iterable[IndexedCase]) -> CaseArrays:
         flags=np.frombuffer(flags, dtype=np.uint8),
         disease_rows=_stacked(disease_rows, np.int16),
         disease_weights=_stacked(disease_weights, np.float32),
+        disease_fits=np.frombuffer(disease_fits, dtype=np.float32),
     )
 
 
@@ -121,6 +126,7 @@ def take_rows(segment: Segment, rows: NDArray[np.int64], *, keys_sorted: bool) -
         flags=segment.flags[rows],
         disease_rows=segment.disease_rows[rows],
         disease_weights=segment.disease_weights[rows],
+        disease_fits=segment.disease_fits[rows],
         keys_sorted=keys_sorted,
     )
 
@@ -133,7 +139,7 @@ def append_row(
     excluded: NDArray[np.int16],
     gene_codes: NDArray[np.int32],
     flags: int,
-    profile: tuple[NDArray[np.int16], NDArray[np.float32]],
+    profile: ProfileRow,
 ) -> Segment:
     observed_csr = csr.append_row((segment.observed_indptr, segment.observed_terms), observed)
     excluded_csr = csr.append_row((segment.excluded_indptr, segment.excluded_terms), excluded)
@@ -149,6 +155,7 @@ def append_row(
         flags=np.append(segment.flags, np.uint8(flags)),
         disease_rows=np.concatenate([segment.disease_rows, profile[0][None, :]]),
         disease_weights=np.concatenate([segment.disease_weights, profile[1][None, :]]),
+        disease_fits=np.append(segment.disease_fits, np.float32(profile[2])),
         keys_sorted=False,
     )
 
@@ -194,6 +201,7 @@ def compacted(snapshot: Snapshot) -> Snapshot:
         flags=np.concatenate([main.flags, delta.flags]),
         disease_rows=np.concatenate([main.disease_rows, delta.disease_rows]),
         disease_weights=np.concatenate([main.disease_weights, delta.disease_weights]),
+        disease_fits=np.concatenate([main.disease_fits, delta.disease_fits]),
         keys_sorted=False,
     )
     alive_rows = np.flatnonzero(np.concatenate([snapshot.main_alive, snapshot.delta_alive]))
@@ -246,7 +254,7 @@ def with_case(
     excluded: NDArray[np.int16],
     genes: Sequence[str],
     flags: int,
-    profile: tuple[NDArray[np.int16], NDArray[np.float32]],
+    profile: ProfileRow,
 ) -> Snapshot:
     """``snapshot`` with case ``key`` appended to the delta and any older row of it tombstoned;
     genes not seen before join the vocabulary. Not compacted."""

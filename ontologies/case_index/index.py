@@ -93,6 +93,7 @@ class CaseIndex:
             flags=arrays.flags,
             disease_rows=arrays.disease_rows,
             disease_weights=arrays.disease_weights,
+            disease_fits=arrays.disease_fits,
             hpo_release=hpo_release,
             compact_threshold=compact_threshold,
         )
@@ -113,6 +114,7 @@ class CaseIndex:
         hpo_release: str,
         disease_rows: ArrayLike | None = None,
         disease_weights: ArrayLike | None = None,
+        disease_fits: ArrayLike | None = None,
         metadata: Mapping[str, Any] | None = None,
         version: int = 0,
         compact_threshold: int = DEFAULT_COMPACT_THRESHOLD,
@@ -123,8 +125,8 @@ class CaseIndex:
         ``observed_terms[observed_indptr[i]:observed_indptr[i + 1]]`` (likewise excluded terms
         and ``gene_codes``, which index ``gene_vocabulary``); ``flags[i]`` ORs ``FLAG_SHAREABLE``
         and ``FLAG_TEST``. ``disease_rows`` and ``disease_weights``, shape
-        (cases, ``DISEASE_PROFILE_WIDTH``), are the cases' zero-padded disease profiles (all
-        zero when not given). Rows already sorted by key are used as they are (no copy when the
+        (cases, ``DISEASE_PROFILE_WIDTH``), are the cases' zero-padded disease profiles and
+        ``disease_fits`` (cases,) their fits (all three zero when none is given). Rows already sorted by key are used as they are (no copy when the
         dtypes match: int64 keys and indptrs, int16 terms, int32 codes, uint8 flags); otherwise
         they are sorted, which costs about 0.2 s per million cases. Raises ValueError for
         inconsistent arrays, duplicate keys, or out-of-range terms or gene codes.
@@ -144,6 +146,7 @@ class CaseIndex:
             flags=flags,
             disease_rows=disease_rows,
             disease_weights=disease_weights,
+            disease_fits=disease_fits,
             vocabulary_size=len(vocabulary),
         )
         snapshot = sorted_snapshot(segment, vocabulary, codes, version)

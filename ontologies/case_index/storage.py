@@ -22,7 +22,7 @@ from ontologies.similarity.diseases import DEFAULT_PROFILE_SIZE, DiseaseProfile
 
 FORMAT: Final = "matchmaker-case-index"
 # Bump whenever the arrays or the metadata change shape; load refuses other versions.
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
 
 # Bits of the ``flags`` array (uint8, one per case).
 FLAG_SHAREABLE: Final = 1  # consented for matching with other nodes, and active
@@ -32,7 +32,8 @@ FLAG_TEST: Final = 2  # a test or demo case
 MAX_TERM: Final = np.iinfo(np.int16).max
 # Each case's disease profile (its closest known diseases, for the scorer's disease bridge) is
 # stored as this many (disease row, weight) pairs: int16 rows, float32 weights, zero-padded
-# (60 bytes a case; float16 weights would save 20 but their conversion doubled the search cost).
+# (60 bytes a case; float16 weights would save 20 but their conversion doubled the search cost),
+# and its fit to the closest of them (float32, for the scorer's fit penalty).
 DISEASE_PROFILE_WIDTH: Final = DEFAULT_PROFILE_SIZE
 
 
@@ -51,6 +52,7 @@ ARRAY_FIELDS: Final = (
     "flags",
     "disease_rows",
     "disease_weights",
+    "disease_fits",
 )
 
 
@@ -82,6 +84,7 @@ class Segment:
     flags: NDArray[np.uint8]
     disease_rows: NDArray[np.int16]  # (rows, DISEASE_PROFILE_WIDTH)
     disease_weights: NDArray[np.float32]  # (rows, DISEASE_PROFILE_WIDTH)
+    disease_fits: NDArray[np.float32]  # (rows,)
     keys_sorted: bool
     profiles: CaseProfiles = field(init=False)
 
@@ -98,6 +101,7 @@ class Segment:
             excluded_terms=self.excluded_terms,
             disease_rows=self.disease_rows,
             disease_weights=self.disease_weights,
+            disease_fits=self.disease_fits,
         )
         object.__setattr__(self, "profiles", profiles)
 
@@ -137,22 +141,26 @@ def flags_of(case: IndexedCase) -> int:
     return (FLAG_SHAREABLE if case.shareable else 0) | (FLAG_TEST if case.is_test else 0)
 
 
-def profile_row(
-    profile: DiseaseProfile | None,
-) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
-    """A disease profile as one zero-padded row of the index's profile arrays."""
+# One case's disease profile as the index stores it: rows, weights (zero-padded) and fit.
+ProfileRow = tuple[NDArray[np.int16], NDArray[np.float32], np.float32]
+
+
+def profile_row(profile: DiseaseProfile | None) -> ProfileRow:
+    """A disease profile as one zero-padded row of the index's profile arrays, and its fit."""
     rows = np.zeros(DISEASE_PROFILE_WIDTH, dtype=np.int16)
     weights = np.zeros(DISEASE_PROFILE_WIDTH, dtype=np.float32)
-    if profile is not None:
-        width = len(profile.rows)
-        if width > DISEASE_PROFILE_WIDTH or len(profile.weights) != width:
-            raise ValueError(
-                f"a disease profile must hold at most {DISEASE_PROFILE_WIDTH} rows and as many "
-                "weights"
-            )
-        rows[:width] = profile.rows
-        weights[:width] = profile.weights
-    return rows, weights
+    if profile is None:
+        return rows, weights, np.float32(0.0)
+    if not 0.0 <= profile.fit <= 1.0:
+        raise ValueError("a disease profile's fit must be within 0..1")
+    width = len(profile.rows)
+    if width > DISEASE_PROFILE_WIDTH or len(profile.weights) != width:
+        raise ValueError(
+            f"a disease profile must hold at most {DISEASE_PROFILE_WIDTH} rows and as many weights"
+        )
+    rows[:width] = profile.rows
+    weights[:width] = profile.weights
+    return rows, weights, np.float32(profile.fit)
 
 
 def term_array(terms: Sequence[int]) -> NDArray[np.int16]:
@@ -174,6 +182,7 @@ def make_segment(
     flags: ArrayLike,
     disease_rows: ArrayLike | None,
     disease_weights: ArrayLike | None,
+    disease_fits: ArrayLike | None,
     vocabulary_size: int,
 ) -> Segment:
     key_array = np.ascontiguousarray(keys, dtype=np.int64).reshape(-1)
@@ -182,9 +191,10 @@ def make_segment(
     if flag_array.shape != (rows,):
         raise ValueError("flags must have one entry per case")
     profile_shape = (rows, DISEASE_PROFILE_WIDTH)
-    if disease_rows is None and disease_weights is None:
+    if disease_rows is None and disease_weights is None and disease_fits is None:
         disease_rows = np.zeros(profile_shape, dtype=np.int16)
         disease_weights = np.zeros(profile_shape, dtype=np.float32)
+        disease_fits = np.zeros(rows, dtype=np.float32)
     raw_rows, raw_weights = np.asarray(disease_rows), np.asarray(disease_weights)
     if raw_rows.shape != profile_shape or raw_weights.shape != profile_shape:
         raise ValueError(f"disease_rows and disease_weights must have shape {profile_shape}")
@@ -197,6 +207,13 @@ def make_segment(
     profile_weights = np.ascontiguousarray(raw_weights, dtype=np.float32)
     if not np.all(np.isfinite(profile_weights) & (profile_weights >= 0)):
         raise ValueError("disease_weights must be finite and not negative")
+    if disease_fits is None:
+        raise ValueError("disease_fits go with disease_rows and disease_weights")
+    profile_fits = np.ascontiguousarray(disease_fits, dtype=np.float32)
+    if profile_fits.shape != (rows,):
+        raise ValueError(f"disease_fits must have shape ({rows},)")
+    if not np.all(np.isfinite(profile_fits) & (profile_fits >= 0) & (profile_fits <= 1)):
+        raise ValueError("disease_fits must be within 0..1")
     observed = csr.checked(
         "observed", rows, observed_indptr, observed_terms, np.int16, MAX_TERM + 1
     )
@@ -215,6 +232,7 @@ def make_segment(
         flags=flag_array,
         disease_rows=np.ascontiguousarray(raw_rows, dtype=np.int16),
         disease_weights=profile_weights,
+        disease_fits=profile_fits,
         keys_sorted=bool(np.all(key_array[1:] > key_array[:-1])),
     )
 
@@ -232,6 +250,7 @@ def empty_segment() -> Segment:
         flags=np.zeros(0, dtype=np.uint8),
         disease_rows=np.zeros((0, DISEASE_PROFILE_WIDTH), dtype=np.int16),
         disease_weights=np.zeros((0, DISEASE_PROFILE_WIDTH), dtype=np.float32),
+        disease_fits=np.zeros(0, dtype=np.float32),
         keys_sorted=True,
     )
 
@@ -257,7 +276,9 @@ def case_at(segment: Segment, row: int, vocabulary: tuple[str, ...]) -> IndexedC
     if weights.any():
         width = int(np.count_nonzero(weights))  # profiles are zero-padded at the end
         profile = DiseaseProfile(
-            segment.disease_rows[row, :width].copy(), weights[:width].astype(np.float32)
+            segment.disease_rows[row, :width].copy(),
+            weights[:width].astype(np.float32),
+            float(segment.disease_fits[row]),
         )
     return IndexedCase(
         key=int(segment.keys[row]),

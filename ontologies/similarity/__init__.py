@@ -24,6 +24,7 @@ from ontologies.similarity.kernels import (
 from ontologies.similarity.scorer import (
     BMA_JACCARD,
     BMA_JACCARD_BRIDGE,
+    BMA_JACCARD_EXPLAINED_BRIDGE,
     BMA_JACCARD_GATED_BRIDGE,
     DEFAULT_METHOD,
     JACCARD,
@@ -33,6 +34,7 @@ from ontologies.similarity.scorer import (
     RESNIK_BMA_EXACT,
     SIM_GIC,
     CaseProfiles,
+    CloserDiseaseExplanation,
     PhenotypeConflict,
     PhenotypeExplanation,
     PhenotypeScorer,
@@ -45,6 +47,7 @@ from ontologies.similarity.scorer import (
 __all__ = [
     "BMA_JACCARD",
     "BMA_JACCARD_BRIDGE",
+    "BMA_JACCARD_EXPLAINED_BRIDGE",
     "BMA_JACCARD_GATED_BRIDGE",
     "DEFAULT_METHOD",
     "JACCARD",
@@ -56,6 +59,7 @@ __all__ = [
     "RESNIK_BMA_EXACT",
     "SIM_GIC",
     "CaseProfiles",
+    "CloserDiseaseExplanation",
     "DiseaseProfile",
     "DiseaseProfiler",
     "PhenotypeConflict",

@@ -50,16 +50,23 @@ DEFAULT_EXACT_BONUS: Final = 1.0
 class DiseaseProfile:
     """A phenotype's closest diseases: ``rows`` index ``DiseaseProfiler.disease_ids``.
 
-    ``weights`` are > 0 with unit length (empty for an empty phenotype), best first.
+    ``weights`` are > 0 with unit length (empty for an empty phenotype), best first. ``fit`` is
+    the phenotype's similarity (0..1) to its closest disease, ``rows[0]``: how well that known
+    disease explains it (0 for an empty phenotype).
     """
 
     rows: NDArray[np.int16]
     weights: NDArray[np.float32]
+    fit: float = 0.0
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DiseaseProfile):
             return NotImplemented
-        return np.array_equal(self.rows, other.rows) and np.array_equal(self.weights, other.weights)
+        return (
+            np.array_equal(self.rows, other.rows)
+            and np.array_equal(self.weights, other.weights)
+            and self.fit == other.fit
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable-looking arrays: not hashable
 
@@ -203,7 +210,9 @@ class DiseaseProfiler:
         best = similarity[rows].astype(np.float64)
         weights = np.exp((best - best[0]) / self.temperature)
         weights /= np.sqrt(np.dot(weights, weights))
-        return DiseaseProfile(rows.astype(np.int16), weights.astype(np.float32))
+        # Capped: the float32 sums can pass 1 by an ulp for a phenotype a disease holds whole.
+        fit = float(np.float32(min(best[0], 1.0)))
+        return DiseaseProfile(rows.astype(np.int16), weights.astype(np.float32), fit)
 
     def query_vector(self, observed: Sequence[int]) -> NDArray[np.float32]:
         """The query side of the bridge: one weight per disease (all 0 for an empty phenotype).
@@ -217,14 +226,21 @@ class DiseaseProfiler:
         """``query_vector`` and the phenotype's *spread*: the sum over every disease of
         exp((s - s_max) / temperature), i.e. about how many diseases it resembles as much as its
         closest (1 when one stands out; 0 for an empty phenotype)."""
+        vector, spread, _ = self.query_side(observed)
+        return vector, spread
+
+    def query_side(
+        self, observed: Sequence[int]
+    ) -> tuple[NDArray[np.float32], float, NDArray[np.float32]]:
+        """``query_vector_and_spread`` and the ``similarities`` they were computed from."""
         similarity = self.similarities(observed)
         if not similarity.any():
-            return np.zeros(len(self), dtype=np.float32), 0.0
+            return np.zeros(len(self), dtype=np.float32), 0.0, similarity
         values = similarity.astype(np.float64)
         weights = np.exp((values - values.max()) / self.temperature)
         spread = float(weights.sum())
         weights /= np.linalg.norm(weights[self._best_rows(similarity)])
-        return weights.astype(np.float32), spread
+        return weights.astype(np.float32), spread, similarity
 
     def _best_rows(self, similarity: NDArray[np.float32]) -> NDArray[np.int64]:
         """The best ``size`` rows, best first, ties by ascending row: deterministic."""
@@ -236,17 +252,19 @@ class DiseaseProfiler:
 
     def profiles(
         self, phenotypes: Sequence[Sequence[int]]
-    ) -> tuple[NDArray[np.int16], NDArray[np.float32]]:
-        """Profiles of many phenotypes as two (len, size) arrays: rows and weights, zero-padded
-        (an empty phenotype gets an empty profile: all zero)."""
+    ) -> tuple[NDArray[np.int16], NDArray[np.float32], NDArray[np.float32]]:
+        """Profiles of many phenotypes as two (len, size) arrays, rows and weights, zero-padded
+        (an empty phenotype gets an empty profile: all zero), and their fits (len,)."""
         rows = np.zeros((len(phenotypes), self.size), dtype=np.int16)
         weights = np.zeros((len(phenotypes), self.size), dtype=np.float32)
+        fits = np.zeros(len(phenotypes), dtype=np.float32)
         cache: dict[int, NDArray[np.float32]] = {}
         for position, observed in enumerate(phenotypes):
             profile = self.profile(observed, cache)
             rows[position, : len(profile.rows)] = profile.rows
             weights[position, : len(profile.weights)] = profile.weights
-        return rows, weights
+            fits[position] = profile.fit
+        return rows, weights, fits
 
 
 # Each cached row is one float32 per disease (~33 kB for OMIM): at most ~34 MB per process.

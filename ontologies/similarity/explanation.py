@@ -82,6 +82,18 @@ class SharedDiseaseExplanation:
 
 
 @dataclass(frozen=True, slots=True)
+class CloserDiseaseExplanation:
+    """A known disease that resembles the case more than it resembles the query: the case may
+    well be a patient of that disease, so its score was lowered (the fit penalty)."""
+
+    disease_id: str
+    disease_name: str
+    case_fit: float  # the case's similarity to the disease, 0..1
+    query_fit: float  # the query's, lower
+    lowered_by: float  # what the score lost: the method's weight x (case_fit - query_fit)
+
+
+@dataclass(frozen=True, slots=True)
 class PhenotypeExplanation:
     score: float  # 0..1, what ``score`` returns for this pair
     matches: tuple[TermMatchExplanation, ...]  # one per query term, in query order
@@ -93,6 +105,9 @@ class PhenotypeExplanation:
     # The bridge's share of ``score`` (0..1): the method's, less under the default's gate for a
     # query that resembles many known diseases about equally; 0 without a bridge.
     bridge_share: float = 0.0
+    # Methods with a fit penalty: the known disease closest to the case, when it resembles the
+    # case more than the query (None otherwise, and without a penalty).
+    closer_disease: CloserDiseaseExplanation | None = None
 
 
 def ancestors_of(ontology: Ontology, term: int) -> NDArray[np.int32]:

@@ -29,6 +29,7 @@ from ontologies.hpo import Ontology
 from ontologies.similarity import (
     BMA_JACCARD,
     BMA_JACCARD_BRIDGE,
+    BMA_JACCARD_EXPLAINED_BRIDGE,
     BMA_JACCARD_GATED_BRIDGE,
     RESNIK_BMA_EXACT,
     CaseProfiles,
@@ -601,7 +602,7 @@ def real_cases(ontology: Ontology, count: int, seed: int) -> list[IndexedCase]:
 
 def one_case_profiles(case: IndexedCase) -> CaseProfiles:
     # The zero-padded row the index stores for the profile.
-    disease_rows, disease_weights = storage.profile_row(case.disease_profile)
+    disease_rows, disease_weights, disease_fit = storage.profile_row(case.disease_profile)
     return CaseProfiles(
         observed_indptr=np.array([0, len(case.observed)], dtype=np.int64),
         observed_terms=np.array(case.observed, dtype=np.int16),
@@ -609,6 +610,7 @@ def one_case_profiles(case: IndexedCase) -> CaseProfiles:
         excluded_terms=np.array(case.excluded, dtype=np.int16),
         disease_rows=disease_rows[None, :],
         disease_weights=disease_weights[None, :],
+        disease_fits=np.array([disease_fit], dtype=np.float32),
     )
 
 
@@ -679,10 +681,18 @@ def replace_key(case: IndexedCase, key: int) -> IndexedCase:
     return IndexedCase(key, case.observed, case.excluded, case.genes, case.shareable, case.is_test)
 
 
-# Every method is bounded coarsely first, then tightly for the rows left; the two with a disease
-# bridge weigh it per query (the default by the query's spread) or always at half.
+# Every method is bounded coarsely first, then tightly for the rows left; those with a disease
+# bridge weigh it per query (by the query's spread; the default also lowers cases a known disease
+# explains better than the query) or always at half.
 @pytest.mark.parametrize(
-    "method", [BMA_JACCARD_GATED_BRIDGE, BMA_JACCARD_BRIDGE, BMA_JACCARD, RESNIK_BMA_EXACT]
+    "method",
+    [
+        BMA_JACCARD_EXPLAINED_BRIDGE,
+        BMA_JACCARD_GATED_BRIDGE,
+        BMA_JACCARD_BRIDGE,
+        BMA_JACCARD,
+        RESNIK_BMA_EXACT,
+    ],
 )
 @pytest.mark.parametrize("quantise", [True, False])
 def test_pruned_search_returns_exactly_the_full_ranking(

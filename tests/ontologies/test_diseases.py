@@ -11,6 +11,7 @@ from ontologies.hpo import Ontology
 from ontologies.similarity import (
     BMA_JACCARD,
     BMA_JACCARD_BRIDGE,
+    BMA_JACCARD_EXPLAINED_BRIDGE,
     BMA_JACCARD_GATED_BRIDGE,
     DiseaseProfiler,
     PhenotypeScorer,
@@ -273,3 +274,65 @@ def test_the_gated_bridge_fades_for_a_query_like_hundreds_of_diseases(
     bounds = gated.score_upper_bounds(prepared, gated.case_profiles(cases))
     assert bounds is not None
     assert np.all(bounds >= scores)
+
+
+def test_the_default_lowers_a_case_a_known_disease_explains_better_than_the_query(
+    real_hpo: Ontology, real_profiler: DiseaseProfiler
+) -> None:
+    """bma_jaccard_explained_bridge (seventh session): the gated bridge's score, less 0.2 x
+    max(0, fit of the case to its closest known disease - the query's similarity to it)."""
+    explained = PhenotypeScorer(real_hpo, method=BMA_JACCARD_EXPLAINED_BRIDGE, quantise=False)
+    gated = PhenotypeScorer(real_hpo, method=BMA_JACCARD_GATED_BRIDGE, quantise=False)
+    marfan_row = real_profiler.disease_ids.index("OMIM:154700")
+    marfan_terms = [
+        real_hpo.index_of(hpo_id) for hpo_id in _annotation(real_hpo, real_profiler, marfan_row)
+    ]
+    # The query has a few of the disease's features and others of its own.
+    query = [
+        *marfan_terms[:3],
+        *_index(real_hpo, "HP:0001250", "HP:0000252", "HP:0004322"),
+    ]
+    textbook = marfan_terms  # the disease's whole annotation: it fits the disease perfectly
+    cases = [textbook, list(query), _index(real_hpo, "HP:0001166", "HP:0001519"), []]
+    profile = real_profiler.profile(textbook)
+    assert real_profiler.disease_ids[int(profile.rows[0])] == "OMIM:154700"
+    assert profile.fit == pytest.approx(1.0)
+    query_fit = float(real_profiler.similarities(query)[marfan_row])
+    assert query_fit < 0.9
+
+    prepared = explained.prepare(query)
+    scores = explained.score(prepared, explained.case_profiles(cases))
+    base = gated.score(gated.prepare(query), gated.case_profiles(cases))
+    similarities = real_profiler.similarities(query)
+    excess = [
+        max(
+            0.0,
+            real_profiler.profile(c).fit - float(similarities[real_profiler.profile(c).rows[0]]),
+        )
+        if c
+        else 0.0
+        for c in cases
+    ]
+    np.testing.assert_allclose(scores, np.clip(base - 0.2 * np.array(excess), 0, 1), atol=1e-6)
+    assert scores[0] < base[0] - 0.2 * (1.0 - query_fit) + 1e-6
+    # The query's own phenotype is explained no better than the query: nothing taken.
+    assert excess[1] == 0.0
+    assert scores[1] == pytest.approx(1.0)
+    assert scores[3] == 0.0
+    # The bounds the search prunes with still hold, coarse and tight.
+    for coarse in (False, True):
+        bounds = explained.score_upper_bounds(
+            prepared, explained.case_profiles(cases), coarse=coarse
+        )
+        assert bounds is not None
+        assert np.all(bounds >= scores)
+
+    # The explanation names the disease and what the score lost; none for the query's twin.
+    reason = explained.explain(query, [], textbook, []).closer_disease
+    assert reason is not None
+    assert reason.disease_id == "OMIM:154700"
+    assert "Marfan" in reason.disease_name or "MARFAN" in reason.disease_name
+    assert reason.query_fit == pytest.approx(query_fit, abs=1e-6)
+    assert reason.lowered_by == pytest.approx(0.2 * (reason.case_fit - query_fit), abs=1e-6)
+    assert explained.explain(query, [], list(query), []).closer_disease is None
+    assert gated.explain(query, [], textbook, []).closer_disease is None

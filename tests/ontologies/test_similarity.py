@@ -13,6 +13,7 @@ from ontologies.hpo import Ontology
 from ontologies.similarity import (
     BMA_JACCARD,
     BMA_JACCARD_BRIDGE,
+    BMA_JACCARD_EXPLAINED_BRIDGE,
     BMA_JACCARD_GATED_BRIDGE,
     DEFAULT_METHOD,
     JACCARD,
@@ -421,7 +422,7 @@ def test_explain_of_the_default_method_matches_its_score(mini_hpo: Ontology) -> 
         mini_hpo, "HP:0002069", "HP:0007359", "HP:0001250", "HP:0000252", "HP:0000486"
     )
     scorer = PhenotypeScorer(mini_hpo)
-    assert scorer.method == DEFAULT_METHOD == BMA_JACCARD_GATED_BRIDGE
+    assert scorer.method == DEFAULT_METHOD == BMA_JACCARD_EXPLAINED_BRIDGE
     explanation = scorer.explain(
         observed=[tonic, microcephaly],
         excluded=[strabismus],
@@ -535,7 +536,9 @@ def test_upper_bounds_never_fall_below_the_scores(
     assert np.array_equal(coarse, bounds)
 
 
-@pytest.mark.parametrize("method", [BMA_JACCARD_GATED_BRIDGE, BMA_JACCARD_BRIDGE])
+@pytest.mark.parametrize(
+    "method", [BMA_JACCARD_EXPLAINED_BRIDGE, BMA_JACCARD_GATED_BRIDGE, BMA_JACCARD_BRIDGE]
+)
 @pytest.mark.parametrize("quantise", [True, False])
 @pytest.mark.parametrize("query_size", [1, 10, 40, 70])
 def test_upper_bounds_hold_on_many_real_cases(

@@ -142,7 +142,7 @@ def test_every_score_the_node_computes_records_its_method_and_hpo_release(
     matches: dict[str, Match],
 ) -> None:
     basis = scoring_basis()
-    assert basis.startswith("bma_jaccard_gated_bridge, HPO 20")
+    assert basis.startswith("bma_jaccard_explained_bridge, HPO 20")
     for name in ("alice", "carol", "incoming"):
         assert matches[name].scored_with == basis, name
     assert matches["outgoing"].scored_with == ""  # the peer's score, not ours
@@ -194,7 +194,7 @@ def test_scores_of_an_earlier_release_are_flagged_then_scored_again(
     assert api["scoreFromEarlierRelease"] is False
     out = io.StringIO()
     call_command("match", "--stale", stdout=out)
-    assert "Every current match is scored with bma_jaccard_gated_bridge" in out.getvalue()
+    assert "Every current match is scored with bma_jaccard_explained_bridge" in out.getvalue()
 
 
 def test_an_incoming_task_queued_by_an_earlier_release_records_an_unknown_basis(
