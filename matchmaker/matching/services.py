@@ -321,7 +321,7 @@ SCORE_OUT_OF_DATE = "score_out_of_date"
 def scoring_basis() -> str:
     """What this process's scores depend on besides the two cases: the scoring method and the
     HPO release (its information content and disease annotations), e.g.
-    "bma_jaccard_gated_bridge, HPO 2025-01-16".
+    "bma_jaccard_explained_bridge, HPO 2025-01-16".
 
     Stored with every score the node computes (`Match.scored_with`), so that scores from an
     earlier method or release are found and re-scored after an upgrade or a `load_hpo`.
@@ -391,4 +391,17 @@ def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
             for disease in detail.shared_diseases[:5]
             if disease.contribution >= 0.01
         ],
+        # The fit penalty: a known disease that resembles the matched case more closely than
+        # the query, which lowered the score; None when it took nothing worth showing.
+        "closer_disease": (
+            {
+                "disease_id": closer.disease_id,
+                "disease_name": closer.disease_name,
+                "matched_case_fit": round(closer.case_fit, 2),
+                "query_fit": round(closer.query_fit, 2),
+                "lowered_by": round(closer.lowered_by, 2),
+            }
+            if (closer := detail.closer_disease) is not None and closer.lowered_by >= 0.005
+            else None
+        ),
     }

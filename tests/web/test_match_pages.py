@@ -898,3 +898,60 @@ def test_a_peers_patient_in_any_shape_reads_without_crashing() -> None:
     assert comparison.safe_href("javascript:alert(1)") == ""
     assert comparison.safe_href(" mailto:a@b.org ") == "mailto:a@b.org"
     assert comparison.safe_href(["https://x.org"]) == ""
+
+
+# Marfan syndrome's hallmarks (OMIM:154700): a patient with all of them fits it closely.
+MARFAN_LIKE = (
+    "HP:0001166",  # arachnodactyly
+    "HP:0001083",  # ectopia lentis
+    "HP:0002616",  # aortic root aneurysm
+    "HP:0001519",  # disproportionate tall stature
+    "HP:0000768",  # pectus carinatum
+    "HP:0001634",  # mitral valve prolapse
+    "HP:0002107",  # pneumothorax
+    "HP:0000545",  # myopia
+)
+# Two of them, with features Marfan syndrome does not have.
+PARTLY_MARFAN = ("HP:0001166", "HP:0001519", "HP:0001250", "HP:0000252", "HP:0001263")
+
+
+def test_a_match_lowered_because_a_known_disease_explains_the_other_patient_says_which(
+    eager_tasks: None,
+    settings: Any,
+    alice_client: Client,
+    institution: Institution,
+    other_institution: Institution,
+    alice: User,
+    carol: User,
+) -> None:
+    settings.MATCHING_MIN_SCORE = 0.0
+    ours = make_case(
+        institution=institution, owner=alice, label="ours", features=features(PARTLY_MARFAN)
+    )
+    theirs = make_case(
+        institution=other_institution, owner=carol, label="theirs", features=features(MARFAN_LIKE)
+    )
+    run_matching(ours.pk)
+    match = Match.objects.get(case=ours, matched_case=theirs)
+
+    closer = match.explanation["closer_disease"]
+    assert closer["disease_id"] == "OMIM:154700"
+    assert closer["matched_case_fit"] > closer["query_fit"]
+    assert closer["lowered_by"] == pytest.approx(
+        0.2 * (closer["matched_case_fit"] - closer["query_fit"]), abs=0.011
+    )
+    html = alice_client.get(detail_url(match)).content.decode()
+    sentence = html[html.index('id="closer-disease"') :]
+    sentence = sentence[: sentence.index("</p>")]
+    assert escape(closer["disease_name"]) in sentence
+    assert "more closely than this patient does" in sentence
+    assert f"lowered by {closer['lowered_by']:.2f}" in sentence
+    # A patient with our patient's very features fits every known disease as ours does:
+    # nothing is taken and nothing is said.
+    twin = make_case(
+        institution=other_institution, owner=carol, label="twin", features=features(PARTLY_MARFAN)
+    )
+    run_matching(ours.pk)
+    twin_match = Match.objects.get(case=ours, matched_case=twin)
+    assert twin_match.explanation["closer_disease"] is None
+    assert 'id="closer-disease"' not in alice_client.get(detail_url(twin_match)).content.decode()

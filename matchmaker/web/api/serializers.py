@@ -467,7 +467,7 @@ class MatchOutputSerializer(serializers.Serializer[Match]):
     scoredWith = serializers.CharField(
         source="scored_with",
         help_text="the scoring method and HPO release this node scored the match with, e.g. "
-        '"bma_jaccard_gated_bridge, HPO 2025-01-16"; empty for a peer\'s score (outgoing) and '
+        '"bma_jaccard_explained_bridge, HPO 2025-01-16"; empty for a peer\'s score (outgoing) and '
         "for scores recorded before it was",
     )
     scoreFromEarlierRelease = serializers.SerializerMethodField(
@@ -530,7 +530,10 @@ class MatchDetailOutputSerializer(MatchOutputSerializer):
         help_text="term pairs with their common ancestor, conflicts with excluded terms, "
         "shared genes and variants, the known diseases both phenotypes resemble "
         "(shared_diseases) and the disease bridge's share of the phenotype score "
-        "(disease_bridge_share, 0 to 0.6; absent from explanations recorded before it)"
+        "(disease_bridge_share, 0 to 0.6; absent from explanations recorded before it), "
+        "and closer_disease: a known disease the matched case resembles more closely than "
+        "the query does, which lowered the phenotype score by lowered_by (null when none; "
+        "absent from explanations recorded before it)"
     )
     history = MatchEventSerializer(many=True, source="events.all")
 

@@ -354,6 +354,7 @@ def _detail_context(
             if isinstance(disease, dict) and disease.get("disease_id")
         ],
         "disease_bridge_share": matching.bridge_share_percent(explanation),
+        "closer_disease": _closer_disease(explanation),
         **_triage_context(match, form=form, notice=notice),
     }
 
@@ -377,6 +378,18 @@ def _other_facts(patient: comparison.OtherPatient) -> list[tuple[str, str]]:
         ("Onset", _term_label(patient.age_of_onset)),
         ("Inheritance", _term_label(patient.inheritance_mode)),
     ]
+
+
+def _closer_disease(explanation: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored fit penalty's reason, when it is whole (explanations are JSON from the
+    database, and older ones have none)."""
+    closer = explanation.get("closer_disease")
+    if not isinstance(closer, dict) or not closer.get("disease_id"):
+        return None
+    numbers = ("matched_case_fit", "query_fit", "lowered_by")
+    if not all(isinstance(closer.get(key), int | float) for key in numbers):
+        return None
+    return closer
 
 
 def _triage_context(

@@ -1,8 +1,11 @@
 """Explanations in headless Chromium: a term met only at a general ancestor reads as having no
 close counterpart, in the list and in the grid (no outlined cell in its row); the known diseases
-both patients resemble come with their share of the score, or a word on why they were not used."""
+both patients resemble come with their share of the score, or a word on why they were not used;
+a known disease that explains the other patient better than ours is named with what it cost."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -12,7 +15,7 @@ from matchmaker.cases.models import Institution
 from matchmaker.casework.models import Match
 from tests.factories import make_case
 from tests.web.browser.conftest import log_in, screenshot
-from tests.web.test_match_pages import features
+from tests.web.test_match_pages import MARFAN_LIKE, PARTLY_MARFAN, features
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,3 +71,30 @@ def test_a_clinician_sees_the_known_diseases_both_resemble_and_their_share(
     listed = diseases.locator("ul.shared-diseases li")
     expect(listed.first).to_be_visible()
     expect(listed.first).to_contain_text(match.explanation["shared_diseases"][0]["disease_id"])
+
+
+def test_a_clinician_reads_which_known_disease_lowered_the_score(
+    page: Page,
+    settings: Any,
+    alice: User,
+    institution: Institution,
+    other_institution: Institution,
+) -> None:
+    settings.MATCHING_MIN_SCORE = 0.0
+    make_case(institution=other_institution, label="theirs", features=features(MARFAN_LIKE))
+    ours = make_case(
+        institution=institution, owner=alice, label="ours", features=features(PARTLY_MARFAN)
+    )
+    match = Match.objects.get(case=ours)
+    closer = match.explanation["closer_disease"]
+    assert closer["disease_id"] == "OMIM:154700"
+
+    log_in(page, alice)
+    page.goto(f"/matches/{match.pk}/")
+    reason = page.locator("#closer-disease")
+    expect(reason).to_be_visible()
+    expect(reason).to_contain_text(closer["disease_id"])
+    expect(reason).to_contain_text("more closely than this patient does")
+    expect(reason).to_contain_text(f"lowered by {closer['lowered_by']:.2f}")
+    expect(reason).not_to_contain_text("penalty")
+    screenshot(page, "explanation-closer-disease")

@@ -209,4 +209,11 @@ def describe_explanation(explanation: dict[str, Any]) -> list[str]:
             f"both resemble {disease['disease_id']} {disease['disease_name']}"
             f" (bridge {disease['contribution']:.2f})"
         )
+    closer = explanation.get("closer_disease")
+    if isinstance(closer, dict):
+        lines.append(
+            f"lowered by {closer['lowered_by']:.2f}: the matched case resembles "
+            f"{closer['disease_id']} {closer['disease_name']} more closely"
+            f" ({closer['matched_case_fit']:.2f} against {closer['query_fit']:.2f})"
+        )
     return lines
