@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
@@ -110,33 +110,18 @@ class _Method:
     fit_penalty: float = 0.0
 
 
+_BMA_JACCARD: Final = _Method(RESNIK, query_weight=0.8, exact_bonus=1.0, jaccard_weight=0.4)
+_GATED_BRIDGE: Final = replace(_BMA_JACCARD, bridge_weight=0.6, bridge_gate=(5.0, 50.0))
 METHODS: Final[dict[str, _Method]] = {
     JACCARD: _Method(None),
     SIM_GIC: _Method(None),
     RESNIK_BMA: _Method(RESNIK),
     LIN_BMA: _Method(LIN),
     RESNIK_BMA_EXACT: _Method(RESNIK, query_weight=0.7, exact_bonus=1.0),
-    BMA_JACCARD: _Method(RESNIK, query_weight=0.8, exact_bonus=1.0, jaccard_weight=0.4),
-    BMA_JACCARD_BRIDGE: _Method(
-        RESNIK, query_weight=0.8, exact_bonus=1.0, jaccard_weight=0.4, bridge_weight=0.5
-    ),
-    BMA_JACCARD_GATED_BRIDGE: _Method(
-        RESNIK,
-        query_weight=0.8,
-        exact_bonus=1.0,
-        jaccard_weight=0.4,
-        bridge_weight=0.6,
-        bridge_gate=(5.0, 50.0),
-    ),
-    BMA_JACCARD_EXPLAINED_BRIDGE: _Method(
-        RESNIK,
-        query_weight=0.8,
-        exact_bonus=1.0,
-        jaccard_weight=0.4,
-        bridge_weight=0.6,
-        bridge_gate=(5.0, 50.0),
-        fit_penalty=0.2,
-    ),
+    BMA_JACCARD: _BMA_JACCARD,
+    BMA_JACCARD_BRIDGE: replace(_BMA_JACCARD, bridge_weight=0.5),
+    BMA_JACCARD_GATED_BRIDGE: _GATED_BRIDGE,
+    BMA_JACCARD_EXPLAINED_BRIDGE: replace(_GATED_BRIDGE, fit_penalty=0.2),
 }
 DEFAULT_METHOD: Final = BMA_JACCARD_EXPLAINED_BRIDGE
 _QUANTA: Final = 255
