@@ -680,6 +680,9 @@ def evaluate_explained() -> None:
     - ``soft``: ``own`` over the candidate's 10 profile diseases, weighted by its profile.
     - ``rel``: 1 - s_q(D_c) / s_c(D_c); ``ownxfit``: ``own`` x s_c(D_c); ``own+excess``.
 
+    Also (seventh session) ``own`` on the gated default with a weight that grows as the gate
+    shuts: lambda0 + lambda1 x (1 - gate).
+
     Bases: bma_jaccard ("bj"), the gated default ("gated", share 0.6) and the gate with shares
     0.7 / 0.8 (the fixed half bridge, "default", is listed for reference). Known: the
     similarities from all annotations; novel: per fold, without the fold's diseases (as for
@@ -736,6 +739,15 @@ def evaluate_explained() -> None:
                     for penalty, signal in signals.items():
                         for lam in lambdas:
                             configs.append((f"{base_name}-{lam}*{penalty}", base - lam * signal))
+                # Seventh session: more penalty for a query the gate shuts out (likely a
+                # disease nobody annotated): lambda0 + lambda1 x (1 - gate), on the gated default.
+                shut = 1.0 - _gate(spreads[row : row + 1])[0]
+                for lam0 in (0.1, 0.2, 0.3):
+                    for lam1 in (0.1, 0.2, 0.3, 0.5):
+                        lam = lam0 + lam1 * shut
+                        configs.append(
+                            (f"gated-({lam0}+{lam1}*shut)*own", bases["gated"] - lam * own)
+                        )
                 if not names:
                     names = [name for name, _ in configs]
                 ranks[setting][row] = [
