@@ -681,7 +681,8 @@ def evaluate_explained() -> None:
     - ``rel``: 1 - s_q(D_c) / s_c(D_c); ``ownxfit``: ``own`` x s_c(D_c); ``own+excess``.
 
     Also (seventh session) ``own`` on the gated default with a weight that grows as the gate
-    shuts: lambda0 + lambda1 x (1 - gate).
+    shuts: lambda0 + lambda1 x (1 - gate); ``ownxconc``, ``own2`` and ``own-outside`` (see
+    below).
 
     Bases: bma_jaccard ("bj"), the gated default ("gated", share 0.6) and the gate with shares
     0.7 / 0.8 (the fixed half bridge, "default", is listed for reference). Known: the
@@ -694,7 +695,7 @@ def evaluate_explained() -> None:
     assert meta["queries"].tolist() == queries
     folds = meta["folds"]
     nq = len(queries)
-    lambdas = (0.1, 0.2, 0.3, 0.5, 0.7)
+    lambdas = (0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
     names: list[str] = []
     ranks: dict[str, list[list[int]]] = {s: [[] for _ in range(nq)] for s in ("known", "novel")}
     for setting in ("known", "novel"):
@@ -715,6 +716,7 @@ def evaluate_explained() -> None:
                     continue
                 q = queries[row]
                 query_fit = matrix[q]
+                query_top = knowledge.profiles.disease_rows[q]
                 own = np.maximum(0.0, fit - query_fit[closest]).astype(np.float64)
                 excess = np.maximum(0.0, fit - fit[q]).astype(np.float64)
                 signals = {
@@ -727,6 +729,12 @@ def evaluate_explained() -> None:
                     "rel": np.maximum(0.0, 1.0 - query_fit[closest] / np.maximum(fit, 1e-6)),
                     "ownxfit": own * fit,
                     "own+excess": own + excess,
+                    # Seventh session: the candidate's concentration on its closest disease
+                    # (its profile's share there), the squared gap, and the gap only when that
+                    # disease is outside the query's own 10.
+                    "ownxconc": own * profile_shares[:, 0],
+                    "own2": own**2,
+                    "own-outside": own * ~np.isin(closest, query_top),
                 }
                 bridge = 2.0 * bases["default"] - bases["bj"]
                 for share in (0.7, 0.8):
