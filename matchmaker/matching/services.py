@@ -16,7 +16,7 @@ from matchmaker.cases.selectors import RECORD_FIELDS, genomic_feature_rows_of, s
 from matchmaker.matching.genotype import VariantCall, compare_genotypes
 from matchmaker.matching.index import get_case_index
 from matchmaker.reference.ontology import get_hpo, get_phenotype_scorer
-from ontologies.similarity import PhenotypeExplanation, combine_scores
+from ontologies.similarity import CloserDiseaseExplanation, PhenotypeExplanation, combine_scores
 
 if TYPE_CHECKING:
     from matchmaker.cases.services.validation import ValidatedCase
@@ -273,18 +273,26 @@ def explain_match(
     return _explanation_as_json(detail)
 
 
-def explain_profiles(owner: MatchQuery, other: MatchQuery) -> dict[str, Any]:
+def explain_profiles(
+    owner: MatchQuery, other: MatchQuery, *, scored_from: str | None = "owner"
+) -> dict[str, Any]:
     """Why `other` resembles `owner`, read from the owner's side: "my term X met their Y".
 
-    The same JSON as a stored match's explanation, genes included.
+    The same JSON as a stored match's explanation, genes included. `scored_from` says which
+    side was the query of the stored score ("owner", "other"; None for a peer's score), so
+    that the fit penalty is explained as it was taken (`closer_disease`; none for a peer's).
     """
-    detail = get_phenotype_scorer().explain(
-        _term_indices(owner.observed),
-        _term_indices(owner.excluded),
-        _term_indices(other.observed),
-        _term_indices(other.excluded),
+    if scored_from not in ("owner", "other", None):
+        raise ValueError(f"scored_from must be 'owner', 'other' or None, not {scored_from!r}")
+    scorer = get_phenotype_scorer()
+    owner_terms, other_terms = _term_indices(owner.observed), _term_indices(other.observed)
+    detail = scorer.explain(
+        owner_terms, _term_indices(owner.excluded), other_terms, _term_indices(other.excluded)
     )
     explanation = _explanation_as_json(detail)
+    if scored_from != "owner":
+        closer = scorer.closer_disease(other_terms, owner_terms) if scored_from else None
+        explanation["closer_disease"] = _closer_disease_as_json(closer, patient="this")
     _, comparisons = compare_genotypes(owner.variants, other.variants)
     explanation["genes"] = [comparison.as_json() for comparison in comparisons]
     return explanation
@@ -391,17 +399,24 @@ def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
             for disease in detail.shared_diseases[:5]
             if disease.contribution >= 0.01
         ],
-        # The fit penalty: a known disease that resembles the matched case more closely than
-        # the query, which lowered the score; None when it took nothing worth showing.
-        "closer_disease": (
-            {
-                "disease_id": closer.disease_id,
-                "disease_name": closer.disease_name,
-                "matched_case_fit": round(closer.case_fit, 2),
-                "query_fit": round(closer.query_fit, 2),
-                "lowered_by": round(closer.lowered_by, 2),
-            }
-            if (closer := detail.closer_disease) is not None and closer.lowered_by >= 0.005
-            else None
-        ),
+        # The fit penalty, as taken by a search from the owner's case.
+        "closer_disease": _closer_disease_as_json(detail.closer_disease, patient="other"),
+    }
+
+
+def _closer_disease_as_json(
+    closer: CloserDiseaseExplanation | None, *, patient: str
+) -> dict[str, Any] | None:
+    """The fit penalty's reason as stored: a known disease that resembles one patient
+    (`patient`, from the owner's side: "other" or "this") more closely than the query of the
+    score, and what it took; None when it took nothing worth showing."""
+    if closer is None or closer.lowered_by < 0.005:
+        return None
+    return {
+        "disease_id": closer.disease_id,
+        "disease_name": closer.disease_name,
+        "patient": patient,
+        "patient_fit": round(closer.case_fit, 2),
+        "query_fit": round(closer.query_fit, 2),
+        "lowered_by": round(closer.lowered_by, 2),
     }

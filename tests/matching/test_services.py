@@ -488,3 +488,30 @@ def test_bulk_loaded_cases_reach_a_running_process_index(institution: Institutio
     assert generated_id in index
     delete_case(generated)  # Django clears .pk on delete, hence generated_id
     assert generated_id not in case_index.get_case_index()
+
+
+@pytest.mark.django_db
+def test_the_fit_penalty_is_explained_from_the_side_whose_search_took_it() -> None:
+    """A stored score's query is the owner's case (our search), the other patient (a peer's
+    search, or the other case's at this node), or a peer (their score): the explanation's
+    closer_disease names the penalty that score took, from the owner's side."""
+    from matchmaker.matching.services import explain_profiles, score_profiles
+    from tests.web.test_match_pages import MARFAN_LIKE, PARTLY_MARFAN
+
+    partly, marfan = MatchQuery(observed=PARTLY_MARFAN), MatchQuery(observed=MARFAN_LIKE)
+    ours = explain_profiles(partly, marfan)["closer_disease"]
+    assert (ours["patient"], ours["disease_id"]) == ("other", "OMIM:154700")
+    # The other patient's search: the known disease closest to *our* patient is what counts.
+    theirs = explain_profiles(partly, marfan, scored_from="other")["closer_disease"]
+    assert theirs["patient"] == "this"
+    assert theirs == {
+        **explain_profiles(marfan, partly)["closer_disease"],
+        "patient": "this",
+    }
+    # The lowered score is the one a search from that side gives.
+    _, from_marfan, _ = score_profiles(marfan, partly)
+    _, from_partly, _ = score_profiles(partly, marfan)
+    assert from_marfan != from_partly
+    assert explain_profiles(partly, marfan, scored_from=None)["closer_disease"] is None
+    with pytest.raises(ValueError, match="scored_from"):
+        explain_profiles(partly, marfan, scored_from="peer")

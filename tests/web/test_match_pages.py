@@ -915,6 +915,11 @@ MARFAN_LIKE = (
 PARTLY_MARFAN = ("HP:0001166", "HP:0001519", "HP:0001250", "HP:0000252", "HP:0001263")
 
 
+def closer_sentence(html: str) -> str:
+    sentence = html[html.index('id="closer-disease"') :]
+    return sentence[: sentence.index("</p>")]
+
+
 def test_a_match_lowered_because_a_known_disease_explains_the_other_patient_says_which(
     eager_tasks: None,
     settings: Any,
@@ -935,16 +940,27 @@ def test_a_match_lowered_because_a_known_disease_explains_the_other_patient_says
     match = Match.objects.get(case=ours, matched_case=theirs)
 
     closer = match.explanation["closer_disease"]
-    assert closer["disease_id"] == "OMIM:154700"
-    assert closer["matched_case_fit"] > closer["query_fit"]
+    assert (closer["disease_id"], closer["patient"]) == ("OMIM:154700", "other")
+    assert closer["patient_fit"] > closer["query_fit"]
     assert closer["lowered_by"] == pytest.approx(
-        0.2 * (closer["matched_case_fit"] - closer["query_fit"]), abs=0.011
+        0.2 * (closer["patient_fit"] - closer["query_fit"]), abs=0.011
     )
     html = alice_client.get(detail_url(match)).content.decode()
-    sentence = html[html.index('id="closer-disease"') :]
-    sentence = sentence[: sentence.index("</p>")]
+    sentence = closer_sentence(html)
     assert escape(closer["disease_name"]) in sentence
+    assert "The other patient resembles" in sentence
     assert "more closely than this patient does" in sentence
+    assert f"lowered by {closer['lowered_by']:.2f}" in sentence
+    # Carol's copy holds the same score (alice's search computed it): from her side, it is her
+    # patient that the known disease explains better.
+    mirrored = Match.objects.get(case=theirs, matched_case=ours)
+    assert mirrored.score == match.score
+    assert mirrored.explanation["closer_disease"] == {**closer, "patient": "this"}
+    carol_client = Client()
+    carol_client.force_login(carol)
+    sentence = closer_sentence(carol_client.get(detail_url(mirrored)).content.decode())
+    assert "This patient resembles" in sentence
+    assert "more closely than the other patient does" in sentence
     assert f"lowered by {closer['lowered_by']:.2f}" in sentence
     # A patient with our patient's very features fits every known disease as ours does:
     # nothing is taken and nothing is said.

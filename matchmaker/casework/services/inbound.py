@@ -269,5 +269,8 @@ def _explain_incoming(match_ids: list[int]) -> None:
                 "note": f"the peer's patient could not be read here: {error.message}"
             }
         else:
-            explanation = matching.explain_profiles(matching.query_of_case(match.case), remote)
+            # The peer's patient was the query of our score.
+            explanation = matching.explain_profiles(
+                matching.query_of_case(match.case), remote, scored_from="other"
+            )
         Match.objects.filter(pk=match.pk).update(explanation=explanation)

@@ -179,7 +179,8 @@ def _create_local_match(
 
 
 def _explanation_from_other_side(owner: Case, other: Case) -> dict[str, Any]:
-    return explain_profiles(query_of_case(owner), query_of_case(other))
+    """The found case's copy: read from its side, with the score the searching case's."""
+    return explain_profiles(query_of_case(owner), query_of_case(other), scored_from="other")
 
 
 def note_case_changed(

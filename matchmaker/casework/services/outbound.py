@@ -424,7 +424,7 @@ def _explain_remote(own_query: matching.MatchQuery, result: RemoteResult) -> dic
         remote_query = query_of_mme_patient(result.patient, drop_unknown_terms=True)
     except FieldValidationError as error:
         return {"note": f"the peer's patient could not be read here: {error.message}"}
-    explanation = matching.explain_profiles(own_query, remote_query)
+    explanation = matching.explain_profiles(own_query, remote_query, scored_from=None)
     if result.phenotype_score is None or result.genotype_score is None:
         explanation["note"] = "the peer gave no phenotype/genotype breakdown of its score"
     return explanation

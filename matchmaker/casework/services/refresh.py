@@ -66,9 +66,13 @@ def _refresh(case: Case, directions: list[Match.Direction]) -> int:
             note = f"the peer's patient could not be read here: {error.message}"
             Match.objects.filter(pk=match.pk).update(explanation={"note": note})
             continue
-        explanation: dict[str, Any] = matching.explain_profiles(own, remote)
+        incoming = match.direction == Match.Direction.INCOMING
+        # Incoming: the peer's patient is the query of our score; outgoing: the score is theirs.
+        explanation: dict[str, Any] = matching.explain_profiles(
+            own, remote, scored_from="other" if incoming else None
+        )
         values: dict[str, Any] = {}
-        if match.direction == Match.Direction.INCOMING:
+        if incoming:
             # The peer's patient was the query and our case the candidate, as when answering.
             score, phenotype, genotype = matching.score_profiles(remote, own)
             values = {

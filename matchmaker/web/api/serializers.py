@@ -531,9 +531,10 @@ class MatchDetailOutputSerializer(MatchOutputSerializer):
         "shared genes and variants, the known diseases both phenotypes resemble "
         "(shared_diseases) and the disease bridge's share of the phenotype score "
         "(disease_bridge_share, 0 to 0.6; absent from explanations recorded before it), "
-        "and closer_disease: a known disease the matched case resembles more closely than "
-        "the query does, which lowered the phenotype score by lowered_by (null when none; "
-        "absent from explanations recorded before it)"
+        "and closer_disease: a known disease that one patient (patient: 'other', the matched "
+        "one, or 'this', the match's own case) resembles more closely than the score's query "
+        "does, which lowered our phenotype score by lowered_by (null when none, and for a "
+        "peer's score; absent from explanations recorded before it)"
     )
     history = MatchEventSerializer(many=True, source="events.all")
 

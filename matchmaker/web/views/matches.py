@@ -386,7 +386,9 @@ def _closer_disease(explanation: dict[str, Any]) -> dict[str, Any] | None:
     closer = explanation.get("closer_disease")
     if not isinstance(closer, dict) or not closer.get("disease_id"):
         return None
-    numbers = ("matched_case_fit", "query_fit", "lowered_by")
+    if closer.get("patient") not in ("this", "other"):
+        return None
+    numbers = ("patient_fit", "query_fit", "lowered_by")
     if not all(isinstance(closer.get(key), int | float) for key in numbers):
         return None
     return closer

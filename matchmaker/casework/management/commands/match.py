@@ -211,9 +211,10 @@ def describe_explanation(explanation: dict[str, Any]) -> list[str]:
         )
     closer = explanation.get("closer_disease")
     if isinstance(closer, dict):
+        whose = "this case" if closer.get("patient") == "this" else "the matched case"
         lines.append(
-            f"lowered by {closer['lowered_by']:.2f}: the matched case resembles "
+            f"lowered by {closer['lowered_by']:.2f}: {whose} resembles "
             f"{closer['disease_id']} {closer['disease_name']} more closely"
-            f" ({closer['matched_case_fit']:.2f} against {closer['query_fit']:.2f})"
+            f" ({closer['patient_fit']:.2f} against {closer['query_fit']:.2f})"
         )
     return lines
