@@ -279,20 +279,30 @@ def explain_profiles(
     """Why `other` resembles `owner`, read from the owner's side: "my term X met their Y".
 
     The same JSON as a stored match's explanation, genes included. `scored_from` says which
-    side was the query of the stored score ("owner", "other"; None for a peer's score), so
-    that the fit penalty is explained as it was taken (`closer_disease`; none for a peer's).
+    side was the query of the stored score ("owner", "other"; None for a peer's score): the
+    parts of the score that depend on the query's side (the disease bridge's share and the
+    diseases behind it, and the fit penalty) are explained as that score took them, and
+    `scored_from` is recorded ("owner", "other", "peer") for the page's wording.
     """
     if scored_from not in ("owner", "other", None):
         raise ValueError(f"scored_from must be 'owner', 'other' or None, not {scored_from!r}")
     scorer = get_phenotype_scorer()
-    owner_terms, other_terms = _term_indices(owner.observed), _term_indices(other.observed)
-    detail = scorer.explain(
-        owner_terms, _term_indices(owner.excluded), other_terms, _term_indices(other.excluded)
+    owner_terms, owner_excluded = _term_indices(owner.observed), _term_indices(owner.excluded)
+    other_terms, other_excluded = _term_indices(other.observed), _term_indices(other.excluded)
+    explanation = _explanation_as_json(
+        scorer.explain(owner_terms, owner_excluded, other_terms, other_excluded)
     )
-    explanation = _explanation_as_json(detail)
-    if scored_from != "owner":
-        closer = scorer.closer_disease(other_terms, owner_terms) if scored_from else None
-        explanation["closer_disease"] = _closer_disease_as_json(closer, patient="this")
+    explanation["scored_from"] = scored_from or "peer"
+    if scored_from == "other":
+        reverse = _explanation_as_json(
+            scorer.explain(other_terms, other_excluded, owner_terms, owner_excluded)
+        )
+        for key in ("disease_bridge_share", "shared_diseases"):
+            explanation[key] = reverse[key]
+        closer = reverse["closer_disease"]
+        explanation["closer_disease"] = None if closer is None else {**closer, "patient": "this"}
+    elif scored_from is None:
+        explanation["closer_disease"] = None
     _, comparisons = compare_genotypes(owner.variants, other.variants)
     explanation["genes"] = [comparison.as_json() for comparison in comparisons]
     return explanation

@@ -701,17 +701,6 @@ class PhenotypeScorer:
             share *= _gate(spread, *self.bridge_gate)
         return disease_vector, share, similarity
 
-    def closer_disease(
-        self, observed: Sequence[int], case_observed: Sequence[int]
-    ) -> CloserDiseaseExplanation | None:
-        """What the fit penalty took from the case's score against this query, and why: the
-        case's closest known disease, when it resembles the case more than the query (None
-        otherwise, and for a method without the penalty). ``explain`` reports the same."""
-        if not self.fit_penalty:
-            return None
-        _, _, similarity = self._disease_side(tuple(dict.fromkeys(int(t) for t in observed)))
-        return self._closer_disease(similarity, list(dict.fromkeys(int(t) for t in case_observed)))
-
     def _closer_disease(
         self, ours: NDArray[np.float32] | None, case: Sequence[int]
     ) -> CloserDiseaseExplanation | None:

@@ -512,6 +512,14 @@ def test_the_fit_penalty_is_explained_from_the_side_whose_search_took_it() -> No
     _, from_marfan, _ = score_profiles(marfan, partly)
     _, from_partly, _ = score_profiles(partly, marfan)
     assert from_marfan != from_partly
-    assert explain_profiles(partly, marfan, scored_from=None)["closer_disease"] is None
+    # The bridge's share is the query's too: the other patient's, for their search.
+    forward, backward = explain_profiles(partly, marfan), explain_profiles(marfan, partly)
+    assert forward["disease_bridge_share"] != backward["disease_bridge_share"]
+    reverse = explain_profiles(partly, marfan, scored_from="other")
+    assert reverse["disease_bridge_share"] == backward["disease_bridge_share"]
+    assert reverse["shared_diseases"] == backward["shared_diseases"]
+    assert (forward["scored_from"], reverse["scored_from"]) == ("owner", "other")
+    peer = explain_profiles(partly, marfan, scored_from=None)
+    assert (peer["scored_from"], peer["closer_disease"]) == ("peer", None)
     with pytest.raises(ValueError, match="scored_from"):
         explain_profiles(partly, marfan, scored_from="peer")

@@ -956,6 +956,8 @@ def test_a_match_lowered_because_a_known_disease_explains_the_other_patient_says
     mirrored = Match.objects.get(case=theirs, matched_case=ours)
     assert mirrored.score == match.score
     assert mirrored.explanation["closer_disease"] == {**closer, "patient": "this"}
+    assert mirrored.explanation["scored_from"] == "other"
+    assert mirrored.explanation["disease_bridge_share"] == match.explanation["disease_bridge_share"]
     carol_client = Client()
     carol_client.force_login(carol)
     sentence = closer_sentence(carol_client.get(detail_url(mirrored)).content.decode())

@@ -534,7 +534,9 @@ class MatchDetailOutputSerializer(MatchOutputSerializer):
         "and closer_disease: a known disease that one patient (patient: 'other', the matched "
         "one, or 'this', the match's own case) resembles more closely than the score's query "
         "does, which lowered our phenotype score by lowered_by (null when none, and for a "
-        "peer's score; absent from explanations recorded before it)"
+        "peer's score; absent from explanations recorded before it); scored_from says whose "
+        "search the score is of: 'owner' (this case's), 'other' (the matched patient's, whose "
+        "side then sets disease_bridge_share and shared_diseases) or 'peer' (the peer's score)"
     )
     history = MatchEventSerializer(many=True, source="events.all")
 

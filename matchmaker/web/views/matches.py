@@ -355,6 +355,8 @@ def _detail_context(
         ],
         "disease_bridge_share": matching.bridge_share_percent(explanation),
         "closer_disease": _closer_disease(explanation),
+        # Whose search computed the score the explanation describes (older ones: the owner's).
+        "scored_from": explanation.get("scored_from", "owner"),
         **_triage_context(match, form=form, notice=notice),
     }
 
