@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
@@ -53,6 +54,11 @@ def browser() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        # Close the database connections the test body opened while Playwright's event loop
+        # was up: left open, one of them outlived the test process's own connection, and
+        # PostgreSQL then refused to drop the test database at the end of the run ("being
+        # accessed by other users"). Any later ORM call simply opens a new one.
+        connections.close_all()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
