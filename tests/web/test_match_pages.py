@@ -973,3 +973,36 @@ def test_a_match_lowered_because_a_known_disease_explains_the_other_patient_says
     twin_match = Match.objects.get(case=ours, matched_case=twin)
     assert twin_match.explanation["closer_disease"] is None
     assert 'id="closer-disease"' not in alice_client.get(detail_url(twin_match)).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("scored_from", "share", "expected"),
+    [
+        ("peer", 0.3, "In this node's own reading (the score is the peer's), 30% of the phenotype"),
+        ("other", 0.3, "the other patient's phenotype resembles most are among those this"),
+        ("owner", 0.3, "this patient's phenotype resembles most are among those the other's"),
+        ("other", 0.0, "Not used for this score: the other patient's phenotype (the score is"),
+        ("owner", 0.0, "Not used for this score: this patient's phenotype resembles many"),
+    ],
+)
+def test_the_bridge_is_described_from_the_side_whose_search_computed_the_score(
+    alice_client: Client,
+    alice_case: Case,
+    far_node: Peer,
+    scored_from: str,
+    share: float,
+    expected: str,
+) -> None:
+    disease = {"disease_id": "OMIM:615273", "disease_name": "NGLY1 deficiency", "contribution": 0.2}
+    match = remote_match(alice_case, far_node, "p1", 0.7)
+    match.explanation = {
+        **match.explanation,
+        "scored_from": scored_from,
+        "disease_bridge_share": share,
+        "shared_diseases": [disease] if share else [],
+    }
+    match.save()
+
+    section = diseases_section(alice_client.get(detail_url(match)).content.decode())
+
+    assert expected in " ".join(section.split())
