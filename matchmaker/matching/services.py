@@ -292,17 +292,15 @@ def explain_profiles(
     explanation = _explanation_as_json(
         scorer.explain(owner_terms, owner_excluded, other_terms, other_excluded)
     )
-    explanation["scored_from"] = scored_from or "peer"
     if scored_from == "other":
-        reverse = _explanation_as_json(
-            scorer.explain(other_terms, other_excluded, owner_terms, owner_excluded)
+        explanation = scored_by_the_other_side(
+            explanation,
+            _explanation_as_json(
+                scorer.explain(other_terms, other_excluded, owner_terms, owner_excluded)
+            ),
         )
-        for key in ("disease_bridge_share", "shared_diseases"):
-            explanation[key] = reverse[key]
-        closer = reverse["closer_disease"]
-        explanation["closer_disease"] = None if closer is None else {**closer, "patient": "this"}
     elif scored_from is None:
-        explanation["closer_disease"] = None
+        explanation.update(scored_from="peer", closer_disease=None)
     _, comparisons = compare_genotypes(owner.variants, other.variants)
     explanation["genes"] = [comparison.as_json() for comparison in comparisons]
     return explanation
@@ -334,6 +332,23 @@ def score_profiles(query: MatchQuery, case: MatchQuery) -> tuple[float, float, f
 
 # Key of a stored explanation whose scores predate an edit of one of the cases (until refreshed).
 SCORE_OUT_OF_DATE = "score_out_of_date"
+
+
+def scored_by_the_other_side(
+    explanation: dict[str, Any], score_side: dict[str, Any]
+) -> dict[str, Any]:
+    """`explanation`, read from its owner's side, for a score the other side's search computed:
+    the parts that depend on the score's query (the disease bridge's share, the diseases behind
+    it, the fit penalty) are taken from `score_side`, the explanation read from that other side
+    (e.g. the searching case's own, which `find_matches` has already made)."""
+    closer = score_side["closer_disease"]
+    return {
+        **explanation,
+        "scored_from": "other",
+        "disease_bridge_share": score_side["disease_bridge_share"],
+        "shared_diseases": score_side["shared_diseases"],
+        "closer_disease": None if closer is None else {**closer, "patient": "this"},
+    }
 
 
 def scoring_basis() -> str:
@@ -411,6 +426,8 @@ def _explanation_as_json(detail: PhenotypeExplanation) -> dict[str, Any]:
         ],
         # The fit penalty, as taken by a search from the owner's case.
         "closer_disease": _closer_disease_as_json(detail.closer_disease, patient="other"),
+        # Whose search computed the score explained: "owner" here (see explain_profiles).
+        "scored_from": "owner",
     }
 
 

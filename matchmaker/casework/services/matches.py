@@ -28,6 +28,7 @@ from matchmaker.matching.services import (
     explain_profiles,
     find_matches,
     query_of_case,
+    scored_by_the_other_side,
     scoring_basis,
 )
 
@@ -85,8 +86,11 @@ def run_matching(case_id: int, *, notify: bool = True) -> int:
     }
     new_ids: list[int] = []
     for result in results:
-        # Each owner reads the explanation from their own case's side: "my term X met their Y".
-        reverse_explanation = _explanation_from_other_side(result.case, case)
+        # Each owner reads the explanation from their own case's side: "my term X met their Y";
+        # the found case's copy holds this search's score, which result.explanation explains.
+        reverse_explanation = scored_by_the_other_side(
+            _explanation_from_other_side(result.case, case), result.explanation
+        )
         for owner_case, other_case, explanation, found_flag in (
             (case.pk, result.case.pk, result.explanation, "found_by_owner"),
             (result.case.pk, case.pk, reverse_explanation, "found_by_other"),
@@ -179,8 +183,7 @@ def _create_local_match(
 
 
 def _explanation_from_other_side(owner: Case, other: Case) -> dict[str, Any]:
-    """The found case's copy: read from its side, with the score the searching case's."""
-    return explain_profiles(query_of_case(owner), query_of_case(other), scored_from="other")
+    return explain_profiles(query_of_case(owner), query_of_case(other))
 
 
 def note_case_changed(
