@@ -56,7 +56,11 @@ from numpy.typing import NDArray
 
 from ontologies import csr
 from ontologies.hpo import Ontology
-from ontologies.similarity.diseases import DiseaseProfiler, shared_disease_profiler
+from ontologies.similarity.diseases import (
+    DiseaseProfile,
+    DiseaseProfiler,
+    shared_disease_profiler,
+)
 from ontologies.similarity.explanation import (
     CloserDiseaseExplanation,
     PhenotypeConflict,
@@ -671,19 +675,18 @@ class PhenotypeScorer:
             disease_similarity = prepared.disease_similarity
         else:
             disease_vector, bridge_share, disease_similarity = self._disease_side(query)
+        # The case's disease profile, read once for both the bridge's and the penalty's reasons.
+        profiler = self.disease_profiler
+        theirs = profiler.profile(case.tolist()) if profiler is not None else None
         return PhenotypeExplanation(
             score=score,
             matches=tuple(matches),
             conflicts=conflicts,
             # A bridge with no share in this score (a query resembling many diseases about
             # equally, under the default's gate) is not offered as a reason.
-            shared_diseases=self._shared_diseases(disease_vector, case.tolist())
-            if bridge_share
-            else (),
+            shared_diseases=self._shared_diseases(disease_vector, theirs) if bridge_share else (),
             bridge_share=bridge_share,
-            closer_disease=self._closer_disease(disease_similarity, case.tolist())
-            if self.fit_penalty
-            else None,
+            closer_disease=self._closer_disease(disease_similarity, theirs),
         )
 
     def _disease_side(
@@ -702,12 +705,11 @@ class PhenotypeScorer:
         return disease_vector, share, similarity
 
     def _closer_disease(
-        self, ours: NDArray[np.float32] | None, case: Sequence[int]
+        self, ours: NDArray[np.float32] | None, theirs: DiseaseProfile | None
     ) -> CloserDiseaseExplanation | None:
         profiler = self.disease_profiler
-        if not self.fit_penalty or profiler is None or ours is None:
+        if not self.fit_penalty or profiler is None or ours is None or theirs is None:
             return None
-        theirs = profiler.profile(case)
         if not len(theirs.rows):
             return None
         row = int(theirs.rows[0])
@@ -723,12 +725,11 @@ class PhenotypeScorer:
         )
 
     def _shared_diseases(
-        self, ours: NDArray[np.float32] | None, case: Sequence[int]
+        self, ours: NDArray[np.float32] | None, theirs: DiseaseProfile | None
     ) -> tuple[SharedDiseaseExplanation, ...]:
         profiler = self.disease_profiler
-        if profiler is None or ours is None:
+        if profiler is None or ours is None or theirs is None:
             return ()
-        theirs = profiler.profile(case)
         shared = [
             (float(ours[row]) * weight, row)
             for row, weight in zip(theirs.rows.tolist(), theirs.weights.tolist(), strict=True)
